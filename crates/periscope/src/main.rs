@@ -1,0 +1,35 @@
+//! `periscope`: the one binary. Server subcommands (`up`, `demo`) and client
+//! subcommands (`request`, `approve`, `audit`, ...) live side by side so that an
+//! operator and an engineer install the same thing.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Periscope: debug production through a gateway that shields sensitive data by default.
+#[derive(Debug, Parser)]
+#[command(name = "periscope", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mask secrets and personal data in text or JSON lines (files or stdin).
+    Redact(cmd::redact::RedactArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Redact(args) => cmd::redact::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("periscope: error: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
