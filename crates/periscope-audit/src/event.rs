@@ -1,0 +1,328 @@
+//! Audit events and the exact bytes their hash covers.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::canonical::{Sink, write_string, write_value};
+use crate::hash::{ChainHash, Head};
+use crate::timestamp::AuditTime;
+
+/// Prefix of every event's hashed bytes. It names the format version, so a future
+/// layout can never produce a hash that a v1 verifier would accept, and event hashes
+/// can never collide with other SHA-256 uses (checkpoint messages have their own prefix).
+pub const EVENT_HASH_DOMAIN: &[u8] = b"periscope-audit-v1\n";
+
+/// What a writer knows about something that happened, before it takes its place in
+/// the chain.
+///
+/// `details` is stored as is and kept forever, readable by every auditor: it must
+/// never carry a secret or an unmasked sensitive value. Query text goes in with its
+/// literals already redacted by the proxy; counts, names of shields, entity classes
+/// and ids are fine, values are not. Prefer integers over floats in `details`
+/// (durations in microseconds, counts): integers hash the same in every language,
+/// see `docs/audit.md`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDraft {
+    /// When it happened.
+    pub time: AuditTime,
+    /// Who did it: an identity name, or `periscope` for the gateway itself.
+    pub actor: String,
+    /// What happened: a dotted lowercase name, see [`crate::actions`].
+    pub action: String,
+    /// What it was done to (`pg-prod`, a request id...); empty when nothing.
+    pub target: String,
+    /// Structured facts about the event (never secrets or unmasked values).
+    pub details: Value,
+    /// The grants in force for this action, so an auditor can tie every use of a
+    /// lifted shield to the approval behind it.
+    pub grant_ids: Vec<String>,
+}
+
+impl EventDraft {
+    /// A draft with empty `details` (`{}`) and no grants; add them with the builders.
+    pub fn new(
+        time: AuditTime,
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        EventDraft {
+            time,
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            details: Value::Object(serde_json::Map::new()),
+            grant_ids: Vec::new(),
+        }
+    }
+
+    /// Sets `details`.
+    #[must_use]
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Adds a grant id.
+    #[must_use]
+    pub fn with_grant(mut self, grant_id: impl Into<String>) -> Self {
+        self.grant_ids.push(grant_id.into());
+        self
+    }
+
+    /// Refuses drafts that could not be told apart or searched for later.
+    pub(crate) fn check(&self) -> Result<(), DraftError> {
+        if self.actor.is_empty() {
+            return Err(DraftError::EmptyActor);
+        }
+        if self.action.is_empty() {
+            return Err(DraftError::EmptyAction);
+        }
+        if self
+            .action
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(DraftError::BadAction(self.action.clone()));
+        }
+        if self.grant_ids.iter().any(String::is_empty) {
+            return Err(DraftError::EmptyGrantId);
+        }
+        Ok(())
+    }
+}
+
+/// Why a draft could not be appended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DraftError {
+    /// Every event must say who acted.
+    #[error("an audit event needs an actor")]
+    EmptyActor,
+    /// Every event must say what happened.
+    #[error("an audit event needs an action")]
+    EmptyAction,
+    /// Action names are dotted words, so they can be searched and grouped.
+    #[error("action {0:?} contains whitespace or control characters")]
+    BadAction(String),
+    /// A grant id that is empty ties the event to nothing.
+    #[error("an audit event lists an empty grant id")]
+    EmptyGrantId,
+    /// The chain has reached `u64::MAX` events (not expected in practice).
+    #[error("the audit chain is full: seq cannot go past {}", u64::MAX)]
+    ChainFull,
+}
+
+/// One record of the hash-chained log, as stored and exported.
+///
+/// Fields are public so a store can rebuild an event from its columns; nothing here
+/// is trusted until a verifier has recomputed `hash` and checked the links.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEvent {
+    /// Position in the chain: 1 for the first event, then +1 with no gaps.
+    pub seq: u64,
+    /// When it happened.
+    pub time: AuditTime,
+    /// Who did it.
+    pub actor: String,
+    /// What happened (dotted lowercase name).
+    pub action: String,
+    /// What it was done to; empty when nothing.
+    pub target: String,
+    /// Structured facts (never secrets or unmasked values).
+    pub details: Value,
+    /// Grants in force for this action.
+    pub grant_ids: Vec<String>,
+    /// `hash` of event `seq - 1`, or [`ChainHash::ZERO`] for seq 1.
+    pub prev_hash: ChainHash,
+    /// SHA-256 over [`EVENT_HASH_DOMAIN`], `prev_hash` and the canonical JSON of the
+    /// other fields; see [`AuditEvent::hashed_bytes`].
+    pub hash: ChainHash,
+}
+
+impl AuditEvent {
+    /// Recomputes the hash from the content and `prev_hash`, ignoring the stored `hash`.
+    pub fn compute_hash(&self) -> ChainHash {
+        let mut hasher = Sha256::new();
+        hasher.update(EVENT_HASH_DOMAIN);
+        hasher.update(self.prev_hash.as_bytes());
+        write_body(&mut hasher, self);
+        ChainHash::from_bytes(hasher.finalize().into())
+    }
+
+    /// The exact bytes whose SHA-256 is the event hash:
+    /// `"periscope-audit-v1\n"`, then the 32 raw bytes of `prev_hash`, then the
+    /// canonical JSON of `{action, actor, details, grant_ids, seq, target, time}`.
+    /// For auditors re-implementing the verifier and for debugging a mismatch.
+    pub fn hashed_bytes(&self) -> Vec<u8> {
+        let mut out = EVENT_HASH_DOMAIN.to_vec();
+        out.extend_from_slice(self.prev_hash.as_bytes());
+        out.extend_from_slice(self.canonical_body().as_bytes());
+        out
+    }
+
+    /// The canonical JSON of the hashed fields (everything but `prev_hash` and `hash`).
+    pub fn canonical_body(&self) -> String {
+        let mut out = String::new();
+        write_body(&mut out, self);
+        out
+    }
+
+    /// This event as a chain position, to append after it or to sign it.
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+
+    /// Builds the event that follows `prev` (whose hash is taken as given).
+    pub(crate) fn link(prev: Head, draft: EventDraft) -> Result<AuditEvent, DraftError> {
+        draft.check()?;
+        let seq = prev.seq.checked_add(1).ok_or(DraftError::ChainFull)?;
+        let EventDraft {
+            time,
+            actor,
+            action,
+            target,
+            details,
+            grant_ids,
+        } = draft;
+        let mut event = AuditEvent {
+            seq,
+            time,
+            actor,
+            action,
+            target,
+            details,
+            grant_ids,
+            prev_hash: prev.hash,
+            hash: ChainHash::ZERO,
+        };
+        event.hash = event.compute_hash();
+        Ok(event)
+    }
+}
+
+/// Writes the hashed fields as one canonical JSON object. The members are written in
+/// sorted key order by hand (a test checks this equals `canonical_json` of the same
+/// object), so hashing needs no intermediate `Value`.
+fn write_body(out: &mut impl Sink, e: &AuditEvent) {
+    out.push("{\"action\":");
+    write_string(out, &e.action);
+    out.push(",\"actor\":");
+    write_string(out, &e.actor);
+    out.push(",\"details\":");
+    write_value(out, &e.details);
+    out.push(",\"grant_ids\":[");
+    for (i, id) in e.grant_ids.iter().enumerate() {
+        if i > 0 {
+            out.push(",");
+        }
+        write_string(out, id);
+    }
+    out.push("],\"seq\":");
+    out.push(&e.seq.to_string());
+    out.push(",\"target\":");
+    write_string(out, &e.target);
+    out.push(",\"time\":");
+    write_string(out, e.time.as_str());
+    out.push("}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::canonical_json;
+    use serde_json::json;
+
+    fn sample() -> AuditEvent {
+        AuditEvent::link(
+            Head::GENESIS,
+            EventDraft::new(
+                AuditTime::parse("2026-11-29T05:00:00.123456Z").unwrap(),
+                "alice",
+                "query",
+                "pg-prod",
+            )
+            .with_details(json!({"z": 1, "sql": "SELECT \"x\" FROM t WHERE a = $1"}))
+            .with_grant("g-1")
+            .with_grant("g-0"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn body_is_the_canonical_json_of_the_hashed_fields() {
+        let e = sample();
+        let mut as_value = serde_json::to_value(&e).unwrap();
+        let map = as_value.as_object_mut().unwrap();
+        map.remove("hash");
+        map.remove("prev_hash");
+        assert_eq!(e.canonical_body(), canonical_json(&as_value));
+    }
+
+    #[test]
+    fn hashed_bytes_hash_to_the_event_hash() {
+        let e = sample();
+        let digest: [u8; 32] = Sha256::digest(e.hashed_bytes()).into();
+        assert_eq!(ChainHash::from_bytes(digest), e.hash);
+        assert_eq!(e.compute_hash(), e.hash);
+    }
+
+    #[test]
+    fn every_hashed_field_changes_the_hash() {
+        let e = sample();
+        let edits: Vec<fn(&mut AuditEvent)> = vec![
+            |e| e.seq += 1,
+            |e| e.time = AuditTime::parse("2026-11-29T05:00:00.123457Z").unwrap(),
+            |e| e.actor.push('x'),
+            |e| e.action.push('x'),
+            |e| e.target.push('x'),
+            |e| e.details["z"] = json!(2),
+            |e| e.grant_ids.swap(0, 1),
+            |e| e.prev_hash = ChainHash::from_bytes([1; 32]),
+        ];
+        for edit in edits {
+            let mut changed = e.clone();
+            edit(&mut changed);
+            assert_ne!(changed.compute_hash(), e.hash, "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_drafts() {
+        let t = AuditTime::parse("2026-11-29T05:00:00.123456Z").unwrap();
+        let cases = [
+            (
+                EventDraft::new(t.clone(), "", "query", ""),
+                "an audit event needs an actor",
+            ),
+            (
+                EventDraft::new(t.clone(), "a", "", ""),
+                "an audit event needs an action",
+            ),
+            (
+                EventDraft::new(t.clone(), "a", "query run", ""),
+                "action \"query run\" contains whitespace or control characters",
+            ),
+            (
+                EventDraft::new(t.clone(), "a", "query", "").with_grant(""),
+                "an audit event lists an empty grant id",
+            ),
+        ];
+        for (draft, message) in cases {
+            let err = AuditEvent::link(Head::GENESIS, draft).unwrap_err();
+            assert_eq!(err.to_string(), message);
+        }
+        let full = Head {
+            seq: u64::MAX,
+            hash: ChainHash::ZERO,
+        };
+        assert_eq!(
+            AuditEvent::link(full, EventDraft::new(t, "a", "query", "")),
+            Err(DraftError::ChainFull)
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The 32-byte digests that link the chain, and the chain's head position.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A SHA-256 digest as it appears in the chain (`hash`, `prev_hash`, checkpoint `hash`).
+///
+/// Kept as raw bytes so hashing never depends on how a database or a file spelled it;
+/// every serialised form is exactly 64 lowercase hex digits, so there is one spelling
+/// per value and a hash can be compared as text by auditors and SQL alike.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChainHash([u8; 32]);
+
+impl ChainHash {
+    /// The `prev_hash` of the first event (seq 1): there is nothing before it to link to.
+    pub const ZERO: ChainHash = ChainHash([0; 32]);
+
+    /// Wraps raw digest bytes, e.g. read from a `BLOB`/`bytea` column.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        ChainHash(bytes)
+    }
+
+    /// The raw bytes, as they enter the next event's hash and a store's binary column.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The one accepted text form: 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses the text form strictly (64 lowercase hex digits), so that a value edited
+    /// into another spelling is reported rather than silently normalised.
+    pub fn from_hex(text: &str) -> Result<Self, HashParseError> {
+        if text.len() != 64 {
+            return Err(HashParseError::Length(text.chars().count()));
+        }
+        if let Some(bad) = text.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+            return Err(HashParseError::Digit(bad));
+        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|_| HashParseError::Length(text.chars().count()))?;
+        Ok(ChainHash(bytes))
+    }
+}
+
+impl fmt::Display for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainHash({})", self.to_hex())
+    }
+}
+
+impl FromStr for ChainHash {
+    type Err = HashParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ChainHash::from_hex(s)
+    }
+}
+
+impl Serialize for ChainHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        ChainHash::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a text hash was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashParseError {
+    /// The text is not 64 characters long.
+    #[error("a hash must be 64 lowercase hex digits, found {0} characters")]
+    Length(usize),
+    /// The text contains something other than `0-9a-f`.
+    #[error("a hash must be 64 lowercase hex digits, found {0:?}")]
+    Digit(char),
+}
+
+/// A position in the chain: the seq and hash of its last event.
+///
+/// This is all a writer needs to append the next event and all a verifier needs to
+/// resume where a previous verification stopped; `Head::GENESIS` is the empty chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Head {
+    /// Seq of the last event (0 for the empty chain).
+    pub seq: u64,
+    /// Hash of the last event ([`ChainHash::ZERO`] for the empty chain).
+    pub hash: ChainHash,
+}
+
+impl Head {
+    /// The empty chain: the next event is seq 1 and links to [`ChainHash::ZERO`].
+    pub const GENESIS: Head = Head {
+        seq: 0,
+        hash: ChainHash::ZERO,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_is_lowercase() {
+        let h = ChainHash::from_bytes([0xAB; 32]);
+        assert_eq!(h.to_hex(), "ab".repeat(32));
+        assert_eq!(ChainHash::from_hex(&h.to_hex()), Ok(h));
+    }
+
+    #[test]
+    fn refuses_other_spellings() {
+        assert_eq!(
+            ChainHash::from_hex(&"AB".repeat(32)),
+            Err(HashParseError::Digit('A'))
+        );
+        assert_eq!(ChainHash::from_hex("abc"), Err(HashParseError::Length(3)));
+        assert_eq!(
+            ChainHash::from_hex(&"é".repeat(32)),
+            Err(HashParseError::Digit('é'))
+        );
+        let err = serde_json::from_str::<ChainHash>("\"00\"").unwrap_err();
+        assert!(err.to_string().contains("found 2 characters"), "{err}");
+    }
+}
