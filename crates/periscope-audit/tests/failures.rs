@@ -1,5 +1,8 @@
 //! Every way verification fails, with the exact sentence an auditor reads.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{check, checkpoints, events, rehash_from, signer, time};

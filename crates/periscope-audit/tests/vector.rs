@@ -4,6 +4,9 @@
 //! has to change, every existing audit log would stop verifying: bump the version
 //! prefixes instead.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use periscope_audit::{
     AuditEvent, AuditSigner, AuditTime, Chain, Checkpoint, JsonlHeader, Start, verify_jsonl,
     write_jsonl,

@@ -22,7 +22,7 @@ pub fn draft(seq: u64) -> EventDraft {
     let action = ["session.start", "query", "query.refused", "grant.start"][(seq % 4) as usize];
     let mut d = EventDraft::new(time(seq), format!("user{}", seq % 3), action, "pg-prod")
         .with_details(json!({"n": seq, "sql": "SELECT email FROM customers WHERE id = $1"}));
-    if seq % 2 == 0 {
+    if seq.is_multiple_of(2) {
         d = d.with_grant(format!("g-{}", seq / 2));
     }
     d
