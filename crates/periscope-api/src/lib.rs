@@ -1,0 +1,403 @@
+//! Wire types of the Periscope HTTP API.
+//!
+//! The gateway serves these and the `periscope` CLI consumes them; keeping
+//! them in one small crate means the two cannot drift apart, and the internal
+//! models (policy, store) can change without changing what clients see.
+//! `docs/api.md` documents every route; this crate is its source of truth for
+//! field names. Times are RFC 3339 strings in UTC.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The one error shape every route returns: `{"error": {"code", "message", "hint"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ApiError,
+}
+
+/// What went wrong, for humans (`message`, `hint`) and scripts (`code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// A stable machine-readable code (see [`codes`]).
+    pub code: String,
+    /// What happened, in one sentence.
+    pub message: String,
+    /// What to do about it (often the exact command to run), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The request id, also sent as the `x-request-id` header, to find the
+    /// gateway's log lines for this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Stable error codes: scripts match on these, never on messages.
+pub mod codes {
+    /// The request body or query is malformed or fails validation.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// No valid bearer token.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// Authenticated, but the policy refuses this action.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The named object does not exist (or is not visible to the caller).
+    pub const NOT_FOUND: &str = "not_found";
+    /// The object already exists.
+    pub const CONFLICT: &str = "conflict";
+    /// The object is not in a state that allows this action (e.g. approving a denied request).
+    pub const INVALID_STATE: &str = "invalid_state";
+    /// A configuration reload was refused; the message names file, line and reason.
+    pub const CONFIG_INVALID: &str = "config_invalid";
+    /// A dependency (the store) is unavailable; retry later.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// A bug or unexpected failure; the request id finds it in the logs.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// `GET /v1/whoami`: who the bearer token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// Identity name.
+    pub identity: String,
+    /// Role names held.
+    pub roles: Vec<String>,
+    /// Whether one of the roles is an admin role.
+    pub admin: bool,
+    /// Id of the token used for this call.
+    pub token_id: String,
+    /// When that token expires, if ever.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub token_expires_at: Option<OffsetDateTime>,
+}
+
+/// A configured connection as a client may see it (never its credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionSummary {
+    /// Connection name, used as `dbname` by PostgreSQL clients.
+    pub name: String,
+    /// Protocol kind (`postgres`).
+    pub kind: String,
+    /// Labels from the config.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Whether the caller may open sessions on it now.
+    pub may_connect: bool,
+}
+
+/// `POST /v1/connect`: ask for a short-lived session secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    /// Connection name.
+    pub connection: String,
+}
+
+/// A short-lived secret to use as the PostgreSQL password, with ready-to-run commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectResponse {
+    /// Connection name.
+    pub connection: String,
+    /// The user name to connect as (the identity).
+    pub user: String,
+    /// The secret; shown once, valid until `expires_at`.
+    pub secret: String,
+    /// Expiry of the secret (sessions opened with it may outlive it).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Host clients should connect to.
+    pub host: String,
+    /// PostgreSQL listener port.
+    pub port: u16,
+    /// The exact `psql` command.
+    pub psql_command: String,
+    /// A `postgresql://` URI for drivers and GUIs.
+    pub uri: String,
+}
+
+/// `POST /v1/requests`: ask for a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRequest {
+    /// Connection name.
+    pub connection: String,
+    /// Shields to lift, e.g. `unmask:email`, `write`.
+    pub lifts: Vec<String>,
+    /// Requested duration, humantime syntax (`30m`, `2h`).
+    pub duration: String,
+    /// Why: an incident or ticket reference and a sentence.
+    pub reason: String,
+}
+
+/// Lifecycle of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for approvals.
+    Pending,
+    /// Approved: a grant was created.
+    Approved,
+    /// Denied by an approver.
+    Denied,
+    /// Cancelled by the requester.
+    Cancelled,
+    /// Not decided in time.
+    Expired,
+}
+
+/// One approval of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Approver identity.
+    pub approver: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A request for a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Request id (`req_...`).
+    pub id: String,
+    /// Who asked.
+    pub requester: String,
+    /// Connection name.
+    pub connection: String,
+    /// Shields to lift.
+    pub lifts: Vec<String>,
+    /// Requested duration in seconds.
+    pub duration_secs: u64,
+    /// The requester's reason.
+    pub reason: String,
+    /// The role under which it was asked (decides approvals and approvers).
+    pub role: String,
+    /// Approvals required.
+    pub approvals_required: u32,
+    /// Roles whose members may approve.
+    pub approver_roles: Vec<String>,
+    /// Approvals so far.
+    pub approvals: Vec<Approval>,
+    /// Whether it lifts a secret shield through a break-glass role.
+    pub break_glass: bool,
+    /// Current status.
+    pub status: RequestStatus,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was approved, denied, cancelled or expired.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
+    /// Who decided (the last approver or the denier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// The denial reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_reason: Option<String>,
+    /// The grant created on approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+/// `POST /v1/requests/{id}/deny` (and optional body for approve/revoke/cancel).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionBody {
+    /// Why (mandatory for deny).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/requests/{id}/approve` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApproveResponse {
+    /// The request after the approval.
+    pub request: Request,
+    /// The grant, when this approval completed the count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
+}
+
+/// Lifecycle of a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    /// In force now.
+    Active,
+    /// Reached its expiry.
+    Expired,
+    /// Ended early by someone.
+    Revoked,
+}
+
+/// A temporary scope: shields lifted for one identity on one connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Grant id (`gr_...`).
+    pub id: String,
+    /// The request it came from.
+    pub request_id: String,
+    /// Who it is for.
+    pub identity: String,
+    /// Connection name.
+    pub connection: String,
+    /// Shields lifted.
+    pub lifts: Vec<String>,
+    /// The requester's reason.
+    pub reason: String,
+    /// Who approved.
+    pub approvers: Vec<String>,
+    /// Whether a secret shield is lifted through a break-glass role.
+    pub break_glass: bool,
+    /// Start (approval time).
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// Expiry.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Current status.
+    pub status: GrantStatus,
+    /// When it was revoked, if it was.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Who revoked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+}
+
+/// `POST /v1/admin/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateIdentity {
+    /// Identity name (`[a-z0-9][a-z0-9._-]*`).
+    pub name: String,
+    /// Role names from the config.
+    pub roles: Vec<String>,
+}
+
+/// `PATCH /v1/admin/users/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateIdentity {
+    /// New role list, if changing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// Disable or re-enable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// An identity as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Disabled identities cannot authenticate.
+    pub disabled: bool,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /v1/admin/users/{name}/tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateToken {
+    /// What the token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Lifetime, humantime syntax (`90d`); none = no expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+}
+
+/// A newly created token: the only time the secret is ever shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    /// The token to give to the user.
+    pub token: String,
+    /// Its public summary.
+    pub summary: TokenSummary,
+}
+
+/// A token without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    /// Token id (the public prefix of the token).
+    pub id: String,
+    /// Owner.
+    pub identity: String,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Expiry, if any.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Revocation time, if revoked.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Last use (coarse: updated at most once a minute).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// `POST /v1/admin/reload` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadResponse {
+    /// A summary of what changed (connections, roles).
+    pub message: String,
+}
+
+/// `POST /v1/test/clock` (only when the gateway runs with `--test-clock`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvanceClock {
+    /// How far to move the gateway's clock forward, humantime syntax.
+    pub advance: String,
+}
+
+/// The gateway's notion of now, after a clock change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockNow {
+    /// Current gateway time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
+}
+
+/// A live proxy session, for `GET /v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// Session id.
+    pub id: String,
+    /// Identity.
+    pub identity: String,
+    /// Connection name.
+    pub connection: String,
+    /// Client address.
+    pub client_addr: String,
+    /// Client application name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_name: Option<String>,
+    /// Grants the session depends on.
+    pub grants: Vec<String>,
+    /// Start.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_the_documented_shape() {
+        let body = ErrorBody {
+            error: ApiError {
+                code: codes::FORBIDDEN.into(),
+                message: "alice may not approve her own request".into(),
+                hint: Some("ask a member of role lead".into()),
+                request_id: None,
+            },
+        };
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["error"]["code"], "forbidden");
+        assert_eq!(json["error"]["hint"], "ask a member of role lead");
+        assert!(json["error"].get("request_id").is_none());
+    }
+}
