@@ -134,6 +134,22 @@ entities! {
     MacAddress => "mac_address", Optional;
 }
 
+impl Entity {
+    /// How many entities exist; sizes the per-entity arrays ([`crate::Counts`]).
+    pub const COUNT: usize = Entity::ALL.len();
+
+    /// A dense index in `0..Entity::COUNT`, so per-entity tables can be plain
+    /// arrays instead of maps on the hot path.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether this entity is a credential that only a break-glass grant may reveal.
+    pub fn is_secret(self) -> bool {
+        self.tier() == Tier::Secret
+    }
+}
+
 impl fmt::Display for Entity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -164,6 +180,14 @@ mod tests {
             assert!(seen.insert(entity.name()), "duplicate name {entity}");
             assert_eq!(entity.name().parse::<Entity>(), Ok(entity));
         }
+    }
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, &entity) in Entity::ALL.iter().enumerate() {
+            assert_eq!(entity.index(), i);
+        }
+        assert_eq!(Entity::COUNT, Entity::ALL.len());
     }
 
     #[test]
