@@ -1,0 +1,403 @@
+//! The audit chain in the database: appending inside a write transaction, and the
+//! queries behind `periscope audit tail | search | export | verify`.
+
+use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
+use periscope_audit::{
+    AuditEvent, AuditTime, AuditVerifierKey, ChainError, ChainHash, ChainVerifier, Checkpoint,
+    CheckpointSignature, DraftError, EventDraft, Head, KeyId, Start, VerifyReport, next_event,
+};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::sql::{self, Sql};
+use crate::store::{Store, WriteTx};
+
+/// Rows per multi-row INSERT: 9 parameters each stays far below SQLite's 32766 and
+/// PostgreSQL's 65535 parameter limits.
+const INSERT_CHUNK: usize = 200;
+
+/// Rows per page when streaming: bounds memory whatever the chain length.
+const PAGE: i64 = 500;
+
+const EVENT_COLUMNS: &str = "seq, time, actor, action, target, details, grant_ids, prev_hash, hash";
+
+/// Filters for [`Store::search_audit`]; every field left `None` matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Exactly this action, or every action under a prefix when it ends in `.`
+    /// (`request.` matches `request.create`, `request.approve`...).
+    pub action: Option<String>,
+    /// Exactly this target.
+    pub target: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<AuditTime>,
+    /// Events strictly before this time.
+    pub until: Option<AuditTime>,
+    /// Most events returned (the newest matches); 0 means the default of 100.
+    pub limit: u32,
+}
+
+/// Where an export starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportFrom {
+    /// The whole chain.
+    Start,
+    /// Events with seq at or after this one.
+    Seq(u64),
+    /// Events at or after this time.
+    Time(AuditTime),
+}
+
+impl Store {
+    /// The last event's position, [`Head::GENESIS`] for an empty chain.
+    pub async fn audit_head(&self) -> Result<Head, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(Head::GENESIS),
+            Some(row) => head_of(&row),
+        }
+    }
+
+    /// Appends events on their own (actions that change no other state, such as a
+    /// refused login), in one transaction. For high rates use
+    /// [`crate::AuditWriter`], which batches concurrent appends.
+    pub async fn append_audit(
+        &self,
+        drafts: Vec<EventDraft>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let events = append_in_tx(&mut tx, drafts).await?;
+        tx.commit().await?;
+        Ok(events)
+    }
+
+    /// The last `n` events, oldest first.
+    pub async fn audit_tail(&self, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.search_audit(&AuditQuery {
+            limit: n.max(1),
+            ..AuditQuery::default()
+        })
+        .await
+    }
+
+    /// The newest events matching `query`, oldest first.
+    pub async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let limit = if query.limit == 0 { 100 } else { query.limit };
+        let mut sql = Sql::new("SELECT ");
+        sql.push(EVENT_COLUMNS)
+            .push(" FROM audit_events WHERE 1 = 1");
+        if let Some(actor) = &query.actor {
+            sql.push(" AND actor = ").bind(actor.clone());
+        }
+        match query.action.as_deref() {
+            Some(prefix) if prefix.ends_with('.') => {
+                // A range instead of LIKE: no wildcard escaping, and the index serves it.
+                // `/` sorts right after `.`, so [prefix, prefix-with-/) is the subtree.
+                let mut upper = prefix[..prefix.len() - 1].to_owned();
+                upper.push('/');
+                sql.push(" AND action >= ").bind(prefix.to_owned());
+                sql.push(" AND action < ").bind(upper);
+            }
+            Some(action) => {
+                sql.push(" AND action = ").bind(action.to_owned());
+            }
+            None => {}
+        }
+        if let Some(target) = &query.target {
+            sql.push(" AND target = ").bind(target.clone());
+        }
+        if let Some(since) = &query.since {
+            sql.push(" AND time >= ").bind(since.as_str().to_owned());
+        }
+        if let Some(until) = &query.until {
+            sql.push(" AND time < ").bind(until.as_str().to_owned());
+        }
+        sql.push(" ORDER BY seq DESC LIMIT ").bind(i64::from(limit));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// One event by seq.
+    pub async fn audit_event(&self, seq: u64) -> Result<AuditEvent, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq = $1"
+        )))
+        .bind(sql::to_i64(seq))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found("audit event", seq.to_string()))?;
+        event_of(&row)
+    }
+
+    /// Streams events in seq order from `from` up to the head as it is when the
+    /// stream starts, a page at a time: memory stays bounded for millions of events,
+    /// and no connection or read snapshot is held between pages.
+    pub fn export_audit(
+        &self,
+        from: ExportFrom,
+    ) -> impl Stream<Item = Result<AuditEvent, StoreError>> + Send + 'static {
+        let store = self.clone();
+        let start = async move {
+            let first = match from {
+                ExportFrom::Start => 1,
+                ExportFrom::Seq(seq) => seq.max(1),
+                ExportFrom::Time(time) => {
+                    // Replicas' clocks may disagree slightly, so times are not
+                    // strictly in seq order: start at the lowest seq at or after
+                    // `time` and export a contiguous range from there (a range with
+                    // holes could not be verified).
+                    let first: Option<i64> =
+                        sqlx::query_scalar("SELECT MIN(seq) FROM audit_events WHERE time >= $1")
+                            .bind(time.as_str().to_owned())
+                            .fetch_one(&store.pool)
+                            .await?;
+                    match first {
+                        Some(seq) => sql::to_u64(seq, || "audit event seq".into())?,
+                        None => u64::MAX,
+                    }
+                }
+            };
+            let last = store.audit_head().await?.seq;
+            Ok::<_, StoreError>(pages(store, first, last))
+        };
+        stream::once(start).try_flatten()
+    }
+
+    /// Signed checkpoints in seq order: all of them, or those at or after `since`.
+    pub async fn audit_checkpoints(
+        &self,
+        since: Option<u64>,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, key_id, hash, time, signature FROM audit_checkpoints \
+             WHERE seq >= $1 ORDER BY seq, key_id",
+        )
+        .bind(sql::to_i64(since.unwrap_or(0)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(checkpoint_of).collect()
+    }
+
+    /// Stores a checkpoint signed elsewhere (e.g. by the CLI at `audit verify
+    /// --sign`); writing the same one twice is a no-op.
+    pub async fn add_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_checkpoint(&mut tx, checkpoint).await?;
+        tx.commit().await
+    }
+
+    /// Verifies the whole stored chain, or from a trusted `start`, against every
+    /// stored checkpoint signed by one of `keys`: one streaming pass. A database
+    /// failure is reported as [`ChainError::Read`].
+    pub async fn verify_audit(
+        &self,
+        keys: &[AuditVerifierKey],
+        start: Start,
+    ) -> Result<VerifyReport, ChainError> {
+        let read_error = |after: Option<u64>, e: StoreError| ChainError::Read {
+            after,
+            source: Box::new(e),
+        };
+        let mut verifier = ChainVerifier::new(keys, start);
+        let checkpoints = self
+            .audit_checkpoints(None)
+            .await
+            .map_err(|e| read_error(None, e))?;
+        for checkpoint in checkpoints {
+            verifier.add_checkpoint(checkpoint)?;
+        }
+        let from = match start {
+            Start::After(head) => ExportFrom::Seq(head.seq),
+            Start::Genesis | Start::AsGiven => ExportFrom::Start,
+        };
+        let mut events = std::pin::pin!(self.export_audit(from));
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| read_error(verifier.last_seq(), e))?;
+            verifier.add_event(&event)?;
+        }
+        verifier.finish()
+    }
+}
+
+/// Seq-ordered pages of events in `first..=last`.
+fn pages(
+    store: Store,
+    first: u64,
+    last: u64,
+) -> impl Stream<Item = Result<AuditEvent, StoreError>> + Send + 'static {
+    stream::try_unfold(first, move |next| {
+        let store = store.clone();
+        async move {
+            if next > last {
+                return Ok::<_, StoreError>(None);
+            }
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events \
+                 WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+            )))
+            .bind(sql::to_i64(next))
+            .bind(sql::to_i64(last))
+            .bind(PAGE)
+            .fetch_all(&store.pool)
+            .await?;
+            let page = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+            let after = match page.last() {
+                Some(event) if page.len() as i64 == PAGE => event.seq.saturating_add(1),
+                _ => u64::MAX,
+            };
+            if page.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((stream::iter(page.into_iter().map(Ok)), after)))
+        }
+    })
+    .try_flatten()
+}
+
+/// Appends `drafts` inside `tx`, after taking the chain lock: all or none. Any
+/// refused draft fails the whole transaction.
+pub(crate) async fn append_in_tx(
+    tx: &mut WriteTx,
+    drafts: Vec<EventDraft>,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.lock_audit_chain().await?;
+    let mut head = read_head(tx).await?;
+    let mut events = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let event = next_event(head, draft)?;
+        head = event.head();
+        events.push(event);
+    }
+    insert_events(tx, &events).await?;
+    Ok(events)
+}
+
+/// Links each draft after `head`, keeping refused drafts' errors in their places, so
+/// one bad submitter does not fail a whole group commit.
+pub(crate) fn link_each(
+    mut head: Head,
+    drafts: impl IntoIterator<Item = EventDraft>,
+) -> (Vec<Result<AuditEvent, DraftError>>, Head) {
+    let linked = drafts
+        .into_iter()
+        .map(|draft| {
+            let event = next_event(head, draft)?;
+            head = event.head();
+            Ok(event)
+        })
+        .collect();
+    (linked, head)
+}
+
+/// The chain head as this transaction sees it (call after [`WriteTx::lock_audit_chain`]).
+pub(crate) async fn read_head(tx: &mut WriteTx) -> Result<Head, StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+    match row {
+        None => Ok(Head::GENESIS),
+        Some(row) => head_of(&row),
+    }
+}
+
+/// Inserts already-linked events in multi-row statements.
+pub(crate) async fn insert_events(
+    tx: &mut WriteTx,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new("INSERT INTO audit_events (");
+        sql.push(EVENT_COLUMNS).push(") VALUES ");
+        for (i, e) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let details = serde_json::to_string(&e.details)
+                .map_err(|err| StoreError::Invalid(format!("audit details: {err}")))?;
+            let grant_ids = serde_json::to_string(&e.grant_ids)
+                .map_err(|err| StoreError::Invalid(format!("audit grant ids: {err}")))?;
+            sql.push("(").bind(sql::to_i64(e.seq));
+            sql.push(", ").bind(e.time.as_str().to_owned());
+            sql.push(", ").bind(e.actor.clone());
+            sql.push(", ").bind(e.action.clone());
+            sql.push(", ").bind(e.target.clone());
+            sql.push(", ").bind(details);
+            sql.push(", ").bind(grant_ids);
+            sql.push(", ").bind(e.prev_hash.to_hex());
+            sql.push(", ").bind(e.hash.to_hex());
+            sql.push(")");
+        }
+        sql.query().execute(&mut *tx.tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts a checkpoint; an identical one already present is left alone.
+pub(crate) async fn insert_checkpoint(tx: &mut WriteTx, cp: &Checkpoint) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, key_id, hash, time, signature) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq, key_id) DO NOTHING",
+    )
+    .bind(sql::to_i64(cp.seq))
+    .bind(cp.key_id.to_string())
+    .bind(cp.hash.to_hex())
+    .bind(cp.time.as_str().to_owned())
+    .bind(cp.signature.to_string())
+    .execute(&mut *tx.tx)
+    .await?;
+    Ok(())
+}
+
+fn head_of(row: &AnyRow) -> Result<Head, StoreError> {
+    let seq = sql::to_u64(row.try_get("seq")?, || "audit head seq".into())?;
+    let hash = ChainHash::from_hex(&sql::text(row, "hash")?)
+        .map_err(|e| StoreError::corrupt(format!("audit event {seq} hash"), e))?;
+    Ok(Head { seq, hash })
+}
+
+fn event_of(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+    let seq = sql::to_u64(row.try_get("seq")?, || "audit event seq".into())?;
+    let what = |field: &str| format!("audit event {seq} {field}");
+    let hash = |field: &str| {
+        ChainHash::from_hex(&sql::text(row, field)?)
+            .map_err(|e| StoreError::corrupt(what(field), e))
+    };
+    Ok(AuditEvent {
+        seq,
+        time: sql::time(&sql::text(row, "time")?, || what("time"))?,
+        actor: sql::text(row, "actor")?,
+        action: sql::text(row, "action")?,
+        target: sql::text(row, "target")?,
+        details: serde_json::from_str(&sql::text(row, "details")?)
+            .map_err(|e| StoreError::corrupt(what("details"), e))?,
+        grant_ids: serde_json::from_str(&sql::text(row, "grant_ids")?)
+            .map_err(|e| StoreError::corrupt(what("grant_ids"), e))?,
+        prev_hash: hash("prev_hash")?,
+        hash: hash("hash")?,
+    })
+}
+
+fn checkpoint_of(row: &AnyRow) -> Result<Checkpoint, StoreError> {
+    let seq = sql::to_u64(row.try_get("seq")?, || "checkpoint seq".into())?;
+    let what = |field: &str| format!("audit checkpoint {seq} {field}");
+    Ok(Checkpoint {
+        seq,
+        hash: ChainHash::from_hex(&sql::text(row, "hash")?)
+            .map_err(|e| StoreError::corrupt(what("hash"), e))?,
+        time: sql::time(&sql::text(row, "time")?, || what("time"))?,
+        key_id: KeyId::from_hex(&sql::text(row, "key_id")?)
+            .map_err(|e| StoreError::corrupt(what("key_id"), e))?,
+        signature: CheckpointSignature::from_hex(&sql::text(row, "signature")?)
+            .map_err(|e| StoreError::corrupt(what("signature"), e))?,
+    })
+}
