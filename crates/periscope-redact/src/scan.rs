@@ -629,25 +629,30 @@ impl Scanner {
         }
         let start = colon + 3;
         let limit = t.len().min(start + 512);
-        let mut at = None;
-        let mut j = start;
-        while j < limit {
-            match t[j] {
-                b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`' => break,
-                b if b.is_ascii_whitespace() => break,
-                b'@' => at = Some(j),
-                _ => {}
-            }
-            j += 1;
-        }
-        let Some(at) = at else { return };
-        let userinfo = &t[start..at];
-        let Some(colon_in) = memchr::memchr(b':', userinfo) else {
+        let stop = start
+            + t[start..limit]
+                .iter()
+                .position(|&b| {
+                    b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`')
+                })
+                .unwrap_or(limit - start);
+        let run = &t[start..stop];
+        // `user:pass@host`: the colon must come before any slash, so that a
+        // path or query such as `/search?q=a:b@c` is not read as credentials.
+        // Passwords may contain `@ / # ?`: the last `@` that fits wins.
+        let Some(colon_in) = memchr::memchr(b':', run) else {
             return;
         };
-        if colon_in == 0 || colon_in + 1 == userinfo.len() {
+        if colon_in == 0 || run[..colon_in].contains(&b'/') {
             return;
         }
+        let Some(at_in) = memchr::memrchr(b'@', run) else {
+            return;
+        };
+        if at_in <= colon_in + 1 || !run.get(at_in + 1).copied().is_some_and(is_alnum) {
+            return;
+        }
+        let at = start + at_in;
         sink.push(Entity::UrlCredentials, start, at);
     }
 
@@ -1506,13 +1511,15 @@ fn value_end(t: &[u8], vs: usize, quoted: bool) -> usize {
     }
     let limit = t.len().min(vs + 1024);
     let mut j = vs;
-    while j < limit
-        && !t[j].is_ascii_whitespace()
-        && !matches!(
-            t[j],
-            b'&' | b',' | b';' | b'"' | b'\'' | b'<' | b'>' | b')' | b']' | b'}' | b'\\' | b'|'
-        )
-    {
+    while j < limit {
+        let b = t[j];
+        let ends = b.is_ascii_whitespace()
+            || matches!(b, b'&' | b',' | b';' | b'"' | b'\'' | b'\\' | b'|')
+            // Closing brackets end `User(password=x)` but may start a password.
+            || (j > vs && matches!(b, b'<' | b'>' | b')' | b']' | b'}'));
+        if ends {
+            break;
+        }
         j += 1;
     }
     j
