@@ -33,6 +33,6 @@ pub use error::StoreError;
 pub use identity::{Identity, NewIdentity};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, StoreOptions, sqlite_url};
 pub use token::{LAST_USED_GRANULARITY_SECS, NewToken, TokenRecord, TokenScope, TokenSummary};
-pub use writer::{AuditWriter, AuditWriterConfig, Clock};
+pub use writer::{AuditWriter, AuditWriterConfig, Clock, WriterStats};
 
 pub use periscope_audit::{AuditTime, EventDraft};

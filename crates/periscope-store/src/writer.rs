@@ -9,6 +9,7 @@
 //! itself and an idle gateway still commits each event at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use periscope_audit::{AuditEvent, AuditSigner, AuditTime, Checkpoint, EventDraft, Head};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -66,6 +67,29 @@ type Finished = Option<Result<Option<Checkpoint>, StoreError>>;
 pub struct AuditWriter {
     queue: mpsc::Sender<Message>,
     finished: watch::Receiver<Finished>,
+    stats: Arc<Counters>,
+}
+
+/// What the writer has done so far, for metrics: `events / batches` is the average
+/// group size, i.e. how many events each fsync served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Events committed.
+    pub events: u64,
+    /// Batches that failed (each of their submitters got the error).
+    pub failed_batches: u64,
+    /// Checkpoints written (periodic and final).
+    pub checkpoints: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    events: AtomicU64,
+    failed_batches: AtomicU64,
+    checkpoints: AtomicU64,
 }
 
 impl AuditWriter {
@@ -78,14 +102,31 @@ impl AuditWriter {
     ) -> AuditWriter {
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let (done, finished) = watch::channel(None);
+        let stats = Arc::new(Counters::default());
         let task = Task {
             store,
             signer,
             clock,
             config,
+            stats: stats.clone(),
         };
         tokio::spawn(task.run(receiver, done));
-        AuditWriter { queue, finished }
+        AuditWriter {
+            queue,
+            finished,
+            stats,
+        }
+    }
+
+    /// Counters since the writer started.
+    pub fn stats(&self) -> WriterStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        WriterStats {
+            batches: read(&self.stats.batches),
+            events: read(&self.stats.events),
+            failed_batches: read(&self.stats.failed_batches),
+            checkpoints: read(&self.stats.checkpoints),
+        }
     }
 
     /// Appends one event and resolves to its seq once it is committed (durable).
@@ -123,6 +164,7 @@ struct Task {
     signer: AuditSigner,
     clock: Clock,
     config: AuditWriterConfig,
+    stats: Arc<Counters>,
 }
 
 impl Task {
@@ -164,6 +206,12 @@ impl Task {
         let (drafts, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         match self.write(drafts).await {
             Ok((outcomes, checkpoint)) => {
+                let written = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.events.fetch_add(written, Ordering::Relaxed);
+                if checkpoint.is_some() {
+                    self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
                 for (ack, outcome) in acks.into_iter().zip(outcomes) {
                     // A submitter that stopped waiting still had its event written.
                     let _ = ack.send(outcome);
@@ -171,6 +219,7 @@ impl Task {
                 checkpoint
             }
             Err(err) => {
+                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %err, events = acks.len(), "audit batch failed; refusing its actions");
                 for ack in acks {
                     let _ = ack.send(Err(err.clone()));
@@ -229,6 +278,7 @@ impl Task {
         }
         let checkpoint = self.signer.sign_checkpoint(head, (self.clock)());
         self.store.add_checkpoint(&checkpoint).await?;
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(Some(checkpoint))
     }
 }

@@ -1,0 +1,391 @@
+//! The audit chain in the store: appends, queries, export, verification, concurrent
+//! writers and the group-commit writer, on both backends.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{TestDb, TestResult, manual_clock, t};
+use futures_util::TryStreamExt;
+use periscope_audit::{AuditSigner, ChainError, Head, Start};
+use periscope_store::{
+    AuditQuery, AuditWriter, AuditWriterConfig, EventDraft, ExportFrom, StoreError,
+};
+use serde_json::json;
+use sqlx::Executor;
+
+fn draft(secs: i64, actor: &str, action: &str, target: &str) -> EventDraft {
+    EventDraft::new(t(secs), actor, action, target)
+}
+
+fn signer() -> AuditSigner {
+    AuditSigner::from_seed(&[7; 32])
+}
+
+async fn events_round_trip_and_hash_the_same(db: TestDb) -> TestResult {
+    let store = &db.store;
+    assert_eq!(store.audit_head().await?, Head::GENESIS);
+    let details = json!({
+        "sql": "SELECT email FROM users WHERE id = $1",
+        "rows": 3,
+        "ratio": 0.1,
+        "tiny": 1.0e-300,
+        "big": u64::MAX,
+        "text": "é \u{1F50D} \"quoted\" \\ \n",
+        "nested": {"b": [1, 2, {"a": null}], "a": true}
+    });
+    let written = store
+        .append_audit(vec![
+            draft(0, "alice", "query", "pg-prod")
+                .with_details(details.clone())
+                .with_grant("g-1"),
+            draft(1, "bob", "session.start", "pg-prod"),
+        ])
+        .await?;
+    assert_eq!(written.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(store.audit_head().await?, written[1].head());
+    let read = store.audit_event(1).await?;
+    assert_eq!(read, written[0]);
+    assert_eq!(read.details, details);
+    assert_eq!(read.compute_hash(), read.hash);
+    assert!(matches!(
+        store.audit_event(3).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let key = signer().verifier_key();
+    let report = store.verify_audit(&[key], Start::Genesis).await?;
+    assert_eq!(report.events_checked, 2);
+    Ok(())
+}
+
+async fn tail_and_search(db: TestDb) -> TestResult {
+    let store = &db.store;
+    let mut drafts = Vec::new();
+    for i in 0..30 {
+        let actor = if i % 3 == 0 { "alice" } else { "bob" };
+        let action = ["request.create", "request.approve", "query"][i % 3];
+        drafts.push(draft(i as i64, actor, action, &format!("pg-{}", i % 2)));
+    }
+    store.append_audit(drafts).await?;
+
+    let tail = store.audit_tail(5).await?;
+    assert_eq!(
+        tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [26, 27, 28, 29, 30]
+    );
+
+    let alice = store
+        .search_audit(&AuditQuery {
+            actor: Some("alice".into()),
+            ..AuditQuery::default()
+        })
+        .await?;
+    assert_eq!(alice.len(), 10);
+    assert!(alice.iter().all(|e| e.actor == "alice"));
+    assert!(
+        alice.windows(2).all(|w| w[0].seq < w[1].seq),
+        "oldest first"
+    );
+
+    let requests = store
+        .search_audit(&AuditQuery {
+            action: Some("request.".into()),
+            target: Some("pg-0".into()),
+            since: Some(t(10)),
+            until: Some(t(20)),
+            limit: 3,
+            ..AuditQuery::default()
+        })
+        .await?;
+    // Seconds 10..20 with target pg-0 (even) and a request.* action (i % 3 != 2):
+    // 10, 12, 16, 18 -> newest three, oldest first.
+    let secs: Vec<u64> = requests.iter().map(|e| e.seq - 1).collect();
+    assert_eq!(secs, [12, 16, 18]);
+    assert!(requests.iter().all(|e| e.action.starts_with("request.")));
+
+    let exact = store
+        .search_audit(&AuditQuery {
+            action: Some("query".into()),
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await?;
+    assert_eq!(exact.len(), 10);
+    Ok(())
+}
+
+async fn export_streams_every_page(db: TestDb) -> TestResult {
+    let store = &db.store;
+    // More than two pages of 500.
+    let drafts: Vec<_> = (0..1234)
+        .map(|i| draft(i, "alice", "query", "pg"))
+        .collect();
+    store.append_audit(drafts).await?;
+
+    let all: Vec<_> = store.export_audit(ExportFrom::Start).try_collect().await?;
+    assert_eq!(all.len(), 1234);
+    assert!(all.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+
+    let from_seq: Vec<_> = store
+        .export_audit(ExportFrom::Seq(1000))
+        .try_collect()
+        .await?;
+    assert_eq!(from_seq.first().map(|e| e.seq), Some(1000));
+    assert_eq!(from_seq.len(), 235);
+
+    let from_time: Vec<_> = store
+        .export_audit(ExportFrom::Time(t(600)))
+        .try_collect()
+        .await?;
+    assert_eq!(from_time.first().map(|e| e.seq), Some(601));
+    assert_eq!(from_time.len(), 634);
+
+    let none: Vec<_> = store
+        .export_audit(ExportFrom::Time(t(5000)))
+        .try_collect()
+        .await?;
+    assert!(none.is_empty());
+    Ok(())
+}
+
+async fn verify_names_a_tampered_event(db: TestDb) -> TestResult {
+    let store = &db.store;
+    let drafts: Vec<_> = (0..10).map(|i| draft(i, "alice", "query", "pg")).collect();
+    store.append_audit(drafts).await?;
+    let signer = signer();
+    store
+        .add_checkpoint(&signer.sign_checkpoint(store.audit_head().await?, t(11)))
+        .await?;
+    let keys = [signer.verifier_key()];
+    let report = store.verify_audit(&keys, Start::Genesis).await?;
+    assert_eq!(
+        (report.events_checked, report.last_checkpoint_seq),
+        (10, Some(10))
+    );
+
+    let mut raw = db.raw().await;
+    raw.execute("UPDATE audit_events SET target = 'pg-other' WHERE seq = 4")
+        .await?;
+    let err = store.verify_audit(&keys, Start::Genesis).await.unwrap_err();
+    assert_eq!(err.seq(), Some(4), "{err}");
+    assert!(matches!(err, ChainError::HashMismatch { .. }), "{err:?}");
+    Ok(())
+}
+
+/// Many appenders at once, over separate pool connections and (on PostgreSQL)
+/// separate `Store`s, like replicas: one chain, no gap, every link valid.
+async fn concurrent_appenders_make_one_chain(db: TestDb) -> TestResult {
+    let replica = db.replica().await;
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let store = if task % 2 == 0 {
+            db.store.clone()
+        } else {
+            replica.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..20 {
+                let events = store
+                    .append_audit(vec![
+                        draft(i, &format!("writer{task}"), "query", "pg"),
+                        draft(i, &format!("writer{task}"), "query", "pg"),
+                    ])
+                    .await?;
+                // A transaction's events are contiguous.
+                assert_eq!(events[1].seq, events[0].seq + 1);
+                seqs.extend(events.iter().map(|e| e.seq));
+            }
+            Ok::<_, StoreError>(seqs)
+        }));
+    }
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        for seq in task.await?? {
+            assert!(all.insert(seq), "seq {seq} handed out twice");
+        }
+    }
+    assert_eq!(all.len(), 640);
+    assert_eq!(all.last(), Some(&640));
+    let report = db
+        .store
+        .verify_audit(&[signer().verifier_key()], Start::Genesis)
+        .await?;
+    assert_eq!(report.events_checked, 640);
+    Ok(())
+}
+
+async fn writer_group_commits_and_checkpoints(db: TestDb) -> TestResult {
+    let (clock, _) = manual_clock();
+    let config = AuditWriterConfig {
+        checkpoint_every: 100,
+        ..AuditWriterConfig::default()
+    };
+    let writer = AuditWriter::spawn(db.store.clone(), signer(), clock, config);
+
+    // One at a time: each batch holds one event, so a checkpoint lands exactly on
+    // every hundredth.
+    for i in 0..250 {
+        assert_eq!(
+            writer.append(draft(i, "alice", "query", "pg")).await?,
+            i as u64 + 1
+        );
+    }
+    let periodic: Vec<u64> = db
+        .store
+        .audit_checkpoints(None)
+        .await?
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(periodic, [100, 200]);
+    assert_eq!(writer.stats().batches, 250);
+
+    // All at once: concurrent submissions share transactions.
+    let mut tasks = Vec::new();
+    for i in 0..500 {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            writer.append(draft(i, "alice", "query", "pg-prod")).await
+        }));
+    }
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        seqs.insert(task.await??);
+    }
+    assert_eq!(seqs, (251..=750).collect());
+    let stats = writer.stats();
+    assert_eq!(stats.events, 750);
+    assert!(stats.batches < 750, "no group commit happened: {stats:?}");
+
+    // A refused draft fails alone.
+    let bad = writer
+        .append(draft(1, "", "query", "pg"))
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, StoreError::Audit(_)), "{bad:?}");
+    assert_eq!(writer.append(draft(1, "alice", "query", "pg")).await?, 751);
+
+    let last = writer
+        .shutdown()
+        .await?
+        .expect("a non-empty chain is checkpointed");
+    assert_eq!(last.seq, 751);
+    assert_eq!(
+        writer.shutdown().await?,
+        Some(last.clone()),
+        "shutdown is idempotent"
+    );
+    assert!(matches!(
+        writer.append(draft(2, "alice", "query", "pg")).await,
+        Err(StoreError::WriterClosed)
+    ));
+
+    let checkpoints = db.store.audit_checkpoints(None).await?;
+    assert_eq!(checkpoints.last(), Some(&last));
+    assert_eq!(db.store.audit_checkpoints(Some(751)).await?, vec![last]);
+    let report = db
+        .store
+        .verify_audit(&[signer().verifier_key()], Start::Genesis)
+        .await?;
+    assert_eq!(report.events_checked, 751);
+    assert_eq!(report.checkpoints_verified, checkpoints.len() as u64);
+    assert_eq!(report.uncovered_events, 0);
+    Ok(())
+}
+
+/// When the database refuses a batch, every waiting submitter gets the error and
+/// nothing is acknowledged; once the database is back, the chain goes on gap-free.
+async fn writer_failure_reaches_every_submitter(db: TestDb) -> TestResult {
+    let (clock, _) = manual_clock();
+    let writer = AuditWriter::spawn(
+        db.store.clone(),
+        signer(),
+        clock,
+        AuditWriterConfig::default(),
+    );
+    assert_eq!(writer.append(draft(0, "alice", "query", "pg")).await?, 1);
+
+    let mut raw = db.raw().await;
+    raw.execute("ALTER TABLE audit_events RENAME TO audit_events_away")
+        .await?;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            writer.append(draft(i, "alice", "query", "pg")).await
+        }));
+    }
+    for task in tasks {
+        let err = task.await?.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    }
+    assert!(writer.stats().failed_batches >= 1);
+    raw.execute("ALTER TABLE audit_events_away RENAME TO audit_events")
+        .await?;
+
+    assert_eq!(writer.append(draft(9, "alice", "query", "pg")).await?, 2);
+    writer.shutdown().await?;
+    let report = db
+        .store
+        .verify_audit(&[signer().verifier_key()], Start::Genesis)
+        .await?;
+    assert_eq!(report.events_checked, 2);
+    Ok(())
+}
+
+/// Two replicas, each with its own writer and key, on one database: one chain,
+/// verified with both keys.
+async fn two_writers_share_one_chain(db: TestDb) -> TestResult {
+    let replica = db.replica().await;
+    let keys = [
+        AuditSigner::from_seed(&[1; 32]),
+        AuditSigner::from_seed(&[2; 32]),
+    ];
+    let verifier_keys: Vec<_> = keys.iter().map(AuditSigner::verifier_key).collect();
+    let config = AuditWriterConfig {
+        checkpoint_every: 50,
+        ..AuditWriterConfig::default()
+    };
+    let [k1, k2] = keys;
+    let (clock, _) = manual_clock();
+    let writers = [
+        AuditWriter::spawn(db.store.clone(), k1, clock.clone(), config.clone()),
+        AuditWriter::spawn(replica, k2, clock, config),
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let writer = writers[i % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            writer.append(draft(i as i64, "alice", "query", "pg")).await
+        }));
+    }
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        assert!(seqs.insert(task.await??));
+    }
+    assert_eq!(seqs, (1..=400).collect());
+    for writer in &writers {
+        writer.shutdown().await?;
+    }
+    let report = db
+        .store
+        .verify_audit(&verifier_keys, Start::Genesis)
+        .await?;
+    assert_eq!(report.events_checked, 400);
+    assert_eq!(report.uncovered_events, 0);
+    Ok(())
+}
+
+both_backends!(
+    events_round_trip_and_hash_the_same,
+    tail_and_search,
+    export_streams_every_page,
+    verify_names_a_tampered_event,
+    concurrent_appenders_make_one_chain,
+    writer_group_commits_and_checkpoints,
+    writer_failure_reaches_every_submitter,
+    two_writers_share_one_chain,
+);
