@@ -1,0 +1,453 @@
+//! The checked model of `periscope.toml`.
+//!
+//! [`Config::parse`] is the only way to build one from text: it refuses unknown
+//! keys, inline credentials and dangling names with the file, line and column of
+//! the mistake, so a configuration that parses is one the gateway can apply
+//! whole. The gateway reads the file; this module never touches the disk.
+
+mod error;
+mod raw;
+mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use periscope_redact::Entity;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, Diagnostic};
+
+use crate::names::{ColumnRef, FunctionName, TableName};
+use crate::shield::{MaskTarget, ShieldPattern};
+
+/// Name of the built-in role held by the bootstrap administrator.
+///
+/// It may manage identities, tokens and configuration and read the whole audit,
+/// but covers no connection: reaching data always goes through a declared role.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Shortest grant a role may allow and a request may ask for; below this a grant
+/// would expire before anyone could use it.
+pub const MIN_GRANT_DURATION: Duration = Duration::from_secs(60);
+
+/// Longest `max_duration` a role may declare: grants are for debugging sessions,
+/// and the bound catches typos such as `30d` for `30m`.
+pub const MAX_GRANT_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// `max_duration` of a role that does not set one.
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// Most approvals a role may require; more would make requests unapprovable in
+/// practice.
+pub const MAX_APPROVALS: u32 = 10;
+
+/// How long a request waits for approval when `[requests] pending_ttl` is unset.
+pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Longest `pending_ttl`: a week-old request no longer reflects a live need.
+pub const MAX_PENDING_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A checked `periscope.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listeners and the data directory.
+    pub server: ServerConfig,
+    /// Where requests, grants, identities and the audit chain are kept.
+    pub store: StoreConfig,
+    /// Audit chain settings.
+    pub audit: AuditConfig,
+    /// How long requests wait for a decision.
+    pub requests: RequestsConfig,
+    /// Optional notifications of the grant workflow.
+    pub webhook: Option<WebhookConfig>,
+    /// Upstream targets, in file order.
+    pub connections: Vec<ConnectionConfig>,
+    /// Declared roles, in file order (the built-in `admin` role is not listed).
+    pub roles: Vec<RoleConfig>,
+}
+
+impl Config {
+    /// Parses and checks a configuration; `file` is only used in messages.
+    ///
+    /// An empty text is a valid configuration: the gateway starts with defaults,
+    /// no connection and only the built-in `admin` role.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let mut reporter = error::Reporter::new(file, text);
+                let span = e.span().unwrap_or(0..0);
+                reporter.error(span, e.message().trim_end().to_string());
+                return Err(reporter
+                    .finish()
+                    .expect_err("one diagnostic was just reported"));
+            }
+        };
+        let mut reporter = error::Reporter::new(file, text);
+        let config = validate::validate(raw, &mut reporter);
+        reporter.finish()?;
+        Ok(config)
+    }
+
+    /// Where the store lives: the configured URL, or the embedded SQLite file in
+    /// the data directory.
+    pub fn store_url(&self) -> StoreUrl {
+        self.store.url.clone().unwrap_or_else(|| StoreUrl::Sqlite {
+            path: self.server.data_dir.join("periscope.db"),
+        })
+    }
+
+    /// The connection called `name`.
+    pub fn connection(&self, name: &str) -> Option<&ConnectionConfig> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// The declared role called `name` (the built-in `admin` role is not declared).
+    pub fn role(&self, name: &str) -> Option<&RoleConfig> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+}
+
+/// `[server]`: where the gateway listens and keeps its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// HTTPS API and web UI (default `127.0.0.1:8443`).
+    pub api_listen: SocketAddr,
+    /// PostgreSQL protocol listener (default `127.0.0.1:15432`).
+    pub pg_listen: SocketAddr,
+    /// Host name clients should use, as printed by `periscope connect`; when
+    /// unset, the IP of `pg_listen`.
+    pub public_host: Option<String>,
+    /// Data directory: embedded store, TLS certificate and keys (default
+    /// `./periscope-data`; `periscope up --data-dir` overrides it).
+    pub data_dir: PathBuf,
+}
+
+impl ServerConfig {
+    /// The host name to print in connection instructions.
+    pub fn advertised_host(&self) -> String {
+        self.public_host
+            .clone()
+            .unwrap_or_else(|| self.pg_listen.ip().to_string())
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            pg_listen: SocketAddr::from(([127, 0, 0, 1], 15432)),
+            public_host: None,
+            data_dir: PathBuf::from("./periscope-data"),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreConfig {
+    /// The configured store; `None` means the embedded SQLite file (see
+    /// [`Config::store_url`]).
+    pub url: Option<StoreUrl>,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// An embedded SQLite database file (`sqlite://PATH`).
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database shared by replicas (`postgres://user@host/db`).
+    Postgres {
+        /// The URL as written, guaranteed to carry no password.
+        url: String,
+        /// Where the password comes from, if the server asks for one.
+        password: Option<SecretRef>,
+    },
+}
+
+/// A credential given by reference, never inline: the config file can be
+/// committed and shared without leaking anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    /// Read from this environment variable of the gateway process.
+    Env(String),
+    /// Read from this file (trailing newline stripped by the reader).
+    File(PathBuf),
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(var) => write!(f, "environment variable {var}"),
+            SecretRef::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Write a signed checkpoint every this many events (default 1000).
+    pub checkpoint_every: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+/// `[requests]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestsConfig {
+    /// A request not decided within this time expires (default 24h, at most 7 days).
+    pub pending_ttl: Duration,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        RequestsConfig {
+            pending_ttl: DEFAULT_PENDING_TTL,
+        }
+    }
+}
+
+/// `[webhook]`: a signed POST for each grant workflow event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` endpoint.
+    pub url: String,
+    /// HMAC key used to sign each delivery.
+    pub secret: SecretRef,
+    /// Which events are sent (default: all of them).
+    pub events: BTreeSet<WebhookEvent>,
+}
+
+/// A grant workflow event a webhook can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookEvent {
+    /// A request was created.
+    Request,
+    /// A request received an approval (or was granted).
+    Approve,
+    /// A request was denied.
+    Deny,
+    /// A request or grant expired.
+    Expire,
+    /// A grant was revoked.
+    Revoke,
+}
+
+impl WebhookEvent {
+    /// Every event, the default subscription.
+    pub const ALL: [WebhookEvent; 5] = [
+        WebhookEvent::Request,
+        WebhookEvent::Approve,
+        WebhookEvent::Deny,
+        WebhookEvent::Expire,
+        WebhookEvent::Revoke,
+    ];
+}
+
+/// The protocol of a connection; only PostgreSQL exists today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    /// PostgreSQL wire protocol.
+    Postgres,
+}
+
+/// TLS from the gateway to the upstream server, with libpq's meaning of each mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTls {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS if the server offers it, without verifying the certificate (default,
+    /// as in libpq, so a local database works out of the box; prefer
+    /// `verify-full` in production).
+    #[default]
+    Prefer,
+    /// Require TLS, without verifying the certificate.
+    Require,
+    /// Require TLS and verify the certificate chain and host name.
+    VerifyFull,
+}
+
+/// TLS from clients (`psql`) to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientTls {
+    /// Plaintext clients are accepted; meant for local development only.
+    Optional,
+    /// Plaintext clients are refused (default): the client's password is a
+    /// Periscope API token and must not cross the network in clear.
+    #[default]
+    Required,
+}
+
+/// How a masked value is rendered; mapped onto the redaction engine's operators
+/// by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaskOperator {
+    /// Replace with a placeholder such as `[email]` (default).
+    #[default]
+    Redact,
+    /// Keep a harmless part (last four card digits, e-mail domain).
+    Partial,
+    /// Replace with a keyed hash, so equal values stay correlatable.
+    Token,
+    /// Replace with an empty value.
+    Drop,
+}
+
+impl MaskOperator {
+    /// The name used in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskOperator::Redact => "redact",
+            MaskOperator::Partial => "partial",
+            MaskOperator::Token => "token",
+            MaskOperator::Drop => "drop",
+        }
+    }
+}
+
+impl fmt::Display for MaskOperator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `[[connection]]`: one upstream target and its injected credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// Unique name, used as the database name by clients (`psql -d pg-prod`).
+    pub name: String,
+    /// Protocol.
+    pub kind: ConnectionKind,
+    /// Upstream host name or address.
+    pub host: String,
+    /// Upstream port (default 5432).
+    pub port: u16,
+    /// Upstream database.
+    pub database: String,
+    /// Upstream user the gateway logs in as.
+    pub user: String,
+    /// Upstream password, by reference; `None` for trust or certificate auth.
+    pub password: Option<SecretRef>,
+    /// TLS to upstream (default `prefer`).
+    pub upstream_tls: UpstreamTls,
+    /// CA bundle for `require`/`verify-full`; system roots when unset.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// TLS from clients (default `required`).
+    pub client_tls: ClientTls,
+    /// Free-form labels that roles select on (`env = "prod"`).
+    pub labels: BTreeMap<String, String>,
+    /// Extra protections; `None` means the fully shielded defaults.
+    pub data_policy: Option<DataPolicy>,
+}
+
+/// `[connection.data_policy]`: what a connection protects beyond the defaults.
+///
+/// Every field can only add protection, except `operators` (which choose how
+/// masked values look) and `refuse_unanalysable = false`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPolicy {
+    /// Column tags: the whole column is masked as this entity or custom tag.
+    pub tags: BTreeMap<ColumnRef, MaskTarget>,
+    /// Tables every access to which is refused unless `table:NAME` is lifted.
+    pub sensitive_tables: BTreeSet<TableName>,
+    /// Functions refused in addition to the built-in dangerous list.
+    pub blocked_functions: BTreeSet<FunctionName>,
+    /// Masking operator per entity (default `redact`).
+    pub operators: BTreeMap<Entity, MaskOperator>,
+    /// Optional-tier entities to detect and mask.
+    pub enable: BTreeSet<Entity>,
+    /// Refuse SQL the analyser cannot follow (default `true`).
+    pub refuse_unanalysable: bool,
+}
+
+impl Default for DataPolicy {
+    fn default() -> Self {
+        DataPolicy {
+            tags: BTreeMap::new(),
+            sensitive_tables: BTreeSet::new(),
+            blocked_functions: BTreeSet::new(),
+            operators: BTreeMap::new(),
+            enable: BTreeSet::new(),
+            refuse_unanalysable: true,
+        }
+    }
+}
+
+/// `[[role]]`: what members may reach and which shields they may ask to lift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleConfig {
+    /// Unique name.
+    pub name: String,
+    /// Connections by name; `*` means every connection.
+    pub connections: BTreeSet<String>,
+    /// Label selector: the role also covers every connection carrying all these
+    /// labels. Empty selects nothing.
+    pub connection_labels: BTreeMap<String, String>,
+    /// Shields members may ask to lift.
+    pub may_lift: Vec<ShieldPattern>,
+    /// Longest grant (default 1h, at most 24h).
+    #[serde(with = "crate::serde_secs")]
+    pub max_duration: Duration,
+    /// Approvals a request needs (default 1; 0 grants immediately).
+    pub approvals: u32,
+    /// Roles whose members may approve or deny requests made through this role.
+    pub approvers: BTreeSet<String>,
+    /// May lift secret-tier shields; every such use is flagged in the audit.
+    pub break_glass: bool,
+    /// May manage identities, tokens and configuration and read the whole audit.
+    pub admin: bool,
+}
+
+impl RoleConfig {
+    /// Whether this role lets its members reach `connection`.
+    pub fn covers(&self, connection: &ConnectionConfig) -> bool {
+        self.connections.contains("*")
+            || self.connections.contains(&connection.name)
+            || (!self.connection_labels.is_empty()
+                && self
+                    .connection_labels
+                    .iter()
+                    .all(|(k, v)| connection.labels.get(k) == Some(v)))
+    }
+
+    /// The built-in administrator role: admin powers, no connection, nothing to lift.
+    pub fn builtin_admin() -> RoleConfig {
+        RoleConfig {
+            name: ADMIN_ROLE.to_string(),
+            connections: BTreeSet::new(),
+            connection_labels: BTreeMap::new(),
+            may_lift: Vec::new(),
+            max_duration: DEFAULT_MAX_DURATION,
+            approvals: 1,
+            approvers: BTreeSet::new(),
+            break_glass: false,
+            admin: true,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The data policy in force: the declared one or the fully shielded default.
+    pub fn effective_data_policy(&self) -> DataPolicy {
+        self.data_policy.clone().unwrap_or_default()
+    }
+}

@@ -1,0 +1,132 @@
+//! The file as written: serde structs that keep the position of every value
+//! that a semantic check may need to point at.
+//!
+//! Nothing here is public. [`super::validate`] turns these into the checked
+//! model in [`super`], so callers never see a half-validated configuration.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use super::{ClientTls, ConnectionKind, MaskOperator, UpstreamTls, WebhookEvent};
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub requests: RawRequests,
+    pub webhook: Option<RawWebhook>,
+    #[serde(default, rename = "connection")]
+    pub connections: Vec<RawConnection>,
+    #[serde(default, rename = "role")]
+    pub roles: Vec<RawRole>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub api_listen: Option<S<String>>,
+    pub pg_listen: Option<S<String>>,
+    pub public_host: Option<S<String>>,
+    pub data_dir: Option<S<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub url: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub password_file: Option<S<String>>,
+    /// Present only to refuse it with a useful message instead of "unknown field".
+    pub password: Option<S<IgnoredAny>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub checkpoint_every: Option<S<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequests {
+    pub pending_ttl: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    pub url: S<String>,
+    pub secret_env: Option<S<String>>,
+    pub secret_file: Option<S<String>>,
+    pub secret: Option<S<IgnoredAny>>,
+    pub events: Option<Vec<WebhookEvent>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnection {
+    pub name: S<String>,
+    pub kind: ConnectionKind,
+    pub host: S<String>,
+    pub port: Option<S<i64>>,
+    pub database: S<String>,
+    pub user: S<String>,
+    pub password_env: Option<S<String>>,
+    pub password_file: Option<S<String>>,
+    pub password: Option<S<IgnoredAny>>,
+    #[serde(default)]
+    pub upstream_tls: Option<S<UpstreamTls>>,
+    pub upstream_ca_file: Option<S<String>>,
+    #[serde(default)]
+    pub client_tls: Option<ClientTls>,
+    #[serde(default)]
+    pub labels: BTreeMap<S<String>, String>,
+    pub data_policy: Option<RawDataPolicy>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDataPolicy {
+    #[serde(default)]
+    pub tags: BTreeMap<S<String>, S<String>>,
+    #[serde(default)]
+    pub sensitive_tables: Vec<S<String>>,
+    #[serde(default)]
+    pub blocked_functions: Vec<S<String>>,
+    #[serde(default)]
+    pub operators: BTreeMap<S<String>, MaskOperator>,
+    #[serde(default)]
+    pub enable: Vec<S<String>>,
+    pub refuse_unanalysable: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRole {
+    pub name: S<String>,
+    #[serde(default)]
+    pub connections: Vec<S<String>>,
+    #[serde(default)]
+    pub connection_labels: BTreeMap<S<String>, String>,
+    #[serde(default)]
+    pub may_lift: Vec<S<String>>,
+    pub max_duration: Option<S<String>>,
+    pub approvals: Option<S<i64>>,
+    #[serde(default)]
+    pub approvers: Vec<S<String>>,
+    #[serde(default)]
+    pub break_glass: Option<S<bool>>,
+    #[serde(default)]
+    pub admin: bool,
+}
