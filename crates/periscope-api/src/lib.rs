@@ -381,6 +381,41 @@ pub struct SessionSummary {
     pub started_at: OffsetDateTime,
 }
 
+/// `GET /v1/policy/explain`: what an identity may do on a connection now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainResponse {
+    /// The human rendering, as `periscope policy explain` prints it.
+    pub text: String,
+    /// The structured explanation (the policy crate's `Explanation`), for scripts.
+    pub explanation: serde_json::Value,
+}
+
+/// `POST /v1/audit/verify`: the gateway verifies the chain in its store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    /// True when every link and checkpoint verified.
+    pub ok: bool,
+    /// One paragraph for humans: what was checked, or the first broken link.
+    pub summary: String,
+    /// Seq of the first broken link, when `ok` is false and a seq applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<u64>,
+    /// The audit crate's report (counts, last head, unsigned tail), when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+/// `GET /v1/audit/public-key`: the key that verifies checkpoints. Auditors
+/// should obtain it out of band too; fetching it from the gateway under audit
+/// proves nothing on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKey {
+    /// Short fingerprint, as found in checkpoints.
+    pub key_id: String,
+    /// The public key in the audit crate's text format.
+    pub public_key: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
