@@ -665,13 +665,19 @@ impl<'a> Walker<'a> {
                         lineage: self.expr(e, &scope)?.transformed(),
                     });
                 }
+                if let Some(a) = alias
+                    && a.columns.is_empty()
+                    && cols.len() == 1
+                {
+                    cols[0].name = self.ident(&a.name);
+                }
                 if *with_ordinality {
                     cols.push(Col {
                         name: "ordinality".to_owned(),
                         lineage: Lineage::Constant,
                     });
                 }
-                Ok(self.aliased(cols, alias.as_ref(), None, None))
+                Ok(self.aliased(cols, alias.as_ref(), Some("unnest".to_owned()), None))
             }
             TableFactor::NestedJoin {
                 table_with_joins,
@@ -1685,7 +1691,9 @@ impl<'a> Walker<'a> {
             Expr::Array(_) => Some("array".to_owned()),
             Expr::Exists { .. } => Some("exists".to_owned()),
             Expr::Tuple(_) => Some("row".to_owned()),
-            Expr::Substring { .. } => Some("substring".to_owned()),
+            Expr::Substring { shorthand, .. } => {
+                Some(if *shorthand { "substr" } else { "substring" }.to_owned())
+            }
             Expr::Position { .. } => Some("position".to_owned()),
             Expr::Overlay { .. } => Some("overlay".to_owned()),
             Expr::Trim { .. } => Some("btrim".to_owned()),
