@@ -731,7 +731,9 @@ impl Scanner {
             return None;
         }
         if !validate::iban_valid(&compact[..n]) {
-            return None;
+            // A whole IBAN-shaped value with wrong check digits: skip it as a
+            // unit, so that its digit groups are not read as a card number.
+            return Some(j);
         }
         sink.push(Entity::Iban, i, j);
         Some(j)
@@ -1599,16 +1601,39 @@ fn numeric_start_ok(t: &[u8], i: usize) -> bool {
 /// ABA routing number: a bare checksum passes for too many ids.
 const ABA_CONTEXT: &[&[u8]] = &[b"routing", b"aba", b"rtn", b"transit", b"ach"];
 /// Words that must appear shortly before a date for it to be a date of birth.
-const DOB_CONTEXT: &[&[u8]] = &[b"dob", b"birth", b"born", b"geburt", b"naissance", b"bday"];
+const DOB_CONTEXT: &[&[u8]] = &[
+    b"dob",
+    b"birth",
+    b"birthday",
+    b"birthdate",
+    b"born",
+    b"geboren",
+    b"geburtsdatum",
+    b"naissance",
+    b"bday",
+];
 
-/// Whether one of `words` occurs in the 48 bytes before `s`, on the same line.
+/// Whether one of `words` occurs as a whole word shortly before `s`: within 40
+/// bytes, on the same line, and with no other number in between (so that in
+/// `routing 021000021 ref 123456789` only the first number has the context).
 fn context_before(t: &[u8], s: usize, words: &[&[u8]]) -> bool {
-    let mut from = s.saturating_sub(48);
-    if let Some(nl) = memchr::memrchr(b'\n', &t[from..s]) {
-        from += nl + 1;
+    let mut from = s.saturating_sub(40);
+    if let Some(p) = t[from..s]
+        .iter()
+        .rposition(|&b| b == b'\n' || b.is_ascii_digit())
+    {
+        from += p + 1;
     }
     let window = &t[from..s];
-    words.iter().any(|w| contains_ci(window, w))
+    words.iter().any(|w| {
+        window.windows(w.len()).enumerate().any(|(at, cand)| {
+            cand.eq_ignore_ascii_case(w)
+                && (at == 0 || !window[at - 1].is_ascii_alphabetic())
+                && !window
+                    .get(at + w.len())
+                    .is_some_and(u8::is_ascii_alphabetic)
+        })
+    })
 }
 
 /// National phone formats: US `415-555-2671`, `1 800 555 0199`; UK/DE with

@@ -40,7 +40,7 @@ fn card_body() -> impl Strategy<Value = (String, Vec<usize>)> {
     prop_oneof![
         "4[0-9]{14}".prop_map(|b| (b, vec![4, 4, 4, 4])),
         "5[1-5][0-9]{13}".prop_map(|b| (b, vec![4, 4, 4, 4])),
-        "2[2-6][2-9][0-9]{12}".prop_map(|b| (b, vec![4, 4, 4, 4])),
+        "2(2[3-9]|[3-6][0-9])[0-9]{12}".prop_map(|b| (b, vec![4, 4, 4, 4])),
         "3[47][0-9]{12}".prop_map(|b| (b, vec![4, 6, 5])),
         "6011[0-9]{11}".prop_map(|b| (b, vec![4, 4, 4, 4])),
         "35[3-8][0-9]{12}".prop_map(|b| (b, vec![4, 4, 4, 4])),
