@@ -369,6 +369,8 @@ fn walk_statement(
         Statement::Analyze(_) => Walked::new(StatementClass::Analyze),
         Statement::Discard { .. } => Walked::new(StatementClass::Discard),
         Statement::Lock(_) => Walked::new(StatementClass::Lock),
+        // PostgreSQL's LOAD loads a shared library into the server.
+        Statement::Load { .. } => Walked::new(StatementClass::Other("load".to_owned())),
         Statement::Grant(_)
         | Statement::Revoke(_)
         | Statement::GrantRole(_)
@@ -423,7 +425,6 @@ fn walk_statement(
         Statement::CopyIntoSnowflake { .. }
         | Statement::Msck(_)
         | Statement::Install { .. }
-        | Statement::Load { .. }
         | Statement::Directory { .. }
         | Statement::LockTables { .. }
         | Statement::UnlockTables
