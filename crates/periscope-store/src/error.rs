@@ -46,6 +46,15 @@ pub enum StoreError {
         /// The state the caller asked for.
         to: String,
     },
+    /// Someone else changed the object between the caller's read and its write (two
+    /// approvers at the same moment): reload it, apply the policy again, retry.
+    #[error("{kind} {id} was changed by someone else meanwhile; reload it and try again")]
+    Conflict {
+        /// What was changed.
+        kind: &'static str,
+        /// Its id.
+        id: String,
+    },
     /// The caller passed something the store refuses to persist (an empty name, a
     /// limit of zero, an unknown URL scheme...).
     #[error("{0}")]

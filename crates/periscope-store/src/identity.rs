@@ -249,3 +249,14 @@ pub(crate) fn identity_of(row: &AnyRow) -> Result<Identity, StoreError> {
         name,
     })
 }
+
+impl From<&Identity> for periscope_policy::Identity {
+    /// The policy's view of an identity: its name and roles, for `decide()` and the
+    /// request workflow rules.
+    fn from(identity: &Identity) -> Self {
+        periscope_policy::Identity {
+            name: identity.name.clone(),
+            roles: identity.roles.iter().cloned().collect(),
+        }
+    }
+}

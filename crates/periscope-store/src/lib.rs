@@ -23,6 +23,7 @@
 mod audit;
 mod error;
 mod identity;
+mod request;
 mod sql;
 mod store;
 mod token;
@@ -31,6 +32,7 @@ mod writer;
 pub use audit::{AuditQuery, ExportFrom};
 pub use error::StoreError;
 pub use identity::{Identity, NewIdentity};
+pub use request::{GrantFilter, RequestFilter};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, StoreOptions, sqlite_url};
 pub use token::{LAST_USED_GRANULARITY_SECS, NewToken, TokenRecord, TokenScope, TokenSummary};
 pub use writer::{AuditWriter, AuditWriterConfig, Clock, WriterStats};

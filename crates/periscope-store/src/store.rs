@@ -21,8 +21,14 @@ pub const SQLITE_FILE_NAME: &str = "periscope.db";
 pub(crate) const AUDIT_CHAIN_LOCK: i64 = 0x7065_7269_7363_6f70;
 
 /// The schema, applied in order; the same SQL runs on both backends.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "core", include_str!("../migrations/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/0001_core.sql")),
+    (
+        2,
+        "requests grants",
+        include_str!("../migrations/0002_requests_grants.sql"),
+    ),
+];
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
