@@ -193,7 +193,8 @@ impl Allowance {
                 o.max_duration,
                 approval_phrase(o.approvals, &o.approvers)
             ),
-            None => cannot_lift(&self.roles, shield),
+            None if shield.is_secret() => cannot_lift(&self.roles, shield),
+            None => format!("{}; ask an administrator", cannot_lift(&self.roles, shield)),
         };
         Refusal {
             shield: shield.clone(),
@@ -526,7 +527,8 @@ pub struct LiftOption {
     pub approvals: u32,
     /// Roles whose members may approve.
     pub approvers: Vec<String>,
-    /// Whether this is a break-glass role.
+    /// Whether this would be a break-glass use (a secret lifted through a
+    /// break-glass role), flagged loudly in the audit.
     pub break_glass: bool,
     /// The exact command to request it.
     pub command: String,
@@ -566,7 +568,7 @@ pub(crate) fn lift_options(
                 max_duration: humantime::format_duration(r.max_duration).to_string(),
                 approvals: r.approvals,
                 approvers: r.approvers.iter().cloned().collect(),
-                break_glass: r.break_glass,
+                break_glass: r.break_glass && shield.is_secret(),
                 command: format!(
                     "periscope request {connection}{lift_args} --for {} --reason \"...\"",
                     humantime::format_duration(suggested)
@@ -586,10 +588,7 @@ pub(crate) fn cannot_lift(roles: &[RoleConfig], shield: &Shield) -> String {
     {
         return "it reveals a secret: only a break-glass role may lift it".to_string();
     }
-    format!(
-        "none of your roles ({}) may lift it; ask an administrator",
-        names.join(", ")
-    )
+    format!("none of your roles ({}) may lift it", names.join(", "))
 }
 
 /// "1 approval from lead", "no approval needed".

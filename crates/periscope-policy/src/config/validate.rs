@@ -202,6 +202,7 @@ fn webhook(raw: RawWebhook, r: &mut Reporter<'_>) -> Option<WebhookConfig> {
         );
     }
     let span = raw.url.span();
+    let inline = raw.secret.is_some();
     let secret = secret_ref(
         r,
         SecretKeys {
@@ -214,10 +215,12 @@ fn webhook(raw: RawWebhook, r: &mut Reporter<'_>) -> Option<WebhookConfig> {
         },
     );
     let Some(secret) = secret else {
-        r.error(
-            span,
-            "a webhook needs a signing key: set `secret_env` or `secret_file`",
-        );
+        if !inline {
+            r.error(
+                span,
+                "a webhook needs a signing key: set `secret_env` or `secret_file`",
+            );
+        }
         return None;
     };
     let events = match raw.events {

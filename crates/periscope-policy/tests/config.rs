@@ -1,0 +1,517 @@
+//! `periscope.toml` parsing: defaults, the shipped example, and mistakes refused
+//! with the file, line and column of the offending key.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use periscope_policy::{
+    ClientTls, Config, ConfigError, MaskOperator, SecretRef, StoreUrl, UpstreamTls, WebhookEvent,
+};
+use periscope_redact::Entity;
+
+const CONNECTION: &str = r#"
+[[connection]]
+name = "pg-prod"
+kind = "postgres"
+host = "db.internal"
+database = "shop"
+user = "periscope"
+password_env = "PG_PROD_PASSWORD"
+"#;
+
+fn refused(text: &str) -> ConfigError {
+    match Config::parse(text, "periscope.toml") {
+        Ok(config) => panic!("accepted: {config:#?}"),
+        Err(e) => e,
+    }
+}
+
+/// The 1-based line of the first occurrence of `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in text"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// Asserts exactly one problem, on the line holding `needle`, whose message
+/// contains `message`.
+fn assert_one(text: &str, needle: &str, message: &str) {
+    let err = refused(text);
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    let d = err.first();
+    assert_eq!(d.file, "periscope.toml");
+    assert_eq!(d.line, line_of(text, needle), "{err}");
+    assert!(d.source_line.contains(needle), "{err}");
+    assert!(
+        d.message.contains(message),
+        "expected `{message}` in:\n{err}"
+    );
+}
+
+#[test]
+fn an_empty_file_is_all_defaults() {
+    let config = Config::parse("", "periscope.toml").unwrap();
+    assert_eq!(
+        config.server.api_listen,
+        "127.0.0.1:8443".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        config.server.pg_listen,
+        "127.0.0.1:15432".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(config.server.data_dir, PathBuf::from("./periscope-data"));
+    assert_eq!(config.server.advertised_host(), "127.0.0.1");
+    assert_eq!(
+        config.store_url(),
+        StoreUrl::Sqlite {
+            path: PathBuf::from("./periscope-data/periscope.db")
+        }
+    );
+    assert_eq!(config.audit.checkpoint_every, 1000);
+    assert_eq!(config.requests.pending_ttl, Duration::from_secs(24 * 3600));
+    assert!(config.webhook.is_none() && config.connections.is_empty() && config.roles.is_empty());
+}
+
+#[test]
+fn the_default_store_follows_the_data_dir() {
+    let mut config = Config::parse("[server]\ndata_dir = \"/var/lib/periscope\"\n", "p").unwrap();
+    assert_eq!(
+        config.store_url(),
+        StoreUrl::Sqlite {
+            path: PathBuf::from("/var/lib/periscope/periscope.db")
+        }
+    );
+    // `periscope up --data-dir` overrides the file.
+    config.server.data_dir = PathBuf::from("/srv/p");
+    assert_eq!(
+        config.store_url(),
+        StoreUrl::Sqlite {
+            path: PathBuf::from("/srv/p/periscope.db")
+        }
+    );
+}
+
+#[test]
+fn connection_defaults_are_the_secure_ones() {
+    let config = Config::parse(CONNECTION, "p").unwrap();
+    let c = &config.connections[0];
+    assert_eq!(c.port, 5432);
+    assert_eq!(c.client_tls, ClientTls::Required);
+    assert_eq!(c.upstream_tls, UpstreamTls::Prefer);
+    assert_eq!(c.password, Some(SecretRef::Env("PG_PROD_PASSWORD".into())));
+    assert!(c.data_policy.is_none());
+    let p = c.effective_data_policy();
+    assert!(p.refuse_unanalysable && p.tags.is_empty() && p.enable.is_empty());
+}
+
+#[test]
+fn the_shipped_example_parses_and_says_what_it_means() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../periscope.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config = Config::parse(&text, "periscope.example.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !text.contains("password ="),
+        "examples never carry inline passwords"
+    );
+
+    let prod = config.connection("pg-prod").unwrap();
+    assert_eq!(prod.upstream_tls, UpstreamTls::VerifyFull);
+    let policy = prod.data_policy.as_ref().unwrap();
+    assert_eq!(
+        policy.operators.get(&Entity::Email),
+        Some(&MaskOperator::Partial)
+    );
+    assert!(policy.enable.contains(&Entity::DateOfBirth));
+    assert!(
+        config
+            .connection("pg-staging")
+            .unwrap()
+            .data_policy
+            .is_none()
+    );
+    match config.store_url() {
+        StoreUrl::Postgres { password, .. } => {
+            assert_eq!(
+                password,
+                Some(SecretRef::Env("PERISCOPE_STORE_PASSWORD".into()))
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let webhook = config.webhook.as_ref().unwrap();
+    assert_eq!(webhook.events.len(), WebhookEvent::ALL.len());
+
+    let lead = config.role("lead").unwrap();
+    assert_eq!(
+        (lead.approvals, lead.max_duration),
+        (2, Duration::from_secs(4 * 3600))
+    );
+    assert!(config.role("oncall-breakglass").unwrap().break_glass);
+    assert!(config.role("security").unwrap().admin);
+}
+
+#[test]
+fn a_typo_in_a_key_is_refused_with_the_expected_keys() {
+    let text = format!("{CONNECTION}pasword_env = \"X\"\n");
+    assert_one(&text, "pasword_env", "unknown field `pasword_env`");
+    assert!(refused(&text).to_string().contains("`password_env`"));
+    assert_one(
+        "[server]\napi_listen = \"127.0.0.1:8443\"\npg_listn = \"0.0.0.0:5432\"\n",
+        "pg_listn",
+        "unknown field `pg_listn`",
+    );
+    assert_one("[serveur]\n", "[serveur]", "unknown field `serveur`");
+}
+
+#[test]
+fn the_column_is_that_of_the_offending_text() {
+    let text =
+        format!("{CONNECTION}[connection.data_policy]\noperators = {{ e-mail = \"partial\" }}\n");
+    let err = refused(&text);
+    let d = err.first();
+    assert_eq!(
+        (d.line, d.column, d.width),
+        (line_of(&text, "operators"), 15, 6)
+    );
+    let rendered = err.to_string();
+    assert!(
+        rendered.starts_with(&format!(
+            "periscope.toml:{}:15: in `operators`: unknown entity `e-mail`",
+            d.line
+        )),
+        "{rendered}"
+    );
+    assert!(rendered.ends_with("|               ^^^^^^"), "{rendered}");
+}
+
+#[test]
+fn an_inline_password_is_refused_at_its_line() {
+    let text = format!("{CONNECTION}password = \"hunter2\"\n");
+    assert_one(&text, "hunter2", "inline `password` is refused");
+    assert!(!refused(&text).to_string().contains("unknown field"));
+    assert_one(
+        "[webhook]\nurl = \"https://h.example\"\nsecret = \"s3cr3t\"\n",
+        "s3cr3t",
+        "inline `secret` is refused",
+    );
+    assert_one(
+        "[store]\nurl = \"postgres://periscope:hunter2@db/periscope\"\n",
+        "hunter2",
+        "contains a password",
+    );
+    assert_one(
+        "[store]\nurl = \"postgres://db/periscope?sslmode=require&password=x\"\n",
+        "password=x",
+        "contains a password",
+    );
+}
+
+#[test]
+fn duplicate_connections_point_at_the_second_and_name_the_first() {
+    let text = format!(
+        "{CONNECTION}{}",
+        CONNECTION.replace("PG_PROD_PASSWORD", "OTHER")
+    );
+    let err = refused(&text);
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    let second = line_of(&text, "OTHER") - 5;
+    assert_eq!(err.first().line, second);
+    assert!(
+        err.first().message.contains(&format!(
+            "duplicate connection name `pg-prod` (first defined on line {})",
+            line_of(&text, "name = \"pg-prod\"")
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn roles_must_name_existing_approvers_and_connections() {
+    let text = format!(
+        "{CONNECTION}\n[[role]]\nname = \"dev\"\nconnections = [\"pg-prd\"]\nmay_lift = [\"write\"]\napprovers = [\"leads\"]\n\n[[role]]\nname = \"lead\"\n"
+    );
+    let err = refused(&text);
+    assert_eq!(err.diagnostics.len(), 2, "{err}");
+    assert_eq!(err.diagnostics[0].line, line_of(&text, "pg-prd"));
+    assert!(
+        err.diagnostics[0]
+            .message
+            .contains("unknown connection `pg-prd` (defined: pg-prod)")
+    );
+    assert_eq!(err.diagnostics[1].line, line_of(&text, "leads"));
+    assert!(
+        err.diagnostics[1]
+            .message
+            .contains("unknown approver role `leads` (roles: admin, dev, lead)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn durations_are_bounded_and_parsed_humanely() {
+    let role = |d: &str| format!("[[role]]\nname = \"dev\"\nmax_duration = \"{d}\"\n");
+    assert_one(
+        &role("30d"),
+        "30d",
+        "`max_duration` must be between 1m and 1day",
+    );
+    assert_one(&role("10s"), "10s", "must be between");
+    assert_one(&role("half an hour"), "half an hour", "such as `30m`");
+    let config = Config::parse(&role("1h30m"), "p").unwrap();
+    assert_eq!(config.roles[0].max_duration, Duration::from_secs(5400));
+    assert_one(
+        "[requests]\npending_ttl = \"30days\"\n",
+        "30days",
+        "`pending_ttl` must be between",
+    );
+}
+
+#[test]
+fn approvals_and_approvers_must_agree() {
+    let lifting = format!(
+        "{CONNECTION}\n[[role]]\nname = \"dev\"\nconnections = [\"pg-prod\"]\nmay_lift = [\"write\"]\n"
+    );
+    assert_one(
+        &format!("{lifting}approvals = 2\n"),
+        "approvals = 2",
+        "names no `approvers`",
+    );
+    assert_one(
+        &format!("{lifting}approvals = 11\napprovers = [\"dev\"]\n"),
+        "approvals = 11",
+        "between 0 and 10",
+    );
+    assert_one(
+        &format!("{lifting}approvals = 0\napprovers = [\"dev\"]\n"),
+        "approvers = [\"dev\"]",
+        "granted at once",
+    );
+    // A role that lifts nothing needs no approvers (e.g. a plain reader).
+    Config::parse(
+        &format!("{CONNECTION}\n[[role]]\nname = \"reader\"\nconnections = [\"*\"]\n"),
+        "p",
+    )
+    .unwrap();
+}
+
+#[test]
+fn shield_patterns_are_checked_against_the_rules() {
+    let role = |lift: &str, extra: &str| {
+        format!(
+            "{CONNECTION}\n[[role]]\nname = \"dev\"\nconnections = [\"pg-prod\"]\nmay_lift = [{lift}]\napprovers = [\"dev\"]\n{extra}"
+        )
+    };
+    assert_one(
+        &role("\"unmask:github_token\"", ""),
+        "unmask:github_token",
+        "only a role with `break_glass = true`",
+    );
+    Config::parse(
+        &role("\"unmask:github_token\"", "break_glass = true\n"),
+        "p",
+    )
+    .unwrap();
+    assert_one(
+        &role("\"unbounded-write\"", ""),
+        "unbounded-write",
+        "add `write` to `may_lift`",
+    );
+    Config::parse(&role("\"write\", \"unbounded-write\"", ""), "p").unwrap();
+    assert_one(
+        &role("\"unmask:confidential\"", ""),
+        "unmask:confidential",
+        "no connection's data_policy tags",
+    );
+    assert_one(&role("\"read\"", ""), "\"read\"", "invalid shield `read`");
+    assert_one(&role("\"table:cards\"", ""), "table:cards", "schema.table");
+    assert_one(&role("\"*\"", ""), "\"*\"", "a wildcard goes after");
+}
+
+#[test]
+fn data_policy_entries_are_checked() {
+    let policy = |body: &str| format!("{CONNECTION}[connection.data_policy]\n{body}\n");
+    assert_one(
+        &policy("enable = [\"email\"]"),
+        "enable",
+        "`email` is a pii entity and always masked",
+    );
+    assert_one(
+        &policy("enable = [\"persons\"]"),
+        "enable",
+        "unknown entity `persons`",
+    );
+    assert_one(
+        &policy("operators = { jwt = \"partial\" }"),
+        "operators",
+        "secrets are never partially revealed",
+    );
+    assert_one(
+        &policy("operators = { email = \"hash\" }"),
+        "operators",
+        "unknown variant `hash`",
+    );
+    assert_one(
+        &policy("tags = { \"users.email\" = \"email\" }"),
+        "users.email",
+        "schema.table.column",
+    );
+    assert_one(
+        &policy("tags = { \"public.users.x\" = \"Top Secret\" }"),
+        "Top Secret",
+        "neither an entity nor a valid tag",
+    );
+    assert_one(
+        &policy("sensitive_tables = [\"cards\"]"),
+        "sensitive_tables",
+        "schema.table",
+    );
+    assert_one(
+        &policy("blocked_functions = [\"pg_read_file()\"]"),
+        "blocked_functions",
+        "invalid function name",
+    );
+    assert_one(
+        &policy("refuse_unanalysable = \"no\""),
+        "refuse_unanalysable",
+        "invalid type",
+    );
+}
+
+#[test]
+fn connection_fields_are_checked() {
+    assert_one(
+        &CONNECTION.replace("pg-prod", "PG_Prod"),
+        "PG_Prod",
+        "invalid connection name",
+    );
+    assert_one(
+        &CONNECTION.replace("postgres\"", "mysql\""),
+        "mysql",
+        "unknown variant `mysql`, expected `postgres`",
+    );
+    assert_one(
+        &format!("{CONNECTION}port = 70000\n"),
+        "70000",
+        "between 1 and 65535",
+    );
+    assert_one(
+        &format!("{CONNECTION}password_file = \"/run/secrets/pg\"\n"),
+        "password_file",
+        "set only one of `password_env` and `password_file`",
+    );
+    assert_one(
+        &format!("{CONNECTION}upstream_ca_file = \"/etc/ca.pem\"\n"),
+        "upstream_ca_file",
+        "only used with",
+    );
+    assert_one(
+        &format!("{CONNECTION}upstream_tls = \"verify-ca\"\n"),
+        "verify-ca",
+        "unknown variant",
+    );
+    assert_one(
+        &format!("{CONNECTION}client_tls = \"off\"\n"),
+        "off",
+        "unknown variant `off`",
+    );
+    assert_one(
+        &CONNECTION.replace("PG_PROD_PASSWORD", "PG PROD"),
+        "PG PROD",
+        "not an environment variable name",
+    );
+}
+
+#[test]
+fn the_builtin_admin_role_cannot_be_redeclared() {
+    assert_one(
+        "[[role]]\nname = \"admin\"\n",
+        "admin",
+        "built-in administrator role",
+    );
+}
+
+#[test]
+fn server_and_store_values_are_checked() {
+    assert_one(
+        "[server]\napi_listen = \"localhost\"\n",
+        "localhost",
+        "address and port",
+    );
+    assert_one(
+        "[server]\napi_listen = \"127.0.0.1:9000\"\npg_listen = \"127.0.0.1:9000\"\n",
+        "pg_listen",
+        "cannot be the same",
+    );
+    assert_one(
+        "[store]\nurl = \"mysql://db/x\"\n",
+        "mysql",
+        "must start with `sqlite://` or `postgres://`",
+    );
+    assert_one(
+        "[store]\npassword_env = \"X\"\n",
+        "password_env",
+        "takes no password",
+    );
+    assert_one(
+        "[audit]\ncheckpoint_every = 0\n",
+        "checkpoint_every",
+        "between 1 and",
+    );
+    assert_one(
+        "[webhook]\nurl = \"https://h.example\"\n",
+        "url",
+        "needs a signing key",
+    );
+    assert_one(
+        "[webhook]\nurl = \"ftp://h\"\nsecret_env = \"S\"\n",
+        "ftp",
+        "https://",
+    );
+    assert_one(
+        "[webhook]\nurl = \"https://h\"\nsecret_env = \"S\"\nevents = [\"approved\"]\n",
+        "approved",
+        "unknown variant `approved`",
+    );
+}
+
+#[test]
+fn every_semantic_problem_is_reported_in_file_order() {
+    let text = format!(
+        "{CONNECTION}[connection.data_policy]\noperators = {{ e-mail = \"partial\" }}\n\n[[role]]\nname = \"dev\"\nconnections = [\"pg-prod\"]\nmay_lift = [\"write\"]\nmax_duration = \"90d\"\napprovers = [\"leads\"]\n"
+    );
+    let err = refused(&text);
+    let lines: Vec<usize> = err.diagnostics.iter().map(|d| d.line).collect();
+    assert_eq!(
+        lines,
+        vec![
+            line_of(&text, "e-mail"),
+            line_of(&text, "90d"),
+            line_of(&text, "leads")
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_carry_a_line_too() {
+    let text = "[server]\napi_listen = \"127.0.0.1:8443\n";
+    let err = refused(text);
+    assert_eq!(err.first().line, 2, "{err}");
+    let text = "[[role]]\nname = \"dev\"\napprovals = \"two\"\n";
+    assert_one(text, "\"two\"", "invalid type");
+}
+
+#[test]
+fn missing_required_keys_point_at_their_table() {
+    let text = "\n[[connection]]\nname = \"pg-prod\"\nkind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\n";
+    let err = refused(text);
+    assert_eq!(err.first().line, 2, "{err}");
+    assert!(
+        err.first().message.contains("missing field `user`"),
+        "{err}"
+    );
+}
