@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use periscope_redact::{Entity, Tier};
+use periscope_redact::{Entity, Operator, Tier};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::config::{DataPolicy, MaskOperator, RoleConfig};
+use crate::config::{DataPolicy, RoleConfig};
 use crate::explain::{self, Explanation};
 use crate::grant::{Grant, GrantStatus};
 use crate::names::{ColumnRef, FunctionName, TableName};
@@ -245,7 +245,7 @@ pub struct Lift {
 pub struct ShieldSet {
     in_force: BTreeSet<Shield>,
     lifted: BTreeMap<Shield, Lift>,
-    operators: BTreeMap<Entity, MaskOperator>,
+    operators: BTreeMap<Entity, Operator>,
     column_tags: BTreeMap<ColumnRef, MaskTarget>,
     refuse_unanalysable: bool,
 }
@@ -288,33 +288,33 @@ impl ShieldSet {
     }
 
     /// How values of `entity` are masked, or `None` when they are shown.
-    pub fn mask_operator(&self, entity: Entity) -> Option<MaskOperator> {
+    pub fn mask_operator(&self, entity: Entity) -> Option<Operator> {
         self.in_force
             .contains(&Shield::Unmask(MaskTarget::Entity(entity)))
             .then(|| self.operator(entity))
     }
 
     /// Every entity masked in this session, with its operator.
-    pub fn masked_entities(&self) -> impl Iterator<Item = (Entity, MaskOperator)> + '_ {
+    pub fn masked_entities(&self) -> impl Iterator<Item = (Entity, Operator)> + '_ {
         Entity::ALL
             .iter()
             .filter_map(|e| self.mask_operator(*e).map(|op| (*e, op)))
     }
 
-    fn operator(&self, entity: Entity) -> MaskOperator {
+    fn operator(&self, entity: Entity) -> Operator {
         self.operators.get(&entity).copied().unwrap_or_default()
     }
 
     /// How a whole column is masked because of its tag, or `None` when it has no
     /// tag or the tag's shield is lifted. Custom tags always use `redact`.
-    pub fn column_mask(&self, column: &ColumnRef) -> Option<(&MaskTarget, MaskOperator)> {
+    pub fn column_mask(&self, column: &ColumnRef) -> Option<(&MaskTarget, Operator)> {
         let target = self.column_tags.get(column)?;
         if !self.in_force.contains(&Shield::Unmask(target.clone())) {
             return None;
         }
         let op = match target {
             MaskTarget::Entity(e) => self.operator(*e),
-            MaskTarget::Tag(_) => MaskOperator::Redact,
+            MaskTarget::Tag(_) => Operator::Redact,
         };
         Some((target, op))
     }

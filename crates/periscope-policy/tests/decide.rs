@@ -5,10 +5,9 @@ mod common;
 
 use common::*;
 use periscope_policy::{
-    DenyReason, FunctionName, Grant, MaskOperator, Policy, Shield, ShieldState, TableName, Verdict,
-    revoke_grant,
+    DenyReason, FunctionName, Grant, Policy, Shield, ShieldState, TableName, Verdict, revoke_grant,
 };
-use periscope_redact::{Entity, Tier};
+use periscope_redact::{Entity, Operator, Tier};
 
 fn deny_reason(policy: &Policy, identity: &periscope_policy::Identity, conn: &str) -> DenyReason {
     match decide_at(policy, identity, conn, &[], at(0)).verdict {
@@ -133,7 +132,7 @@ fn a_connection_without_data_policy_is_fully_shielded() {
         let expected = entity.tier() != Tier::Optional;
         assert_eq!(s.mask_operator(entity).is_some(), expected, "{entity}");
     }
-    assert_eq!(s.mask_operator(Entity::Email), Some(MaskOperator::Redact));
+    assert_eq!(s.mask_operator(Entity::Email), Some(Operator::Redact));
     let read_file: FunctionName = "pg_read_file".parse().unwrap();
     assert!(s.blocks_function(&read_file, true));
     assert!(!s.blocks_function(&read_file, false));
@@ -145,7 +144,7 @@ fn a_data_policy_adds_shields() {
     let policy = policy();
     let decision = decide_at(&policy, &who("alice", &["dev"]), "pg-prod", &[], at(0));
     let s = decision.allowance().unwrap().shields();
-    assert_eq!(s.mask_operator(Entity::Email), Some(MaskOperator::Partial));
+    assert_eq!(s.mask_operator(Entity::Email), Some(Operator::Partial));
     assert!(s.blocks_table(&TableName::new("payments", "cards")));
     assert!(!s.blocks_table(&TableName::new("public", "orders")));
     assert!(s.blocks_function(&"dblink_exec".parse().unwrap(), false));
@@ -153,7 +152,7 @@ fn a_data_policy_adds_shields() {
     let (target, op) = s.column_mask(&notes).unwrap();
     assert_eq!(
         (target.to_string(), op),
-        ("confidential".to_string(), MaskOperator::Redact)
+        ("confidential".to_string(), Operator::Redact)
     );
     // Tagging a column with an optional entity turns that entity on.
     assert!(s.mask_operator(Entity::PersonName).is_some());

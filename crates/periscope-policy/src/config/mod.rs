@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use periscope_redact::Entity;
+use periscope_redact::{Entity, Operator};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Diagnostic};
@@ -296,40 +296,6 @@ pub enum ClientTls {
     Required,
 }
 
-/// How a masked value is rendered; mapped onto the redaction engine's operators
-/// by the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MaskOperator {
-    /// Replace with a placeholder such as `[email]` (default).
-    #[default]
-    Redact,
-    /// Keep a harmless part (last four card digits, e-mail domain).
-    Partial,
-    /// Replace with a keyed hash, so equal values stay correlatable.
-    Token,
-    /// Replace with an empty value.
-    Drop,
-}
-
-impl MaskOperator {
-    /// The name used in configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            MaskOperator::Redact => "redact",
-            MaskOperator::Partial => "partial",
-            MaskOperator::Token => "token",
-            MaskOperator::Drop => "drop",
-        }
-    }
-}
-
-impl fmt::Display for MaskOperator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// `[[connection]]`: one upstream target and its injected credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionConfig {
@@ -372,7 +338,7 @@ pub struct DataPolicy {
     /// Functions refused in addition to the built-in dangerous list.
     pub blocked_functions: BTreeSet<FunctionName>,
     /// Masking operator per entity (default `redact`).
-    pub operators: BTreeMap<Entity, MaskOperator>,
+    pub operators: BTreeMap<Entity, Operator>,
     /// Optional-tier entities to detect and mask.
     pub enable: BTreeSet<Entity>,
     /// Refuse SQL the analyser cannot follow (default `true`).

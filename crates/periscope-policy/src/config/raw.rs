@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use super::{ClientTls, ConnectionKind, MaskOperator, UpstreamTls, WebhookEvent};
+use super::{ClientTls, ConnectionKind, UpstreamTls, WebhookEvent};
 
 pub(crate) type S<T> = Spanned<T>;
 
@@ -105,7 +105,7 @@ pub(crate) struct RawDataPolicy {
     #[serde(default)]
     pub blocked_functions: Vec<S<String>>,
     #[serde(default)]
-    pub operators: BTreeMap<S<String>, MaskOperator>,
+    pub operators: BTreeMap<S<String>, S<String>>,
     #[serde(default)]
     pub enable: Vec<S<String>>,
     pub refuse_unanalysable: Option<bool>,

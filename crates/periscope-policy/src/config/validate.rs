@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use periscope_redact::{Entity, Tier};
+use periscope_redact::{Entity, Operator, Tier};
 use serde::de::IgnoredAny;
 
 use super::error::Reporter;
@@ -385,15 +385,13 @@ fn data_policy(p: RawDataPolicy, r: &mut Reporter<'_>) -> DataPolicy {
         .collect();
     let mut operators = BTreeMap::new();
     for (name, op) in p.operators {
-        match entity(r, &name, "operators") {
-            Some(e) if e.is_secret() && op == MaskOperator::Partial => r.error(
-                name.span(),
-                format!("`{e}` is a secret: secrets are never partially revealed; use `redact`, `token` or `drop`"),
-            ),
-            Some(e) => {
-                operators.insert(e, op);
-            }
-            None => {}
+        let operator = op
+            .get_ref()
+            .parse::<Operator>()
+            .map_err(|e| r.error(op.span(), format!("in `operators`: {e}")))
+            .ok();
+        if let (Some(entity), Some(operator)) = (entity(r, &name, "operators"), operator) {
+            operators.insert(entity, operator);
         }
     }
     let mut enable = BTreeSet::new();
