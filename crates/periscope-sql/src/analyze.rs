@@ -112,7 +112,13 @@ fn analyze_piece(
                 base.class = class;
                 return Ok((base, None));
             }
-            return Err(parse_error(e, piece, index, opts.parser_recursion_limit));
+            return Err(parse_error(
+                e,
+                sql,
+                piece,
+                index,
+                opts.parser_recursion_limit,
+            ));
         }
     };
 
@@ -681,7 +687,13 @@ fn token_ident(sql: &str, t: &lexer::Tok, dialect: SqlDialect) -> String {
 }
 
 /// Maps a parser error to a position in the whole query string.
-fn parse_error(e: ParserError, piece: &Piece, index: usize, limit: usize) -> AnalyzeError {
+fn parse_error(
+    e: ParserError,
+    sql: &str,
+    piece: &Piece,
+    index: usize,
+    limit: usize,
+) -> AnalyzeError {
     let msg = match e {
         ParserError::RecursionLimitExceeded => return AnalyzeError::TooDeep { limit },
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
@@ -701,18 +713,27 @@ fn parse_error(e: ParserError, piece: &Piece, index: usize, limit: usize) -> Ana
         }
         None => (msg, None),
     };
+    let message = message
+        .replace("Expected: ", "expected ")
+        .replace(", found: ", ", found ");
     let (line, column) = match pos {
+        // At the end of input the parser gives no position: point just past
+        // the statement's last character.
+        _ if message.ends_with("found EOF") => lexer::line_col(sql, piece.end),
         Some((1, c)) => (piece.line, piece.column + c.saturating_sub(1)),
         Some((l, c)) => (piece.line + l - 1, c),
         None => (piece.line, piece.column),
+    };
+    let mut chars = message.chars();
+    let message = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => message,
     };
     AnalyzeError::Parse {
         statement: index,
         line,
         column,
-        message: message
-            .replace("Expected: ", "expected ")
-            .replace(", found: ", ", found "),
+        message,
     }
 }
 
