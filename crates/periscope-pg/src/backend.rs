@@ -536,9 +536,11 @@ impl<'a> BackendMessage<'a> {
                 r.finish()?;
                 BackendMessage::CommandComplete { tag }
             }
-            tag::EMPTY_QUERY_RESPONSE => {
-                empty(body, "EmptyQueryResponse", BackendMessage::EmptyQueryResponse)?
-            }
+            tag::EMPTY_QUERY_RESPONSE => empty(
+                body,
+                "EmptyQueryResponse",
+                BackendMessage::EmptyQueryResponse,
+            )?,
             tag::ERROR_RESPONSE => {
                 BackendMessage::ErrorResponse(NoticeFields::decode(body, "ErrorResponse")?)
             }
@@ -841,7 +843,10 @@ mod tests {
             panic!("not a row")
         };
         let fields: Vec<_> = row.fields().collect();
-        assert_eq!(fields, [Some(&b"alice@example.com"[..]), None, Some(&b""[..])]);
+        assert_eq!(
+            fields,
+            [Some(&b"alice@example.com"[..]), None, Some(&b""[..])]
+        );
         // The first field points into the frame: no copy was made.
         let field_ptr = fields[0].unwrap().as_ptr();
         assert!(out.as_ptr_range().contains(&field_ptr));
@@ -882,11 +887,17 @@ mod tests {
         let mut frame = vec![b'D'];
         frame.extend(((body.len() + 4) as i32).to_be_bytes());
         frame.extend(&body);
-        assert!(matches!(decode(&frame), Err(ProtocolError::Truncated { .. })));
+        assert!(matches!(
+            decode(&frame),
+            Err(ProtocolError::Truncated { .. })
+        ));
         // Body shorter than the field count.
         assert!(matches!(
             decode(&[b'D', 0, 0, 0, 4]),
-            Err(ProtocolError::Truncated { what: "DataRow", .. })
+            Err(ProtocolError::Truncated {
+                what: "DataRow",
+                ..
+            })
         ));
     }
 
@@ -904,7 +915,10 @@ mod tests {
         assert_eq!(fields.severity(), Some("ERROR"));
         assert_eq!(fields.message(), Some("writes are shielded"));
         assert_eq!(fields.get(b'D'), Some("shield: write"));
-        assert_eq!(fields.get(b'H'), Some("periscope request pg-prod --lift write"));
+        assert_eq!(
+            fields.get(b'H'),
+            Some("periscope request pg-prod --lift write")
+        );
     }
 
     #[test]
@@ -954,9 +968,9 @@ mod tests {
         let md5 = [b'R', 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4];
         assert_eq!(
             decode(&md5),
-            Ok(BackendMessage::Authentication(Authentication::Md5Password {
-                salt: [1, 2, 3, 4]
-            }))
+            Ok(BackendMessage::Authentication(
+                Authentication::Md5Password { salt: [1, 2, 3, 4] }
+            ))
         );
         let short_md5 = [b'R', 0, 0, 0, 10, 0, 0, 0, 5, 1, 2];
         assert!(matches!(
@@ -969,7 +983,9 @@ mod tests {
     fn ready_for_query_status_is_validated() {
         assert_eq!(
             decode(&[b'Z', 0, 0, 0, 5, b'T']),
-            Ok(BackendMessage::ReadyForQuery(TransactionStatus::InTransaction))
+            Ok(BackendMessage::ReadyForQuery(
+                TransactionStatus::InTransaction
+            ))
         );
         assert_eq!(
             decode(&[b'Z', 0, 0, 0, 5, b'?']),

@@ -59,9 +59,7 @@ impl<'a> Frame<'a> {
     /// length is refused before the caller reserves room for it.
     pub fn parse(buf: &'a [u8], max_message: usize) -> Result<Option<Frame<'a>>, ProtocolError> {
         match frame_len(buf, max_message)? {
-            Some(total) if buf.len() >= total => Ok(Some(Frame {
-                raw: &buf[..total],
-            })),
+            Some(total) if buf.len() >= total => Ok(Some(Frame { raw: &buf[..total] })),
             _ => Ok(None),
         }
     }
@@ -297,7 +295,10 @@ impl<'a> Reader<'a> {
 
     /// Same position, reporting errors under another field name.
     pub(crate) fn within(self, what: &'static str) -> Self {
-        Self { buf: self.buf, what }
+        Self {
+            buf: self.buf,
+            what,
+        }
     }
 
     pub(crate) fn remaining(&self) -> usize {

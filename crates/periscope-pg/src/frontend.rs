@@ -460,7 +460,10 @@ pub mod encode {
     use super::*;
 
     /// StartupMessage, protocol 3.0, with `params` in order.
-    pub fn startup_message<'p>(out: &mut BytesMut, params: impl IntoIterator<Item = (&'p str, &'p str)>) {
+    pub fn startup_message<'p>(
+        out: &mut BytesMut,
+        params: impl IntoIterator<Item = (&'p str, &'p str)>,
+    ) {
         let at = out.len();
         out.put_i32(0);
         out.put_i32(PROTOCOL_3_0);
@@ -666,10 +669,7 @@ mod tests {
     fn encoders_round_trip_through_the_decoder() {
         let mut out = BytesMut::new();
         encode::query(&mut out, "select\0 1");
-        assert_eq!(
-            decode(&out),
-            Ok(FrontendMessage::Query { sql: "select 1" })
-        );
+        assert_eq!(decode(&out), Ok(FrontendMessage::Query { sql: "select 1" }));
         let mut out = BytesMut::new();
         encode::sasl_initial_response(&mut out, "SCRAM-SHA-256", b"n,,n=,r=abc");
         let FrontendMessage::AuthResponse(body) = decode(&out).unwrap() else {
