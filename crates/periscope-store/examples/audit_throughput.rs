@@ -18,7 +18,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(url) if url != "-" => url.clone(),
         _ => periscope_store::sqlite_url(&dir.path().join("periscope.db"))?,
     };
-    let total: usize = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(20_000);
+    let total: usize = args
+        .get(2)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let concurrency: usize = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(64);
     let store = Store::open(&url, &StoreOptions::default()).await?;
     let time = AuditTime::from_unix_micros(1_795_928_400_000_000)?;
@@ -38,7 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tasks.push(tokio::spawn(async move {
             for i in 0..count {
                 let draft = EventDraft::new(time.clone(), "alice", "query", "pg-prod")
-                    .with_details(serde_json::json!({"sql": "SELECT * FROM users WHERE id = $1", "rows": i}));
+                    .with_details(
+                        serde_json::json!({"sql": "SELECT * FROM users WHERE id = $1", "rows": i}),
+                    );
                 writer.append(draft).await?;
             }
             Ok::<_, periscope_store::StoreError>(())

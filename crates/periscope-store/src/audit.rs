@@ -96,12 +96,13 @@ impl Store {
         }
         match query.action.as_deref() {
             Some(prefix) if prefix.ends_with('.') => {
-                // A range instead of LIKE: no wildcard escaping, and the index serves it.
-                // `/` sorts right after `.`, so [prefix, prefix-with-/) is the subtree.
-                let mut upper = prefix[..prefix.len() - 1].to_owned();
-                upper.push('/');
-                sql.push(" AND action >= ").bind(prefix.to_owned());
-                sql.push(" AND action < ").bind(upper);
+                // substr, not LIKE (case-insensitive on SQLite, wildcards to escape)
+                // nor a text range (PostgreSQL collations may ignore punctuation).
+                let chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+                sql.push(" AND substr(action, 1, CAST(")
+                    .bind(chars)
+                    .push(" AS INTEGER)) = ")
+                    .bind(prefix.to_owned());
             }
             Some(action) => {
                 sql.push(" AND action = ").bind(action.to_owned());
