@@ -5,6 +5,7 @@
 //! renders to text for the CLI; both come from the same [`crate::decide`] call
 //! the proxy makes, so the explanation cannot drift from what is enforced.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -226,6 +227,24 @@ pub(crate) fn allowed(
     }
     for shield in others {
         e.shields.push(line(shield, shield.effect()));
+    }
+    // Functions a role may lift by name that are not blocked by the data policy:
+    // the built-in dangerous list (owned by the protocol crate) may block them.
+    let named_functions: BTreeSet<&Shield> = roles
+        .iter()
+        .flat_map(|r| r.may_lift.iter().filter_map(|p| p.exact()))
+        .filter(|s| {
+            matches!(s, Shield::Function(_))
+                && !shields.is_in_force(s)
+                && !shields.lifted().contains_key(*s)
+        })
+        .collect();
+    for shield in named_functions {
+        let effect = format!(
+            "{} when it is on the built-in dangerous list",
+            shield.effect()
+        );
+        e.shields.push(line(shield, effect));
     }
     e.shields.push(ShieldLine {
         shield: "function:*".to_string(),

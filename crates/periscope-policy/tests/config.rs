@@ -510,3 +510,67 @@ fn missing_required_keys_point_at_their_table() {
         "{err}"
     );
 }
+
+#[test]
+fn duplicate_roles_and_bad_label_keys_are_refused() {
+    let text = "[[role]]\nname = \"dev\"\n\n[[role]]\nname = \"dev\"\n";
+    let err = refused(text);
+    assert_eq!(err.first().line, 5, "{err}");
+    assert!(
+        err.first()
+            .message
+            .contains("duplicate role name `dev` (first defined on line 2)")
+    );
+    assert_one(
+        &format!("{CONNECTION}labels = {{ \"Env\" = \"prod\" }}\n"),
+        "Env",
+        "invalid label key `Env`",
+    );
+    assert_one(
+        &format!("{CONNECTION}[connection.data_policy]\nsensitive_table = [\"a.b\"]\n"),
+        "sensitive_table",
+        "unknown field `sensitive_table`",
+    );
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn example() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../periscope.example.toml");
+        std::fs::read_to_string(path).expect("the example exists")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn on_arbitrary_text(text in "\\PC{0,200}") {
+            let _ = Config::parse(&text, "p");
+        }
+
+        /// Damage one spot of the real example: any error must point inside the file.
+        #[test]
+        fn on_a_damaged_example(at in 0usize..6000, junk in "[\\PC\n]{0,3}", cut in 0usize..4) {
+            let mut text = example();
+            let mut at = at.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + cut).min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.replace_range(at..end, &junk);
+            if let Err(e) = Config::parse(&text, "p") {
+                let lines = text.lines().count().max(1);
+                for d in &e.diagnostics {
+                    prop_assert!(d.line >= 1 && d.line <= lines + 1, "{e}");
+                    prop_assert!(d.column >= 1, "{e}");
+                    prop_assert!(!d.message.is_empty());
+                }
+            }
+        }
+    }
+}

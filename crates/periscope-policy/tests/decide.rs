@@ -583,3 +583,27 @@ fn grants_outside_their_window_are_ignored() {
         }
     );
 }
+
+#[test]
+fn explain_shows_how_to_lift_a_named_dangerous_function() {
+    let text = format!(
+        "{}may_lift = [\"function:pg_read_file\"]\napprovers = [\"lead\"]\n",
+        common::POLICY.replace(
+            "[[role]]\nname = \"everywhere\"\nconnections = [\"*\"]\n",
+            ""
+        ) + "[[role]]\nname = \"everywhere\"\nconnections = [\"*\"]\n"
+    );
+    let policy = Policy::parse(&text, "p").unwrap();
+    let d = decide_at(
+        &policy,
+        &who("u", &["everywhere"]),
+        "pg-staging",
+        &[],
+        at(0),
+    );
+    let out = d.explanation.to_text();
+    assert!(
+        out.contains("  function:pg_read_file: calls to pg_read_file() are refused when it is on the built-in dangerous list\n    lift through role everywhere: up to 1h, 1 approval from lead\n      periscope request pg-staging --lift function:pg_read_file --for 30m"),
+        "{out}"
+    );
+}
