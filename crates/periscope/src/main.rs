@@ -2,6 +2,7 @@
 //! subcommands (`request`, `approve`, `audit`, ...) live side by side so that an
 //! operator and an engineer install the same thing.
 
+mod client;
 mod cmd;
 
 use clap::{Parser, Subcommand};
@@ -18,18 +19,18 @@ struct Cli {
 enum Command {
     /// Mask secrets and personal data in text or JSON lines (files or stdin).
     Redact(cmd::redact::RedactArgs),
+    #[command(flatten)]
+    Client(cmd::client::ClientCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Redact(args) => cmd::redact::run(args),
+        Command::Client(command) => cmd::client::run(command),
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("periscope: error: {err:#}");
-            std::process::ExitCode::from(2)
-        }
+        Err(err) => client::report(&err),
     }
 }

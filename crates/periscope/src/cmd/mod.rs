@@ -1,3 +1,11 @@
 //! One module per subcommand family. Each exposes `XxxArgs` (clap) and `run`.
 
+pub mod account;
+pub mod admin;
+pub mod audit;
+pub mod client;
+pub mod connections;
+pub mod grants;
+pub mod output;
+pub mod policy;
 pub mod redact;

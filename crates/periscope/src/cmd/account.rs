@@ -1,0 +1,134 @@
+//! `periscope login`, `logout` and `whoami`: who the CLI speaks to the gateway as.
+
+use std::process::ExitCode;
+
+use periscope_api::WhoAmI;
+
+use super::output::{expiry, list, now};
+use crate::client::{
+    self, CliError, Client, ConnArgs, Profile, Target, parse_url, print, print_json,
+};
+
+/// Arguments of `periscope login`.
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// `--url` and `--token` are required here (flags or environment).
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// Arguments of commands that take nothing but the connection flags.
+#[derive(Debug, clap::Args)]
+pub struct ConnOnly {
+    /// Gateway, token, output format.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `periscope login`: checks the URL, token and CA against `/v1/whoami` before
+/// saving them, so a typo is caught now rather than at the next command.
+pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
+    let conn = &args.conn;
+    let (Some(url), Some(token)) = (&conn.url, &conn.token) else {
+        return Err(CliError::usage("`periscope login` needs --url and --token")
+            .with_hint(
+                "copy the `periscope login ...` line that `periscope up` printed, or ask an \
+                 admin for a token (`periscope admin token create NAME`)",
+            )
+            .into());
+    };
+    let url = parse_url(url)?;
+    let ca_file = match &conn.ca_file {
+        Some(path) => Some(
+            std::path::absolute(path)
+                .map_err(|e| CliError::usage(format!("cannot resolve {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    // Not `client::resolve`: login must work even when the saved profile is broken.
+    let target = Target {
+        url: url.clone(),
+        token: client::read_token(token)?,
+        ca_file: ca_file.clone(),
+    };
+    let api = Client::new(&target)?;
+    let me = api.get::<WhoAmI>(api.url(&["v1", "whoami"], &[])).await?;
+    let path = client::save_profile(&Profile {
+        url: url.to_string(),
+        token: target.token.clone(),
+        ca_file,
+    })?;
+    if conn.json {
+        print_json(&me.raw)?;
+    } else {
+        print(&format!(
+            "Logged in to {url} as {} ({}).\nProfile saved to {} (readable by you only).",
+            me.value.identity,
+            roles_phrase(&me.value),
+            path.display()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `periscope logout`.
+#[derive(Debug, clap::Args)]
+pub struct LogoutArgs {
+    /// Output format.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `periscope logout`: forgets the saved profile (the token stays valid on the
+/// gateway until an admin revokes it).
+pub fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
+    let (path, existed) = client::remove_profile()?;
+    if args.conn.json {
+        print_json(&serde_json::json!({
+            "profile": path.display().to_string(),
+            "removed": existed,
+        }))?;
+    } else if existed {
+        print(&format!(
+            "Logged out: removed {}.\nThe token itself stays valid until an admin revokes it.",
+            path.display()
+        ))?;
+    } else {
+        print(&format!("Not logged in: there is no {}.", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `periscope whoami`.
+pub async fn whoami(api: &Client, json: bool) -> anyhow::Result<ExitCode> {
+    let me = api.get::<WhoAmI>(api.url(&["v1", "whoami"], &[])).await?;
+    if json {
+        print_json(&me.raw)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let w = &me.value;
+    let token = match w.token_expires_at {
+        Some(at) => format!("token {}, {}", w.token_id, expiry(at, now())),
+        None => format!("token {}, no expiry", w.token_id),
+    };
+    print(&format!(
+        "{} ({}) at {}\n{token}",
+        w.identity,
+        roles_phrase(w),
+        api.base()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roles_phrase(w: &WhoAmI) -> String {
+    let roles = format!(
+        "role{} {}",
+        if w.roles.len() == 1 { "" } else { "s" },
+        list(&w.roles)
+    );
+    if w.admin {
+        format!("{roles}; admin")
+    } else {
+        roles
+    }
+}
