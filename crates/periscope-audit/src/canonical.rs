@@ -137,25 +137,27 @@ pub(crate) fn format_double(x: f64) -> String {
 
 pub(crate) fn write_string(out: &mut impl Sink, s: &str) {
     out.push("\"");
+    // Every byte that needs escaping is ASCII, so slicing around it keeps UTF-8 intact.
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let escape: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\u{08}' => Some("\\b"),
-            '\t' => Some("\\t"),
-            '\n' => Some("\\n"),
-            '\u{0c}' => Some("\\f"),
-            '\r' => Some("\\r"),
-            c if u32::from(c) < 0x20 => None,
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            0x0c => "\\f",
+            b'\r' => "\\r",
+            0x00..=0x1f => "",
             _ => continue,
         };
         out.push(&s[start..i]);
-        match escape {
-            Some(e) => out.push(e),
-            None => out.push(&format!("\\u{:04x}", u32::from(c))),
+        if escape.is_empty() {
+            out.push(&format!("\\u{b:04x}"));
+        } else {
+            out.push(escape);
         }
-        start = i + c.len_utf8();
+        start = i + 1;
     }
     out.push(&s[start..]);
     out.push("\"");

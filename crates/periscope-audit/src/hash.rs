@@ -35,16 +35,33 @@ impl ChainHash {
     /// Parses the text form strictly (64 lowercase hex digits), so that a value edited
     /// into another spelling is reported rather than silently normalised.
     pub fn from_hex(text: &str) -> Result<Self, HashParseError> {
-        if text.len() != 64 {
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
             return Err(HashParseError::Length(text.chars().count()));
         }
-        if let Some(bad) = text.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
-            return Err(HashParseError::Digit(bad));
-        }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .map_err(|_| HashParseError::Length(text.chars().count()))?;
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            match (lower_hex_digit(pair[0]), lower_hex_digit(pair[1])) {
+                (Some(high), Some(low)) => *byte = high << 4 | low,
+                _ => {
+                    let bad = text
+                        .chars()
+                        .find(|c| !matches!(c, '0'..='9' | 'a'..='f'))
+                        .expect("a byte that is not a lowercase hex digit belongs to such a char");
+                    return Err(HashParseError::Digit(bad));
+                }
+            }
+        }
         Ok(ChainHash(bytes))
+    }
+}
+
+/// The value of one lowercase hex digit (this parser's hot path: two per event hash).
+pub(crate) fn lower_hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
     }
 }
 
@@ -76,8 +93,22 @@ impl Serialize for ChainHash {
 
 impl<'de> Deserialize<'de> for ChainHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        ChainHash::from_hex(&text).map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(HashVisitor)
+    }
+}
+
+/// Reads the hex text without an intermediate `String` (two hashes per event).
+struct HashVisitor;
+
+impl serde::de::Visitor<'_> for HashVisitor {
+    type Value = ChainHash;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a hash of 64 lowercase hex digits")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ChainHash, E> {
+        ChainHash::from_hex(text).map_err(E::custom)
     }
 }
 

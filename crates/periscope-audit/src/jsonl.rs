@@ -225,6 +225,9 @@ pub enum JsonlProblem {
     /// Not JSON, or not an object.
     #[error("is not a JSON object: {0}")]
     NotJson(String),
+    /// A member appears twice in the line's object.
+    #[error("{0}")]
+    DuplicateKey(String),
     /// No `type` field, or one this version does not know.
     #[error("{0}")]
     Type(String),
@@ -286,52 +289,148 @@ impl<R: BufRead> JsonlReader<R> {
     }
 
     fn parse(&self, text: &str) -> Result<JsonlRecord, JsonlProblem> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| JsonlProblem::NotJson(serde_reason(&e)))?;
-        let Value::Object(mut map) = value else {
-            return Err(JsonlProblem::NotJson(
-                "the line is not an object".to_owned(),
-            ));
+        // Fast path for lines as the writer spells them ("type" first): one pass
+        // straight into the record. Anything else (another field order, or any error)
+        // goes through the general path, which accepts exactly the same records and
+        // words the errors.
+        let record = match parse_type_first(text) {
+            Ok(record) => record,
+            Err(_) => parse_any_order(text)?,
         };
-        let kind = match map.remove("type") {
-            Some(Value::String(kind)) => kind,
-            Some(other) => {
-                return Err(JsonlProblem::Type(format!(
-                    "has a \"type\" that is not a string: {other}"
-                )));
+        if let JsonlRecord::Header(header) = &record {
+            if self.line != 1 {
+                return Err(JsonlProblem::HeaderNotFirst);
             }
-            None => return Err(JsonlProblem::Type("has no \"type\" field".to_owned())),
-        };
-        let body = Value::Object(map);
-        let record = |kind: &'static str, e: serde_json::Error| JsonlProblem::Record {
-            kind,
-            reason: serde_reason(&e),
-        };
-        match kind.as_str() {
-            "event" => serde_json::from_value(body)
-                .map(JsonlRecord::Event)
-                .map_err(|e| record("event", e)),
-            "checkpoint" => serde_json::from_value(body)
-                .map(JsonlRecord::Checkpoint)
-                .map_err(|e| record("checkpoint", e)),
-            "header" => {
-                if self.line != 1 {
-                    return Err(JsonlProblem::HeaderNotFirst);
-                }
-                let header: JsonlHeader =
-                    serde_json::from_value(body).map_err(|e| record("header", e))?;
-                if header.format != JSONL_FORMAT || header.version != JSONL_VERSION {
-                    return Err(JsonlProblem::Unsupported {
-                        format: header.format,
-                        version: header.version,
-                    });
-                }
-                Ok(JsonlRecord::Header(header))
+            if header.format != JSONL_FORMAT || header.version != JSONL_VERSION {
+                return Err(JsonlProblem::Unsupported {
+                    format: header.format.clone(),
+                    version: header.version,
+                });
             }
-            other => Err(JsonlProblem::Type(format!(
-                "has unknown type {other:?} (expected \"event\", \"checkpoint\" or \"header\")"
-            ))),
         }
+        Ok(record)
+    }
+}
+
+/// The record kinds, as spelled in `"type"`.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RecordKind {
+    Header,
+    Event,
+    Checkpoint,
+}
+
+/// Parses a line whose first member is `"type"`, deserialising the rest of the object
+/// directly into the record named by it.
+fn parse_type_first(text: &str) -> Result<JsonlRecord, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let record = serde::Deserializer::deserialize_map(&mut de, TypeFirst)?;
+    de.end()?;
+    Ok(record)
+}
+
+struct TypeFirst;
+
+impl<'de> serde::de::Visitor<'de> for TypeFirst {
+    type Value = JsonlRecord;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object whose first member is \"type\"")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonlRecord, A::Error> {
+        use serde::de::Error as _;
+        use serde::de::value::MapAccessDeserializer;
+        match map.next_key::<std::borrow::Cow<'de, str>>()? {
+            Some(key) if key == "type" => {}
+            _ => return Err(A::Error::custom("\"type\" is not the first member")),
+        }
+        let rest = |map| MapAccessDeserializer::new(map);
+        match map.next_value::<RecordKind>()? {
+            RecordKind::Event => AuditEvent::deserialize(rest(map)).map(JsonlRecord::Event),
+            RecordKind::Checkpoint => {
+                Checkpoint::deserialize(rest(map)).map(JsonlRecord::Checkpoint)
+            }
+            RecordKind::Header => JsonlHeader::deserialize(rest(map)).map(JsonlRecord::Header),
+        }
+    }
+}
+
+/// Parses a line with its members in any order: first into a JSON object (refusing a
+/// member named twice, which JSON parsers resolve differently), then into the record
+/// its `"type"` names.
+fn parse_any_order(text: &str) -> Result<JsonlRecord, JsonlProblem> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| JsonlProblem::NotJson(serde_reason(&e)))?;
+    let Value::Object(_) = value else {
+        return Err(JsonlProblem::NotJson(
+            "the line is not an object".to_owned(),
+        ));
+    };
+    let StrictObject(mut map) =
+        serde_json::from_str(text).map_err(|e| JsonlProblem::DuplicateKey(serde_reason(&e)))?;
+    let kind = match map.remove("type") {
+        Some(Value::String(kind)) => kind,
+        Some(other) => {
+            return Err(JsonlProblem::Type(format!(
+                "has a \"type\" that is not a string: {other}"
+            )));
+        }
+        None => return Err(JsonlProblem::Type("has no \"type\" field".to_owned())),
+    };
+    let body = Value::Object(map);
+    let record = |kind: &'static str, e: serde_json::Error| JsonlProblem::Record {
+        kind,
+        reason: serde_reason(&e),
+    };
+    match kind.as_str() {
+        "event" => serde_json::from_value(body)
+            .map(JsonlRecord::Event)
+            .map_err(|e| record("event", e)),
+        "checkpoint" => serde_json::from_value(body)
+            .map(JsonlRecord::Checkpoint)
+            .map_err(|e| record("checkpoint", e)),
+        "header" => serde_json::from_value(body)
+            .map(JsonlRecord::Header)
+            .map_err(|e| record("header", e)),
+        other => Err(JsonlProblem::Type(format!(
+            "has unknown type {other:?} (expected \"event\", \"checkpoint\" or \"header\")"
+        ))),
+    }
+}
+
+/// A top-level JSON object whose members must have distinct names.
+struct StrictObject(serde_json::Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = StrictObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<StrictObject, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "has the member {key:?} twice"
+                        )));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(StrictObject(map))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 

@@ -390,3 +390,52 @@ fn io_errors_are_reported_with_their_line() {
         "the export is malformed: line 2 could not be read: cable unplugged"
     );
 }
+
+#[test]
+fn member_order_does_not_matter_but_duplicates_are_refused() {
+    let ev = events(3);
+    let text = export(&ev, &checkpoints(&ev, &[3]));
+    // Re-serialise every record with its members sorted, which puts "type" last
+    // (what `jq -S` would do to a file).
+    let sorted: String = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{}\n", periscope_audit::canonical_json(&v))
+        })
+        .collect();
+    assert!(
+        sorted
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(r#""type":"event"}"#)
+    );
+    let report = verify_text(&sorted, Start::Genesis).unwrap();
+    assert_eq!((report.events_checked, report.checkpoints_verified), (3, 1));
+
+    // A member given twice is ambiguous (parsers keep the first or the last one).
+    let line = text.lines().nth(2).unwrap();
+    for twice in [
+        line.replacen(
+            r#""actor":"user2""#,
+            r#""actor":"user2","actor":"mallory""#,
+            1,
+        ),
+        line.replacen(r#""type":"event""#, r#""type":"event","type":"event""#, 1),
+    ] {
+        let err = verify_text(&with_line(&text, 3, &twice), Start::Genesis).unwrap_err();
+        let name = if twice.contains("mallory") {
+            "actor"
+        } else {
+            "type"
+        };
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "the export is malformed after event seq 1: line 3 has the member \"{name}\" twice"
+            )),
+            "{message}"
+        );
+    }
+}
