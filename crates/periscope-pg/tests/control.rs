@@ -316,7 +316,9 @@ async fn the_session_limit_refuses_with_53300_and_frees_up() {
     let (client, conn) = gw.connect().await;
     client.simple_query("SELECT 1").await.unwrap();
 
-    let err = connect(&gw.conninfo()).await.err().expect("over the limit");
+    let Err(err) = connect(&gw.conninfo()).await else {
+        panic!("a second session over the limit must be refused")
+    };
     assert_eq!(err.code().unwrap().code(), "53300", "{err}");
     assert_eq!(gw.metrics.refused_over_limit(), 1);
 
