@@ -1,0 +1,165 @@
+//! The registry of live proxy sessions.
+//!
+//! A proxy registers each session once it is authorised and keeps the
+//! returned [`SessionGuard`] for the session's life; dropping the guard (the
+//! session ended, the task panicked) unregisters it. The registry feeds
+//! `GET /v1/sessions`, the `periscope_sessions_active` gauge, and tells the
+//! expiry task which grants live sessions rely on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use periscope_api::SessionSummary;
+use time::OffsetDateTime;
+
+use crate::identity::random_id;
+use crate::metrics;
+
+/// What a proxy knows about a session when it registers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The authenticated identity.
+    pub identity: String,
+    /// The connection name.
+    pub connection: String,
+    /// Grants whose lifts the session runs under.
+    pub grants: Vec<String>,
+    /// The client's address.
+    pub client_addr: SocketAddr,
+    /// The client's `application_name`, when it sent one.
+    pub application_name: Option<String>,
+    /// When the session started.
+    pub started_at: OffsetDateTime,
+}
+
+/// Live sessions; cheap to clone (clones share the registry).
+#[derive(Debug, Clone, Default)]
+pub struct SessionRegistry {
+    sessions: Arc<Mutex<HashMap<String, NewSession>>>,
+}
+
+/// Keeps a session registered; unregisters it when dropped.
+#[derive(Debug)]
+#[must_use = "the session is unregistered as soon as the guard is dropped"]
+pub struct SessionGuard {
+    id: String,
+    registry: SessionRegistry,
+}
+
+impl SessionGuard {
+    /// The session id (`ses_...`), for audit events and logs.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Replaces the grants the session depends on (after a re-decision).
+    pub fn set_grants(&self, grants: Vec<String>) {
+        if let Some(s) = self.registry.lock().get_mut(&self.id) {
+            s.grants = grants;
+        }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut sessions = self.registry.lock();
+        sessions.remove(&self.id);
+        metrics::sessions_active(sessions.len());
+    }
+}
+
+impl SessionRegistry {
+    /// An empty registry.
+    pub fn new() -> SessionRegistry {
+        SessionRegistry::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, NewSession>> {
+        // A panic while holding this lock leaves the map consistent (every
+        // critical section is a single insert, remove or read).
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a live session.
+    pub fn register(&self, session: NewSession) -> SessionGuard {
+        let id = random_id("ses_");
+        let mut sessions = self.lock();
+        sessions.insert(id.clone(), session);
+        metrics::sessions_active(sessions.len());
+        SessionGuard {
+            id,
+            registry: self.clone(),
+        }
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Every live session, oldest first.
+    pub fn list(&self) -> Vec<SessionSummary> {
+        let mut out: Vec<SessionSummary> = self
+            .lock()
+            .iter()
+            .map(|(id, s)| SessionSummary {
+                id: id.clone(),
+                identity: s.identity.clone(),
+                connection: s.connection.clone(),
+                client_addr: s.client_addr.to_string(),
+                application_name: s.application_name.clone(),
+                grants: s.grants.clone(),
+                started_at: s.started_at,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        out
+    }
+
+    /// Every grant some live session depends on.
+    pub fn grants_in_use(&self) -> BTreeSet<String> {
+        self.lock()
+            .values()
+            .flat_map(|s| s.grants.iter().cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_unregister_on_drop() {
+        let registry = SessionRegistry::new();
+        let session = |grants: &[&str]| NewSession {
+            identity: "alice".into(),
+            connection: "pg-prod".into(),
+            grants: grants.iter().map(|g| g.to_string()).collect(),
+            client_addr: "127.0.0.1:5000".parse().unwrap(),
+            application_name: Some("psql".into()),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let a = registry.register(session(&["gr_1"]));
+        let b = registry.register(session(&["gr_2"]));
+        assert_eq!(registry.len(), 2);
+        assert_eq!(
+            registry.grants_in_use(),
+            ["gr_1".to_string(), "gr_2".to_string()].into()
+        );
+        drop(a);
+        let listed = registry.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, b.id());
+        b.set_grants(vec![]);
+        assert!(registry.grants_in_use().is_empty());
+        drop(b);
+        assert!(registry.is_empty());
+    }
+}
