@@ -3,8 +3,9 @@
 //! An action is a dotted lowercase name: the part before the first dot says which
 //! subsystem acted, the rest what happened. These constants keep the writers (gateway,
 //! CLI) and the readers (queries, reports, alerts) spelling them the same way. The log
-//! itself accepts any non-empty name, so a newer gateway can record actions an older
-//! verifier has never heard of: the chain proves integrity, not vocabulary.
+//! itself accepts any non-empty name without whitespace, so a newer gateway can record
+//! actions an older verifier has never heard of: the chain proves integrity, not
+//! vocabulary.
 
 /// An identity authenticated (token, later OIDC).
 pub const AUTH_LOGIN: &str = "auth.login";

@@ -47,7 +47,7 @@ impl ChainHash {
                     let bad = text
                         .chars()
                         .find(|c| !matches!(c, '0'..='9' | 'a'..='f'))
-                        .expect("a byte that is not a lowercase hex digit belongs to such a char");
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
                     return Err(HashParseError::Digit(bad));
                 }
             }
