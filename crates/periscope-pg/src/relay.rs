@@ -355,9 +355,12 @@ impl<H: SessionHooks> Relay<H> {
         let (mut upstream_r, mut upstream_w) = tokio::io::split(upstream);
         let mut terminate_rx = self.handle.subscribe();
 
+        // A termination requested before the relay started (listener
+        // shutdown racing the handshake) was marked seen by `subscribe`.
+        let early = terminate_rx.borrow_and_update().clone();
+        let mut stop = early.map(Stop::Terminated);
         // Messages that arrived together with the handshake.
-        let mut stop = None;
-        if !self.client_buf.is_empty() {
+        if stop.is_none() && !self.client_buf.is_empty() {
             stop = self.process_client().err();
         }
         if stop.is_none() && !self.upstream_buf.is_empty() {

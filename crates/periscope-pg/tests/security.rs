@@ -441,3 +441,46 @@ async fn a_malformed_message_mid_session_ends_only_that_session() {
     let (client, _conn) = gw.connect().await;
     client.simple_query("SELECT 1").await.unwrap();
 }
+
+#[tokio::test]
+async fn ctrl_c_in_psql_cancels_a_running_query_over_tls() {
+    let cluster = start_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let config = ProxyConfig::new(ClientTls::Required(server_config(&pki)));
+    let gw = Gateway::with_config(Upstream::superuser(&cluster), config)
+        .start()
+        .await;
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user={USER} password={TOKEN} dbname={CONNECTION} sslmode=require",
+        gw.port()
+    );
+    let child = tokio::process::Command::new(cluster.binaries().path("psql"))
+        .args(["-X", "-d", &conninfo, "-c", "SELECT pg_sleep(60)"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until_active(&cluster, "SELECT pg_sleep(60)%").await;
+
+    // What Ctrl-C does: SIGINT makes psql send a CancelRequest carrying the
+    // gateway-issued key.
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("psql ends promptly after Ctrl-C")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("canceling statement due to user request"),
+        "{stderr}"
+    );
+    assert_eq!(gw.metrics.cancels_forwarded(), 1);
+}
