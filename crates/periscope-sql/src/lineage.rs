@@ -101,9 +101,21 @@ impl<'p> Env<'p> {
 
 /// A name-resolution scope: one FROM clause plus the enclosing ones.
 pub(crate) struct Scope<'p> {
-    from: FromScope,
+    /// The FROM items visible here, searched in order (borrowed, so nested
+    /// joins and LATERAL items see their left side without copying it).
+    from: Vec<&'p FromScope>,
     parent: Option<&'p Scope<'p>>,
     env: &'p Env<'p>,
+}
+
+impl Scope<'_> {
+    fn star(&self) -> impl Iterator<Item = &StarItem> {
+        self.from.iter().flat_map(|f| f.star.iter())
+    }
+
+    fn rels(&self) -> impl Iterator<Item = &Rel> {
+        self.from.iter().flat_map(|f| f.rels.iter())
+    }
 }
 
 /// Facts gathered while walking, beyond lineage.
@@ -369,7 +381,7 @@ impl<'a> Walker<'a> {
         outer: Option<&Scope<'_>>,
     ) -> Result<Vec<Col>, AnalyzeError> {
         let scope = Scope {
-            from: FromScope::default(),
+            from: Vec::new(),
             parent: outer,
             env,
         };
@@ -399,7 +411,7 @@ impl<'a> Walker<'a> {
     ) -> Result<Vec<Col>, AnalyzeError> {
         let from = self.scope_of_from(&s.from, env, outer)?;
         let scope = Scope {
-            from,
+            from: vec![&from],
             parent: outer,
             env,
         };
@@ -439,11 +451,11 @@ impl<'a> Walker<'a> {
                     }
                 }
                 SelectItem::Wildcard(_) => {
-                    if scope.from.star.is_empty() {
+                    if from.star.is_empty() {
                         // `SELECT *` without FROM is an error in PostgreSQL.
                         out.push(unknown_star("SELECT * without FROM"));
                     }
-                    out.extend(star_cols(&scope.from.star));
+                    out.extend(star_cols(&from.star));
                 }
                 SelectItem::QualifiedWildcard(kind, _) => match kind {
                     SelectItemQualifiedWildcardKind::ObjectName(name) => {
@@ -482,7 +494,7 @@ impl<'a> Walker<'a> {
     ) -> Result<FromScope, AnalyzeError> {
         let mut acc = FromScope::default();
         for twj in from {
-            let item = self.table_with_joins(twj, env, outer, &acc)?;
+            let item = self.table_with_joins(twj, env, outer, &[&acc])?;
             acc.extend(item);
         }
         Ok(acc)
@@ -493,12 +505,12 @@ impl<'a> Walker<'a> {
         twj: &TableWithJoins,
         env: &Env<'_>,
         outer: Option<&Scope<'_>>,
-        left: &FromScope,
+        left: &[&FromScope],
     ) -> Result<FromScope, AnalyzeError> {
         let mut acc = self.table_factor(&twj.relation, env, outer, left)?;
         for join in &twj.joins {
-            let mut visible = left.clone();
-            visible.extend(acc.clone());
+            let mut visible: Vec<&FromScope> = left.to_vec();
+            visible.push(&acc);
             let right = self.table_factor(&join.relation, env, outer, &visible)?;
             let constraint = join_constraint(&join.join_operator);
             match constraint {
@@ -532,8 +544,8 @@ impl<'a> Walker<'a> {
                 }
                 Some(JoinConstraint::On(e)) => {
                     acc.extend(right);
-                    let mut visible = left.clone();
-                    visible.extend(acc.clone());
+                    let mut visible: Vec<&FromScope> = left.to_vec();
+                    visible.push(&acc);
                     let scope = Scope {
                         from: visible,
                         parent: outer,
@@ -548,7 +560,7 @@ impl<'a> Walker<'a> {
             } = &join.join_operator
             {
                 let scope = Scope {
-                    from: acc.clone(),
+                    from: vec![&acc],
                     parent: outer,
                     env,
                 };
@@ -564,7 +576,7 @@ impl<'a> Walker<'a> {
         tf: &TableFactor,
         env: &Env<'_>,
         outer: Option<&Scope<'_>>,
-        left: &FromScope,
+        left: &[&FromScope],
     ) -> Result<FromScope, AnalyzeError> {
         self.enter()?;
         let r = self.table_factor_inner(tf, env, outer, left);
@@ -577,7 +589,7 @@ impl<'a> Walker<'a> {
         tf: &TableFactor,
         env: &Env<'_>,
         outer: Option<&Scope<'_>>,
-        left: &FromScope,
+        left: &[&FromScope],
     ) -> Result<FromScope, AnalyzeError> {
         match tf {
             TableFactor::Table {
@@ -606,7 +618,7 @@ impl<'a> Walker<'a> {
             } => {
                 let cols = if *lateral {
                     let scope = Scope {
-                        from: left.clone(),
+                        from: left.to_vec(),
                         parent: outer,
                         env,
                     };
@@ -636,7 +648,7 @@ impl<'a> Walker<'a> {
             }
             TableFactor::TableFunction { expr, alias } => {
                 let scope = Scope {
-                    from: left.clone(),
+                    from: left.to_vec(),
                     parent: outer,
                     env,
                 };
@@ -654,7 +666,7 @@ impl<'a> Walker<'a> {
                 ..
             } => {
                 let scope = Scope {
-                    from: left.clone(),
+                    from: left.to_vec(),
                     parent: outer,
                     env,
                 };
@@ -861,11 +873,11 @@ impl<'a> Walker<'a> {
         alias: Option<&TableAlias>,
         env: &Env<'_>,
         outer: Option<&Scope<'_>>,
-        left: &FromScope,
+        left: &[&FromScope],
     ) -> Result<FromScope, AnalyzeError> {
         self.facts.functions.insert(fname.to_owned());
         let scope = Scope {
-            from: left.clone(),
+            from: left.to_vec(),
             parent: outer,
             env,
         };
@@ -963,7 +975,7 @@ impl<'a> Walker<'a> {
         };
         let mut s = Some(scope);
         while let Some(sc) = s {
-            if let Some(r) = sc.from.rels.iter().find(|x| {
+            if let Some(r) = sc.rels().find(|x| {
                 x.qualifier.as_deref() == Some(rel)
                     && (schema.is_none() || x.schema.as_deref() == schema)
             }) {
@@ -1397,7 +1409,7 @@ impl<'a> Walker<'a> {
                     scope_from.extend(excluded);
                     if let ast::OnConflictAction::DoUpdate(du) = &oc.action {
                         let scope = Scope {
-                            from: scope_from.clone(),
+                            from: vec![&scope_from],
                             parent: outer,
                             env,
                         };
@@ -1411,14 +1423,14 @@ impl<'a> Walker<'a> {
                 }
                 for a in &ins.assignments {
                     let scope = Scope {
-                        from: FromScope::default(),
+                        from: Vec::new(),
                         parent: outer,
                         env,
                     };
                     self.expr(&a.value, &scope)?;
                 }
                 let scope = Scope {
-                    from: target_scope,
+                    from: vec![&target_scope],
                     parent: outer,
                     env,
                 };
@@ -1433,14 +1445,11 @@ impl<'a> Walker<'a> {
                         self.facts.tables_written.insert(resolved);
                         (scope, alias.is_some())
                     }
-                    other => (
-                        self.table_factor(other, env, outer, &FromScope::default())?,
-                        false,
-                    ),
+                    other => (self.table_factor(other, env, outer, &[])?, false),
                 };
                 let _ = alias;
                 for j in &u.table.joins {
-                    let right = self.table_factor(&j.relation, env, outer, &from)?;
+                    let right = self.table_factor(&j.relation, env, outer, &[&from])?;
                     from.extend(right);
                 }
                 if let Some(kind) = &u.from {
@@ -1452,7 +1461,7 @@ impl<'a> Walker<'a> {
                     from.extend(extra);
                 }
                 let scope = Scope {
-                    from,
+                    from: vec![&from],
                     parent: outer,
                     env,
                 };
@@ -1477,7 +1486,7 @@ impl<'a> Walker<'a> {
                             from.extend(scope);
                         }
                         _ => {
-                            let item = self.table_with_joins(twj, env, outer, &from)?;
+                            let item = self.table_with_joins(twj, env, outer, &[&from])?;
                             from.extend(item);
                         }
                     }
@@ -1492,7 +1501,7 @@ impl<'a> Walker<'a> {
                     from.extend(extra);
                 }
                 let scope = Scope {
-                    from,
+                    from: vec![&from],
                     parent: outer,
                     env,
                 };
@@ -1508,12 +1517,12 @@ impl<'a> Walker<'a> {
                         self.facts.tables_written.insert(resolved);
                         scope
                     }
-                    other => self.table_factor(other, env, outer, &FromScope::default())?,
+                    other => self.table_factor(other, env, outer, &[])?,
                 };
-                let source = self.table_factor(&m.source, env, outer, &FromScope::default())?;
+                let source = self.table_factor(&m.source, env, outer, &[])?;
                 from.extend(source);
                 let scope = Scope {
-                    from,
+                    from: vec![&from],
                     parent: outer,
                     env,
                 };
@@ -1612,19 +1621,10 @@ impl<'a> Walker<'a> {
                     lineage: self.expr(expr, scope)?,
                 }),
                 SelectItem::Wildcard(_) => {
-                    let rels: Vec<Cols> = scope
-                        .from
-                        .rels
-                        .iter()
-                        .take(1)
-                        .map(|r| r.cols.clone())
-                        .collect();
-                    for cols in rels {
-                        match cols {
-                            Ok(c) => out.extend(c),
-                            Err(reason) => out.push(unknown_star(&reason)),
-                        }
-                    }
+                    // `RETURNING *`: the target's columns and those of the
+                    // FROM/USING relations, as PostgreSQL returns them.
+                    let star: Vec<StarItem> = scope.star().cloned().collect();
+                    out.extend(star_cols(&star));
                 }
                 SelectItem::QualifiedWildcard(
                     SelectItemQualifiedWildcardKind::ObjectName(n),
@@ -1871,7 +1871,7 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
     while let Some(sc) = s {
         if qualifier.is_empty() {
             let mut found: Option<Lineage> = None;
-            for item in &sc.from.star {
+            for item in sc.star() {
                 if let StarItem::Col(c) = item
                     && c.name == col
                 {
@@ -1886,7 +1886,7 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
             if let Some(l) = found {
                 return Some(l);
             }
-            if let Some(reason) = sc.from.star.iter().find_map(|i| match i {
+            if let Some(reason) = sc.star().find_map(|i| match i {
                 StarItem::Unknown(r) => Some(r.clone()),
                 StarItem::Col(_) => None,
             }) {
@@ -1900,7 +1900,7 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
                 [r] => (None, r.as_str()),
                 [] => return None,
             };
-            if let Some(r) = sc.from.rels.iter().find(|x| {
+            if let Some(r) = sc.rels().find(|x| {
                 x.qualifier.as_deref() == Some(rel)
                     && (schema.is_none() || x.schema.as_deref() == schema)
             }) {

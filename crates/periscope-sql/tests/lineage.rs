@@ -714,6 +714,17 @@ fn returning_and_copy_outputs() {
         "UPDATE customers c SET name = 'x' FROM orders o WHERE o.customer_id = c.id RETURNING c.iban",
         &[("iban", pass(&["customers.iban"]))],
     );
+    let st = one(
+        "UPDATE orders o SET status = 'x' FROM customers c WHERE c.id = o.customer_id RETURNING *",
+    );
+    let names: Vec<&str> = st.outputs.iter().map(|o| o.name.as_str()).collect();
+    let mut want = vec!["id", "customer_id", "total", "status", "created_at"];
+    want.extend(CUSTOMER_COLUMNS);
+    assert_eq!(
+        names, want,
+        "RETURNING * includes the FROM relations' columns"
+    );
+    assert_eq!(st.outputs[7].lineage, pass(&["customers.email"]));
     check(
         "INSERT INTO customers (name) VALUES ('a') RETURNING id, email",
         &[
