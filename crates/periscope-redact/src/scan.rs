@@ -188,6 +188,7 @@ impl ScanConfig {
         names.sort();
         names.dedup();
         Scanner {
+            names_on: self.detect.contains(Entity::PersonName),
             detect: self.detect,
             lifted: self.lifted,
             first_names: names,
@@ -200,6 +201,8 @@ impl ScanConfig {
 #[derive(Debug, Clone)]
 pub struct Scanner {
     detect: EntitySet,
+    /// Person names need every capitalised word; cached from `detect`.
+    names_on: bool,
     lifted: EntitySet,
     first_names: Vec<Vec<u8>>,
 }
@@ -254,8 +257,15 @@ impl Scanner {
             }
             let next = if class == C_WORD {
                 let end = word_end(t, i);
+                let b0 = t[i];
                 if i > 0 && is_alnum(t[i - 1]) {
                     // Only reachable after a detector stopped mid-word.
+                    end
+                } else if LOWER_BORING[usize::from(b0)]
+                    && !(is_hex(b0) && matches!(t.get(end), Some(b':' | b'-' | b'.')))
+                    && !self.names_on
+                {
+                    // Most words: no detector starts with this letter.
                     end
                 } else {
                     self.word(t, i, end, sink).max(end)
@@ -276,6 +286,11 @@ impl Scanner {
         let b0 = t[i];
         let rest = &t[i..];
         let mut next = end;
+        if b0.is_ascii_digit() && end - i <= 2 && t.get(end) == Some(&b':') {
+            if let Some(e) = time_of_day(t, i) {
+                return e;
+            }
+        }
         let hexish = matches!(t.get(end), Some(b':' | b'-' | b'.')) && end - i <= 8;
         if hexish
             && is_hex(b0)
@@ -386,7 +401,6 @@ impl Scanner {
             }
             b't' if rest.starts_with(b"tb1") => return self.wallet_bech32(t, i, end, sink),
             b'l' if rest.starts_with(b"ltc1") => return self.wallet_bech32(t, i, end, sink),
-            b'm' | b'n' => return self.wallet_base58(t, i, end, sink),
             _ => {}
         }
         None
@@ -581,6 +595,10 @@ impl Scanner {
     /// secret, and `Authorization: <scheme> <credential>`.
     fn key_value(&self, t: &[u8], sep: usize, sink: &mut Sink) -> usize {
         let next = sep + 1;
+        // `12:34:56`, `host:5432`: keys do not end in a digit before a colon.
+        if t[sep] == b':' && sep > 0 && t[sep - 1].is_ascii_digit() {
+            return next;
+        }
         if !(sink.wants(Entity::Secret) || sink.wants(Entity::AuthHeader)) {
             return next;
         }
@@ -744,6 +762,11 @@ impl Scanner {
             return None;
         }
         let g1 = run_end(t, i, |b| b.is_ascii_digit());
+        if g1 - i == 4 && t.get(g1) == Some(&b'-') {
+            if let Some(e) = timestamp(t, i) {
+                return Some(e);
+            }
+        }
         match t.get(g1) {
             Some(b) if is_alnum(*b) || *b == b'_' => return None,
             Some(b'.') if g1 - i <= 3 && sink.wants(Entity::Ip) => {
@@ -752,6 +775,14 @@ impl Scanner {
                 }
             }
             _ => {}
+        }
+        // A lone run can only be a routing number (9 digits) or a card (12-19).
+        let lone = !matches!(
+            (t.get(g1), t.get(g1 + 1)),
+            (Some(b' ' | b'-' | b'.' | b'/'), Some(d)) if d.is_ascii_digit()
+        );
+        if lone && g1 - i != 9 && !(12..=19).contains(&(g1 - i)) {
+            return None;
         }
         let groups = Groups::read(t, i);
         if groups.len == 0 {
@@ -1318,9 +1349,28 @@ fn run_end(t: &[u8], mut i: usize, class: impl Fn(u8) -> bool) -> usize {
     i
 }
 
-fn word_end(t: &[u8], i: usize) -> usize {
-    run_end(t, i, is_alnum)
+fn word_end(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && CLASS[usize::from(t[i])] == C_WORD {
+        i += 1;
+    }
+    i
 }
+
+/// Lowercase letters that start no detector: `g` (GitHub, GitLab), `x`
+/// (Slack), `s`/`r` (Stripe, OpenAI, Anthropic), `n` (npm), `p` (PyPI), `h`
+/// (Vault, Slack webhooks), `e` (JWT), `b`/`t`/`l` (Bech32, bearer) are not.
+static LOWER_BORING: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'a';
+    while b <= b'z' {
+        table[b as usize] = !matches!(
+            b,
+            b'g' | b'x' | b's' | b'r' | b'n' | b'p' | b'h' | b'e' | b'b' | b't' | b'l'
+        );
+        b += 1;
+    }
+    table
+};
 
 fn is_alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -1456,21 +1506,26 @@ fn key_before(t: &[u8], sep: usize) -> Option<(usize, usize)> {
 }
 
 /// A cheap filter before the full name rules: every secret-like name contains
-/// one of these stems.
+/// one of these stems. One pass over the key, dispatching on each byte.
 fn key_gate(key: &[u8]) -> bool {
-    key.len() >= 3
-        && [
-            &b"pass"[..],
-            b"pwd",
-            b"secret",
-            b"token",
-            b"key",
-            b"auth",
-            b"cred",
-            b"cookie",
-        ]
-        .iter()
-        .any(|stem| contains_ci(key, stem))
+    if key.len() < 3 {
+        return false;
+    }
+    let starts = |rest: &[u8], stem: &[u8]| {
+        rest.len() >= stem.len() && rest[..stem.len()].eq_ignore_ascii_case(stem)
+    };
+    (0..key.len() - 2).any(|i| {
+        let rest = &key[i..];
+        match rest[0] | 0x20 {
+            b'p' => starts(rest, b"pass") || starts(rest, b"pwd"),
+            b's' => starts(rest, b"secret"),
+            b't' => starts(rest, b"token"),
+            b'k' => starts(rest, b"key"),
+            b'a' => starts(rest, b"auth"),
+            b'c' => starts(rest, b"cred") || starts(rest, b"cookie"),
+            _ => false,
+        }
+    })
 }
 
 fn is_authorization_key(key: &[u8]) -> bool {
@@ -1839,4 +1894,51 @@ fn mac_dotted(t: &[u8], i: usize) -> Option<usize> {
         .copied()
         .is_some_and(|b| is_alnum(b) || b == b'.'))
     .then_some(end)
+}
+
+fn is_digits(t: &[u8], from: usize, n: usize) -> bool {
+    t.get(from..from + n)
+        .is_some_and(|r| r.iter().all(u8::is_ascii_digit))
+}
+
+/// `12:34`, `12:34:56`, `12:34:56.789`: a time of day, skipped as a unit (it is
+/// the most common number in logs and can be nothing sensitive).
+fn time_of_day(t: &[u8], i: usize) -> Option<usize> {
+    let h = run_end(t, i, |b| b.is_ascii_digit());
+    if h - i > 2 || t.get(h) != Some(&b':') || !is_digits(t, h + 1, 2) {
+        return None;
+    }
+    let mut e = h + 3;
+    if t.get(e) == Some(&b':') && is_digits(t, e + 1, 2) {
+        e += 3;
+        if t.get(e) == Some(&b'.') && t.get(e + 1).is_some_and(u8::is_ascii_digit) {
+            e = run_end(t, e + 1, |b| b.is_ascii_digit());
+        }
+    }
+    // `12:34:56::1` or `12:34:5a` are not times; let the other detectors look.
+    match t.get(e) {
+        Some(b) if is_hex(*b) || *b == b':' => None,
+        _ => Some(e),
+    }
+}
+
+/// `2024-05-01T12:34:56.789Z` / `2024-05-01 12:34:56`: a timestamp, skipped as
+/// a unit. A bare date is left to the date-of-birth detector.
+fn timestamp(t: &[u8], i: usize) -> Option<usize> {
+    if !(t.get(i + 4) == Some(&b'-')
+        && is_digits(t, i + 5, 2)
+        && t.get(i + 7) == Some(&b'-')
+        && is_digits(t, i + 8, 2))
+    {
+        return None;
+    }
+    let sep = *t.get(i + 10)?;
+    if sep != b'T' && sep != b' ' {
+        return None;
+    }
+    let mut e = time_of_day(t, i + 11)?;
+    if t.get(e) == Some(&b'Z') {
+        e += 1;
+    }
+    Some(e)
 }
