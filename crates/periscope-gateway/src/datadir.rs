@@ -85,6 +85,16 @@ pub enum DataDirError {
         /// What is wrong.
         reason: String,
     },
+    /// Another gateway process uses this embedded database.
+    #[error(
+        "{} is in use by another gateway process: one SQLite store serves one gateway \
+         (stop the other one, or use a PostgreSQL store for replicas)",
+        path.display()
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Generating a key or certificate failed.
     #[error("could not generate {what}: {reason}")]
     Generate {
@@ -220,6 +230,50 @@ pub fn prepare(root: &Path, hosts: &[String]) -> Result<Prepared, DataDirError> 
         tls,
         created,
     })
+}
+
+/// Holds the embedded database for this process; released on drop.
+#[derive(Debug)]
+pub struct SqliteLock {
+    _file: File,
+}
+
+/// Claims the SQLite file `db` for this process (a second gateway on the same
+/// file is refused instead of silently sharing it), and creates the file
+/// with mode 0600 when missing: SQLite gives its `-wal` and `-shm` companions
+/// the database file's permissions, and they hold token hashes and the audit.
+pub fn claim_sqlite(db: &Path) -> Result<SqliteLock, DataDirError> {
+    if let Some(dir) = db.parent() {
+        create_dir(dir)?;
+    }
+    let lock_path = db.with_extension("db.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| io("cannot open", &lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(DataDirError::InUse {
+                path: db.to_path_buf(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", &lock_path, e)),
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io("cannot create", db, e)),
+    }
+    Ok(SqliteLock { _file: file })
 }
 
 fn io(what: &'static str, path: &Path, source: std::io::Error) -> DataDirError {

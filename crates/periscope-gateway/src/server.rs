@@ -156,6 +156,7 @@ pub struct Running {
     protocol_tasks: Vec<(String, JoinHandle<()>)>,
     background: Vec<JoinHandle<()>>,
     grace: Duration,
+    _sqlite_lock: Option<datadir::SqliteLock>,
 }
 
 impl Running {
@@ -317,6 +318,15 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
     for path in &prepared.created {
         tracing::info!(file = %path.display(), "created");
     }
+    let sqlite_file = match &loaded.config.store.url {
+        None => Some(prepared.root.join(periscope_store::SQLITE_FILE_NAME)),
+        Some(StoreUrl::Sqlite { path }) => Some(path.clone()),
+        Some(StoreUrl::Postgres { .. }) => None,
+    };
+    let sqlite_lock = sqlite_file
+        .as_deref()
+        .map(datadir::claim_sqlite)
+        .transpose()?;
     let url = store_url(&loaded.config, &prepared.root)?;
     let store = Store::open(&url, &StoreOptions::default()).await?;
     tracing::info!(backend = ?store.backend(), "store open");
@@ -475,6 +485,7 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
         protocol_tasks,
         background,
         grace: options.shutdown_grace,
+        _sqlite_lock: sqlite_lock,
     })
 }
 

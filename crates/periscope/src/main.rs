@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway (HTTPS API, expiry, audit) in the foreground.
+    Up(cmd::up::UpArgs),
     /// Mask secrets and personal data in text or JSON lines (files or stdin).
     Redact(cmd::redact::RedactArgs),
     #[command(flatten)]
@@ -26,6 +28,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => cmd::up::run(args),
         Command::Redact(args) => cmd::redact::run(args),
         Command::Client(command) => cmd::client::run(command),
     };

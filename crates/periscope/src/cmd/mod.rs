@@ -9,3 +9,4 @@ pub mod grants;
 pub mod output;
 pub mod policy;
 pub mod redact;
+pub mod up;
