@@ -72,6 +72,11 @@ fn analyze_piece(
         text
     };
 
+    if lexer::longest_operator_chain(sql, &piece.toks) > opts.max_operator_chain {
+        return Err(AnalyzeError::TooDeep {
+            limit: opts.max_operator_chain,
+        });
+    }
     let dialect = opts.dialect.parser_dialect();
     let parsed = Parser::new(dialect.as_ref())
         .with_recursion_limit(opts.parser_recursion_limit)

@@ -390,6 +390,63 @@ pub(crate) fn leading_words(sql: &str, toks: &[Tok], n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The longest run of binary/postfix operators at one nesting level (between
+/// commas and brackets): `a || b || c` is 2, `f(a + b, c + d)` is 1.
+///
+/// Such chains parse without recursion but build trees as deep as they are
+/// long, and dropping or walking a tree tens of thousands deep overflows a
+/// thread's stack. The parser's recursion limit does not see them, so the
+/// analysis refuses chains longer than a bound before parsing.
+pub(crate) fn longest_operator_chain(sql: &str, toks: &[Tok]) -> usize {
+    const WORD_OPERATORS: &[&str] = &[
+        "and", "or", "not", "is", "like", "ilike", "similar", "between", "in", "collate", "at",
+    ];
+    let mut counts: Vec<usize> = vec![0];
+    let mut longest = 0;
+    let mut previous_was_operator = false;
+    for t in toks {
+        let is_operator = match t.kind {
+            TokKind::Space | TokKind::Comment => continue,
+            TokKind::Other => {
+                let text = &sql[t.start..t.end];
+                match text {
+                    "(" | "[" => {
+                        counts.push(0);
+                        false
+                    }
+                    ")" | "]" => {
+                        if counts.len() > 1 {
+                            counts.pop();
+                        }
+                        false
+                    }
+                    "," => {
+                        if let Some(top) = counts.last_mut() {
+                            *top = 0;
+                        }
+                        false
+                    }
+                    _ => text.chars().all(|c| "+-*/%^<>=~!@#&|?:".contains(c)),
+                }
+            }
+            TokKind::Word => {
+                let w = &sql[t.start..t.end];
+                WORD_OPERATORS.iter().any(|op| w.eq_ignore_ascii_case(op))
+            }
+            _ => false,
+        };
+        if is_operator
+            && !previous_was_operator
+            && let Some(top) = counts.last_mut()
+        {
+            *top += 1;
+            longest = longest.max(*top);
+        }
+        previous_was_operator = is_operator;
+    }
+    longest
+}
+
 /// FNV-1a, 64 bits: a stable, dependency-free fingerprint. Stability across
 /// processes and versions matters because fingerprints land in the audit log.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
@@ -445,6 +502,17 @@ mod tests {
         let texts: Vec<&str> = pieces.iter().map(|p| &sql[p.start..p.end]).collect();
         assert_eq!(texts, ["SELECT ';'", "SELECT $$;$$", "SELECT 3"]);
         assert_eq!((pieces[2].line, pieces[2].column), (2, 2));
+    }
+
+    #[test]
+    fn operator_chains_are_measured_per_nesting_level() {
+        let chain = |s: &str| longest_operator_chain(s, &lex(s, SqlDialect::PostgreSql));
+        assert_eq!(chain("SELECT a || b || c"), 2);
+        assert_eq!(chain("SELECT f(a + b, c + d), e"), 1);
+        assert_eq!(chain("SELECT a::text::int"), 2);
+        assert_eq!(chain("SELECT 1 WHERE a = 1 AND b = 2"), 3);
+        assert_eq!(chain("INSERT INTO t VALUES (-1), (-2), (-3)"), 1);
+        assert_eq!(chain("SELECT '+++' || $$--$$"), 1);
     }
 
     #[test]

@@ -97,6 +97,10 @@ pub struct AnalyzeOptions {
     pub parser_recursion_limit: usize,
     /// The lineage walker's own depth limit, which also covers view expansion.
     pub max_depth: usize,
+    /// The longest chain of operators at one nesting level (`a || b || ...`)
+    /// accepted: such chains build trees as deep as they are long without
+    /// tripping the parser's recursion limit.
+    pub max_operator_chain: usize,
     /// How many views may nest inside one another before lineage gives up
     /// (their columns become unknown).
     pub max_view_depth: usize,
@@ -109,6 +113,7 @@ impl Default for AnalyzeOptions {
             search_path: vec!["$user".to_owned(), "public".to_owned()],
             parser_recursion_limit: 100,
             max_depth: 1000,
+            max_operator_chain: 2000,
             max_view_depth: 16,
         }
     }

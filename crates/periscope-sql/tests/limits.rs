@@ -57,13 +57,35 @@ fn moderate_nesting_is_analysed() {
 
 #[test]
 fn long_operator_chains_do_not_exhaust_the_stack() {
-    // Left-deep trees of 5,000 `||` do not go through the parser's recursion
-    // limit; the walker must not recurse once per operator either.
-    let sql = format!("SELECT email{} FROM customers", " || phone".repeat(5_000));
+    // The longest accepted chain (just under the default bound) is walked
+    // iteratively, not once per operator, on a test thread's 2 MiB stack.
+    let sql = format!("SELECT email{} FROM customers", " || phone".repeat(1_999));
     let st = &run(&sql).expect("a long chain parses").statements[0];
     assert_eq!(
         st.outputs[0].lineage,
         common::derived(&["customers.email", "customers.phone"])
+    );
+}
+
+#[test]
+fn operator_chains_too_long_to_walk_safely_are_refused() {
+    // 30,000 terms would build a tree deep enough to overflow a 2 MiB stack
+    // when dropped or visited: refused before parsing.
+    let sql = format!("SELECT 1{}", " + 1".repeat(30_000));
+    assert_eq!(run(&sql), Err(AnalyzeError::TooDeep { limit: 2000 }));
+    let sql = format!("SELECT 1 WHERE {}", vec!["a = 1"; 30_000].join(" AND "));
+    assert!(matches!(run(&sql), Err(AnalyzeError::TooDeep { .. })));
+    let sql = format!("SELECT 1{}", "::text".repeat(30_000));
+    assert!(matches!(run(&sql), Err(AnalyzeError::TooDeep { .. })));
+    // A long IN list or VALUES list is flat, not a chain.
+    let list = (0..30_000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT email FROM customers WHERE id IN ({list})");
+    assert_eq!(
+        run(&sql).expect("a long IN list is fine").statements.len(),
+        1
     );
 }
 
