@@ -286,10 +286,12 @@ impl Scanner {
         let b0 = t[i];
         let rest = &t[i..];
         let mut next = end;
-        if b0.is_ascii_digit() && end - i <= 2 && t.get(end) == Some(&b':') {
-            if let Some(e) = time_of_day(t, i) {
-                return e;
-            }
+        if b0.is_ascii_digit()
+            && end - i <= 2
+            && t.get(end) == Some(&b':')
+            && let Some(e) = time_of_day(t, i)
+        {
+            return e;
         }
         let hexish = matches!(t.get(end), Some(b':' | b'-' | b'.')) && end - i <= 8;
         if hexish
@@ -762,10 +764,11 @@ impl Scanner {
             return None;
         }
         let g1 = run_end(t, i, |b| b.is_ascii_digit());
-        if g1 - i == 4 && t.get(g1) == Some(&b'-') {
-            if let Some(e) = timestamp(t, i) {
-                return Some(e);
-            }
+        if g1 - i == 4
+            && t.get(g1) == Some(&b'-')
+            && let Some(e) = timestamp(t, i)
+        {
+            return Some(e);
         }
         match t.get(g1) {
             Some(b) if is_alnum(*b) || *b == b'_' => return None,
@@ -1256,7 +1259,11 @@ impl Groups {
         let mut total = 0;
         while g.len < MAX_GROUPS {
             let e = run_end(t, j, |b| b.is_ascii_digit());
-            if e == j || e - j > 19 {
+            // A group glued to letters (`550e8400`) belongs to another token.
+            if e == j
+                || e - j > 19
+                || (g.len > 0 && t.get(e).copied().is_some_and(|b| is_alnum(b) || b == b'_'))
+            {
                 break;
             }
             total += e - j;
@@ -1436,13 +1443,6 @@ fn is_aws_prefix(p: &[u8]) -> bool {
             | b"ABIA"
             | b"ACCA"
     )
-}
-
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Where a PEM label (`RSA PRIVATE KEY`) that starts at `from` is closed by `-----`.

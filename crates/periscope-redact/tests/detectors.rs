@@ -416,3 +416,19 @@ fn non_ascii_text_is_handled_on_char_boundaries() {
     assert!(out.text.contains("password=[secret] ok"), "{}", out.text);
     assert!(!out.text.contains("秘密"));
 }
+
+#[test]
+fn a_number_run_stops_before_a_token_glued_to_letters() {
+    // With `ip` off, `10.0.0.1` is a plain number run; it must not swallow the
+    // digits that start the UUID after it.
+    let s = ScanConfig::new()
+        .enable(Entity::Uuid)
+        .disable(Entity::Ip)
+        .build();
+    finds(
+        &s,
+        "10.0.0.1 550e8400-e29b-41d4-a716-446655440000",
+        Entity::Uuid,
+        "550e8400-e29b-41d4-a716-446655440000",
+    );
+}
