@@ -399,7 +399,20 @@ pub(crate) fn leading_words(sql: &str, toks: &[Tok], n: usize) -> Vec<String> {
 /// analysis refuses chains longer than a bound before parsing.
 pub(crate) fn longest_operator_chain(sql: &str, toks: &[Tok]) -> usize {
     const WORD_OPERATORS: &[&str] = &[
-        "and", "or", "not", "is", "like", "ilike", "similar", "between", "in", "collate", "at",
+        "and",
+        "or",
+        "not",
+        "is",
+        "like",
+        "ilike",
+        "similar",
+        "between",
+        "in",
+        "collate",
+        "at",
+        "union",
+        "intersect",
+        "except",
     ];
     let mut counts: Vec<usize> = vec![0];
     let mut longest = 0;
@@ -513,6 +526,7 @@ mod tests {
         assert_eq!(chain("SELECT 1 WHERE a = 1 AND b = 2"), 3);
         assert_eq!(chain("INSERT INTO t VALUES (-1), (-2), (-3)"), 1);
         assert_eq!(chain("SELECT '+++' || $$--$$"), 1);
+        assert_eq!(chain("SELECT 1 UNION SELECT 2 EXCEPT SELECT 3"), 2);
     }
 
     #[test]

@@ -75,6 +75,8 @@ fn operator_chains_too_long_to_walk_safely_are_refused() {
     assert_eq!(run(&sql), Err(AnalyzeError::TooDeep { limit: 2000 }));
     let sql = format!("SELECT 1 WHERE {}", vec!["a = 1"; 30_000].join(" AND "));
     assert!(matches!(run(&sql), Err(AnalyzeError::TooDeep { .. })));
+    let sql = vec!["SELECT 1"; 30_000].join(" UNION ALL ");
+    assert!(matches!(run(&sql), Err(AnalyzeError::TooDeep { .. })));
     let sql = format!("SELECT 1{}", "::text".repeat(30_000));
     assert!(matches!(run(&sql), Err(AnalyzeError::TooDeep { .. })));
     // A long IN list or VALUES list is flat, not a chain.
