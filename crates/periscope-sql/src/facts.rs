@@ -183,6 +183,30 @@ pub(crate) const WRITING_FUNCTIONS: &[&str] = &[
     "pg_drop_replication_slot",
 ];
 
+/// Built-in functions whose result comes from tables (or files, or large
+/// objects) named in their arguments rather than from the arguments' values:
+/// their lineage is unknown. `query_to_xml('select email from customers', ..)`
+/// passes only a literal, yet returns e-mail addresses.
+pub(crate) const TABLE_READING_FUNCTIONS: &[&str] = &[
+    "query_to_xml",
+    "query_to_xml_and_xmlschema",
+    "table_to_xml",
+    "table_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "schema_to_xml",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xml_and_xmlschema",
+    "ts_stat",
+    "dblink",
+    "dblink_fetch",
+    "dblink_get_result",
+    "lo_get",
+    "loread",
+    "pg_read_file",
+    "pg_read_binary_file",
+];
+
 /// Whether a recorded function name (possibly schema-qualified) is in `list`.
 pub(crate) fn is_in(name: &str, list: &[&str]) -> bool {
     let base = name.rsplit('.').next().unwrap_or(name);

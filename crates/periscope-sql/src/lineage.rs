@@ -269,7 +269,21 @@ impl<'a> Walker<'a> {
                 local.ctes.push((name, Ok(cols)));
             }
         }
-        self.set_expr(&q.body, &local, outer)
+        let order_by: &[ast::OrderByExpr] = match &q.order_by {
+            Some(ast::OrderBy {
+                kind: ast::OrderByKind::Expressions(exprs),
+                ..
+            }) => exprs,
+            _ => &[],
+        };
+        match q.body.as_ref() {
+            SetExpr::Select(sel) => self.select(sel, &local, outer, order_by),
+            body => {
+                let cols = self.set_expr(body, &local, outer)?;
+                self.record_ordering(order_by, &cols, None)?;
+                Ok(cols)
+            }
+        }
     }
 
     /// A recursive CTE's columns: the fixpoint of evaluating its body with its
@@ -337,7 +351,7 @@ impl<'a> Walker<'a> {
     ) -> Result<Vec<Col>, AnalyzeError> {
         self.enter()?;
         let r = match s {
-            SetExpr::Select(sel) => self.select(sel, env, outer),
+            SetExpr::Select(sel) => self.select(sel, env, outer, &[]),
             SetExpr::Query(q) => self.query(q, env, outer),
             SetExpr::SetOperation { left, right, .. } => {
                 let l = self.set_expr(left, env, outer)?;
@@ -408,6 +422,7 @@ impl<'a> Walker<'a> {
         s: &Select,
         env: &Env<'_>,
         outer: Option<&Scope<'_>>,
+        order_by: &[ast::OrderByExpr],
     ) -> Result<Vec<Col>, AnalyzeError> {
         let from = self.scope_of_from(&s.from, env, outer)?;
         let scope = Scope {
@@ -481,7 +496,51 @@ impl<'a> Walker<'a> {
                 },
             }
         }
+        if let Some(ast::Distinct::On(exprs)) = &s.distinct {
+            for e in exprs {
+                self.filter(e, &scope)?;
+            }
+        }
+        self.record_ordering(order_by, &out, Some(&scope))?;
         Ok(out)
+    }
+
+    /// ORDER BY reveals the order of values it sorts by (with LIMIT/OFFSET, an
+    /// oracle like a predicate): its columns are recorded as filter columns.
+    /// Names and positions refer to output columns first, as in PostgreSQL.
+    fn record_ordering(
+        &mut self,
+        order_by: &[ast::OrderByExpr],
+        outputs: &[Col],
+        scope: Option<&Scope<'_>>,
+    ) -> Result<(), AnalyzeError> {
+        for o in order_by {
+            let by_output = match &o.expr {
+                Expr::Identifier(i) => {
+                    let name = self.ident(i);
+                    outputs
+                        .iter()
+                        .find(|c| c.name == name)
+                        .map(|c| c.lineage.clone())
+                }
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|n| n.checked_sub(1))
+                        .and_then(|i| outputs.get(i))
+                        .map(|c| c.lineage.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match (by_output, scope) {
+                (Some(l), _) => self.record_filter(&l),
+                (None, Some(scope)) => self.filter(&o.expr, scope)?,
+                (None, None) => {}
+            }
+        }
+        Ok(())
     }
 
     // ----- FROM --------------------------------------------------------------
@@ -1319,6 +1378,11 @@ impl<'a> Walker<'a> {
         if self.catalog.is_user_function(&full, self.search_path) {
             return Ok(Lineage::unknown(format!(
                 "user-defined function {full} may read any table"
+            )));
+        }
+        if crate::facts::is_in(&full, crate::facts::TABLE_READING_FUNCTIONS) {
+            return Ok(Lineage::unknown(format!(
+                "{full} returns data from tables or files named in its arguments"
             )));
         }
         // JSON of a whole row: keep the keys.

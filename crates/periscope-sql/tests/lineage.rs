@@ -799,6 +799,9 @@ fn unknown_lineage_fails_closed() {
     unknown("SELECT a FROM opaque_view");
     unknown("SELECT t.* FROM customers c JOIN no_such_table t ON true");
     unknown("SELECT nope FROM customers");
+    unknown("SELECT query_to_xml('select email from customers', true, true, '')");
+    unknown("SELECT pg_catalog.table_to_xml('customers', true, true, '')");
+    unknown("SELECT * FROM ts_stat('select to_tsvector(notes) from customers')");
     unknown("SELECT * FROM customers c JOIN no_such_table t USING (id)");
     let st = unknown("SELECT * FROM customers UNION SELECT * FROM no_such_table");
     assert!(!st.outputs_exact);
@@ -836,6 +839,21 @@ fn predicates_record_the_columns_they_read() {
     );
     let st = one("SELECT 1 WHERE EXISTS (SELECT 1 FROM customers WHERE card_number = '4111')");
     assert_eq!(st.filter_columns, cols(&["customers.card_number"]));
+    // Ordering with LIMIT/OFFSET is an oracle too.
+    let st = one("SELECT id FROM customers ORDER BY ssn LIMIT 1 OFFSET 10");
+    assert_eq!(st.filter_columns, cols(&["customers.ssn"]));
+    let st = one("SELECT id, upper(email) AS e FROM customers ORDER BY e, 1");
+    assert_eq!(
+        st.filter_columns,
+        cols(&["customers.email", "customers.id"])
+    );
+    let st = one("SELECT email FROM customers UNION SELECT iban FROM customers ORDER BY 1");
+    assert_eq!(
+        st.filter_columns,
+        cols(&["customers.email", "customers.iban"])
+    );
+    let st = one("SELECT DISTINCT ON (phone) id FROM customers");
+    assert_eq!(st.filter_columns, cols(&["customers.phone"]));
     let st = one("DELETE FROM customers WHERE iban = 'x'");
     assert_eq!(st.filter_columns, cols(&["customers.iban"]));
     let st =
