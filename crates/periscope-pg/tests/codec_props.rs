@@ -28,10 +28,10 @@ proptest! {
             let _ = FrontendMessage::decode(frame);
             let _ = BackendMessage::decode(frame);
         }
-        if let Ok(Some(len)) = startup_packet_len(&bytes, 10_240) {
-            if let Some(packet) = bytes.get(..len) {
-                let _ = StartupPacket::decode(packet);
-            }
+        if let Ok(Some(len)) = startup_packet_len(&bytes, 10_240)
+            && let Some(packet) = bytes.get(..len)
+        {
+            let _ = StartupPacket::decode(packet);
         }
     }
 
