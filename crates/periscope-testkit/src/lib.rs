@@ -1,16 +1,22 @@
 //! Test harness shared by every Periscope test: throwaway PostgreSQL clusters
-//! ([`PgCluster`]) and seeded fixtures ([`fixtures`]).
+//! ([`PgCluster`]), seeded fixtures ([`fixtures`]) and real gateway processes
+//! ([`GatewayProcess`]; with the `http-client` feature also [`ApiClient`], an
+//! HTTPS JSON client trusting the gateway's own CA).
 //!
 //! Tests talk to real components. When a prerequisite is missing, the harness
 //! fails with a message that says what to install instead of skipping.
 
 mod cluster;
 pub mod fixtures;
+pub mod gateway;
 
 pub use cluster::{
     PasswordMethod, PgBinaries, PgCluster, PgClusterBuilder, SUPERUSER, SUPERUSER_PASSWORD,
     quote_ident, quote_literal,
 };
+#[cfg(feature = "http-client")]
+pub use gateway::{ApiClient, ApiResponse};
+pub use gateway::{Exited, GatewayOptions, GatewayProcess};
 
 /// Why the harness could not provide what a test needs.
 #[derive(Debug, thiserror::Error)]

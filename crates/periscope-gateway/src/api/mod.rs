@@ -169,20 +169,21 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Renders any error response in the one shape, with the request id.
+/// Renders any error response in the one shape, with the request id,
+/// keeping its other headers (`Allow`, `WWW-Authenticate`).
 async fn normalise_error(response: Response, request_id: &str) -> Response {
-    let failure = match response.extensions().get::<Failure>() {
+    let (mut parts, body) = response.into_parts();
+    let failure = match parts.extensions.get::<Failure>() {
         Some(f) => f.clone(),
         None => {
             // A built-in rejection (bad JSON, bad query, 405...): keep its text
             // as the message, it says what was wrong.
-            let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), MAX_REJECTION_BODY)
+            let bytes = axum::body::to_bytes(body, MAX_REJECTION_BODY)
                 .await
                 .unwrap_or_default();
-            let text = String::from_utf8_lossy(&body).trim().to_string();
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
             let message = if text.is_empty() {
-                match status {
+                match parts.status {
                     StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".into(),
                     s => s
                         .canonical_reason()
@@ -192,21 +193,25 @@ async fn normalise_error(response: Response, request_id: &str) -> Response {
             } else {
                 text
             };
-            let failure = Failure::from_status(status.as_u16(), message);
-            if status == StatusCode::METHOD_NOT_ALLOWED {
-                // Keep 405 (with Allow, when axum gave it), in the same shape.
-                let mut out =
-                    (status, axum::Json(error_body(&failure, Some(request_id)))).into_response();
-                out.extensions_mut().insert(failure);
-                return out;
+            let mut failure = Failure::from_status(parts.status.as_u16(), message);
+            if parts.status == StatusCode::METHOD_NOT_ALLOWED {
+                // Keep 405 itself: clients and proxies understand it.
+                failure.status = 405;
             }
             failure
         }
     };
-    let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut out = (status, axum::Json(error_body(&failure, Some(request_id)))).into_response();
-    out.extensions_mut().insert(failure);
-    out
+    parts.status =
+        StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let json = serde_json::to_vec(&error_body(&failure, Some(request_id)))
+        .expect("error bodies serialise");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.extensions.insert(failure);
+    Response::from_parts(parts, Body::from(json))
 }
 
 /// `/v1/*`: a valid API token is required; the caller goes into the request.
