@@ -55,6 +55,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Most chunks handed to one vectored write.
 const MAX_IOV: usize = 64;
 
+/// Most refusals waiting for the upstream to catch up; past this the relay
+/// stops reading the client, so a client pipelining refused statements
+/// behind a slow one cannot grow the session's memory.
+const MAX_DEFERRED: usize = 256;
+
 /// Counters of one session, readable while it runs.
 #[derive(Debug, Default)]
 pub struct SessionStats {
@@ -375,7 +380,8 @@ impl<H: SessionHooks> Relay<H> {
                 }
                 let read_client = !self.client_terminated
                     && self.to_upstream.is_drained()
-                    && self.to_client.bytes < self.config.buffer_size;
+                    && self.to_client.bytes < self.config.buffer_size
+                    && self.deferred.len() < MAX_DEFERRED;
                 let read_upstream = self.to_client.is_drained();
                 if read_client && let Err(e) = prepare_read(&mut self.client_buf, &self.config) {
                     break Stop::ClientProtocol(e);

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use common::*;
 use futures_util::{StreamExt, pin_mut};
 use periscope_pg::backend::{BackendMessage, TransactionStatus};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 #[tokio::test]
@@ -358,4 +359,62 @@ async fn shutdown_ends_live_sessions_with_a_message() {
         "the Periscope gateway is shutting down"
     );
     assert!(tokio::net::TcpStream::connect(gw.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn thousands_of_refusals_pipelined_behind_a_slow_statement_stay_in_order() {
+    let cluster = start_cluster();
+    let gw = Gateway::plaintext(Upstream::superuser(&cluster))
+        .hooks(refusing_hooks())
+        .start()
+        .await;
+    let (mut raw, _) = RawClient::login(gw.addr, &[]).await;
+    const REFUSED: usize = 3_000;
+    let mut out = BytesMut::new();
+    periscope_pg::frontend::encode::query(&mut out, "SELECT pg_sleep(0.3)");
+    for i in 0..REFUSED {
+        periscope_pg::frontend::encode::query(&mut out, &format!("SELECT {i} FROM secret_table"));
+    }
+    periscope_pg::frontend::encode::query(&mut out, "SELECT 'last'");
+    // Written concurrently: the relay pauses reading while refusals wait.
+    let (mut read_half, mut write_half) = raw.stream.split();
+    let writer = async {
+        write_half.write_all(&out).await.unwrap();
+    };
+    let reader = async {
+        let mut all = Vec::new();
+        let mut buf = BytesMut::new();
+        let mut readies = 0;
+        while readies < REFUSED + 2 {
+            while let Some(frame) = periscope_pg::Frame::parse(&buf, usize::MAX).unwrap() {
+                let len = frame.len();
+                let raw = buf.split_to(len).to_vec();
+                if raw[0] == b'Z' {
+                    readies += 1;
+                }
+                all.push(raw[0]);
+            }
+            if readies >= REFUSED + 2 {
+                break;
+            }
+            let n = read_half.read_buf(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed early");
+        }
+        all
+    };
+    let ((), tags) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(writer, reader)
+    })
+    .await
+    .expect("every query answered");
+    // The slow statement's answer first, then each refusal, then the last.
+    let first_ready = tags.iter().position(|&t| t == b'Z').unwrap();
+    assert!(tags[..first_ready].contains(&b'D'));
+    let refusals = &tags[first_ready + 1..first_ready + 1 + 2 * REFUSED];
+    assert!(
+        refusals.chunks(2).all(|pair| pair == b"EZ"),
+        "refusals out of order"
+    );
+    let last = &tags[first_ready + 1 + 2 * REFUSED..];
+    assert_eq!(last, b"TDCZ");
 }
