@@ -60,7 +60,7 @@ async fn a_cancel_with_a_wrong_key_is_ignored() {
 fn refusing_hooks() -> HookConfig {
     HookConfig {
         refuse_word: Some("secret_table".into()),
-        handles: None,
+        ..HookConfig::default()
     }
 }
 
@@ -186,8 +186,8 @@ async fn terminate_from_outside_reaches_the_client_within_a_second() {
     let (tx, mut handles) = mpsc::unbounded_channel();
     let gw = Gateway::plaintext(Upstream::superuser(&cluster))
         .hooks(HookConfig {
-            refuse_word: None,
             handles: Some(tx),
+            ..HookConfig::default()
         })
         .start()
         .await;
@@ -227,8 +227,8 @@ async fn a_slow_reader_keeps_relay_memory_bounded() {
     let (tx, mut handles) = mpsc::unbounded_channel();
     let gw = Gateway::plaintext(Upstream::superuser(&cluster))
         .hooks(HookConfig {
-            refuse_word: None,
             handles: Some(tx),
+            ..HookConfig::default()
         })
         .start()
         .await;
@@ -417,4 +417,27 @@ async fn thousands_of_refusals_pipelined_behind_a_slow_statement_stay_in_order()
     );
     let last = &tags[first_ready + 1 + 2 * REFUSED..];
     assert_eq!(last, b"TDCZ");
+}
+
+#[tokio::test]
+async fn a_backend_hook_rewrites_rows_and_drops_messages() {
+    let cluster = start_cluster();
+    let gw = Gateway::plaintext(Upstream::superuser(&cluster))
+        .hooks(HookConfig {
+            mask_emails: true,
+            ..HookConfig::default()
+        })
+        .start()
+        .await;
+    let out = psql(
+        &cluster,
+        &gw.conninfo(),
+        "DO $$ BEGIN RAISE NOTICE 'dropped'; END $$; \
+         SELECT 'alice@example.com', 'plain', NULL::text UNION ALL SELECT 'x', 'bob@example.org', 'y'",
+    )
+    .await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(out.stdout, "DO\n[email]|plain|\nx|[email]|y");
+    assert!(!out.stderr.contains("dropped"), "{}", out.stderr);
+    assert!(!out.stdout.contains('@'));
 }

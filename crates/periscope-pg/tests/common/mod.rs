@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use periscope_pg::backend::{BackendMessage, NoticeFields};
+use periscope_pg::backend::{BackendMessage, DataRowWriter, NoticeFields};
 use periscope_pg::frontend::{self, FrontendMessage};
 use periscope_pg::{
-    AuthRejection, AuthRequest, Authenticated, Authenticator, ClientTls, Frame, FrontendAction,
-    PgError, PgListener, ProtocolState, ProxyConfig, ProxyMetrics, SessionHandle, SessionHooks,
-    SessionInfo, SessionList, SessionTarget, UpstreamTls, sqlstate,
+    AuthRejection, AuthRequest, Authenticated, Authenticator, BackendAction, ClientTls, Frame,
+    FrontendAction, PgError, PgListener, ProtocolState, ProxyConfig, ProxyMetrics, SessionHandle,
+    SessionHooks, SessionInfo, SessionList, SessionTarget, UpstreamTls, sqlstate,
 };
 use periscope_testkit::{PgCluster, SUPERUSER, SUPERUSER_PASSWORD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,16 +52,48 @@ impl Upstream {
 pub struct HookConfig {
     pub refuse_word: Option<String>,
     pub handles: Option<mpsc::UnboundedSender<SessionHandle>>,
+    /// Replace every DataRow value containing `@` with `[email]`, and drop
+    /// NoticeResponses: the seam the masking stage will use.
+    pub mask_emails: bool,
 }
 
 pub struct TestHooks {
     config: HookConfig,
+    scratch: BytesMut,
 }
 
 impl SessionHooks for TestHooks {
     fn on_start(&mut self, _info: &SessionInfo, handle: &SessionHandle) {
         if let Some(tx) = &self.config.handles {
             let _ = tx.send(handle.clone());
+        }
+    }
+
+    fn on_backend(&mut self, frame: Frame<'_>, _state: &ProtocolState) -> BackendAction {
+        if !self.config.mask_emails {
+            return BackendAction::Forward;
+        }
+        match BackendMessage::decode(frame) {
+            Ok(BackendMessage::NoticeResponse(_)) => BackendAction::Drop,
+            Ok(BackendMessage::DataRow(row)) => {
+                if !row.fields().flatten().any(|v| v.contains(&b'@')) {
+                    return BackendAction::Forward;
+                }
+                let mut writer = DataRowWriter::new(&mut self.scratch);
+                for value in row.fields() {
+                    let masked = value.map(|v| {
+                        if v.contains(&b'@') {
+                            &b"[email]"[..]
+                        } else {
+                            v
+                        }
+                    });
+                    writer.push(masked).unwrap();
+                }
+                writer.finish().unwrap();
+                BackendAction::Rewrite(self.scratch.split().freeze())
+            }
+            _ => BackendAction::Forward,
         }
     }
 
@@ -122,6 +154,7 @@ impl Authenticator for TestAuth {
             },
             hooks: TestHooks {
                 config: self.hooks.clone(),
+                scratch: BytesMut::new(),
             },
         })
     }
