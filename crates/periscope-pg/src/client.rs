@@ -352,7 +352,8 @@ async fn run_session<A: Authenticator>(
     let Authenticated { target, mut hooks } = authenticated;
     // The gateway-issued cancel key, mapped to the upstream's real one.
     let upstream_key = upstream.key.clone();
-    let registration = match upstream_key {
+    let upstream_addr = upstream.addr;
+    let registration = match upstream_key.clone() {
         Some(key) => match shared.cancels.register(UpstreamCancel {
             addr: upstream.addr,
             key,
@@ -420,6 +421,10 @@ async fn run_session<A: Authenticator>(
         status,
         wire.rbuf,
         upstream_wire.rbuf,
+        upstream_key.map(|key| UpstreamCancel {
+            addr: upstream_addr,
+            key,
+        }),
     );
     let end = relay.run(wire.stream, upstream_wire.stream).await;
     tracing::info!(session = handle.id(), client = %peer, end = ?end, "session ended");

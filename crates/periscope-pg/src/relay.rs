@@ -40,6 +40,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::backend::{self, BackendMessage, TransactionStatus, tag as btag};
+use crate::cancel::{UpstreamCancel, send_cancel};
 use crate::codec::{Frame, Limits, frame_len};
 use crate::error::{PgError, ProtocolError, Severity, sqlstate};
 use crate::frontend::{self, tag as ftag};
@@ -51,6 +52,9 @@ use crate::stream::PgStream;
 /// How long the proxy keeps trying to deliver a final FATAL message and close
 /// cleanly before it drops the connections.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Bound on sending a CancelRequest for a statement left running at the end.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most chunks handed to one vectored write.
 const MAX_IOV: usize = 64;
@@ -314,6 +318,8 @@ pub(crate) struct Relay<H> {
     upstream_sent_fatal: bool,
     client_terminated: bool,
     scratch: BytesMut,
+    /// Where to cancel a running statement when the session ends abruptly.
+    upstream_cancel: Option<UpstreamCancel>,
 }
 
 impl<H: SessionHooks> Relay<H> {
@@ -324,6 +330,7 @@ impl<H: SessionHooks> Relay<H> {
         status: TransactionStatus,
         client_leftover: BytesMut,
         upstream_leftover: BytesMut,
+        upstream_cancel: Option<UpstreamCancel>,
     ) -> Self {
         let mut client_buf = BytesMut::with_capacity(config.buffer_size);
         client_buf.extend_from_slice(&client_leftover);
@@ -350,6 +357,7 @@ impl<H: SessionHooks> Relay<H> {
             upstream_sent_fatal: false,
             client_terminated: false,
             scratch: BytesMut::new(),
+            upstream_cancel,
         }
     }
 
@@ -467,6 +475,25 @@ impl<H: SessionHooks> Relay<H> {
         C: AsyncWrite + Unpin,
         U: AsyncWrite + Unpin,
     {
+        // A session ended under a running statement: the upstream would run
+        // it to completion before reading our Terminate, so cancel it too
+        // (a terminated grant must not keep a heavy query going).
+        let abrupt = !matches!(
+            stop,
+            Stop::ClientTerminated | Stop::UpstreamLost(_) | Stop::UpstreamProtocol(_)
+        );
+        if abrupt
+            && self.state.pending_ready > 0
+            && let Some(target) = self.upstream_cancel.clone()
+        {
+            let session = self.handle.id();
+            tokio::spawn(async move {
+                if let Err(e) = send_cancel(&target, CANCEL_TIMEOUT).await {
+                    tracing::warn!(session, error = %e, "cancel at session end failed");
+                }
+            });
+        }
+
         let (fatal, to_client_ok, to_upstream_ok, end) = match stop {
             Stop::ClientClosed => (None, false, true, SessionEnd::ClientClosed),
             Stop::ClientTerminated => (None, false, true, SessionEnd::ClientClosed),

@@ -441,3 +441,51 @@ async fn a_backend_hook_rewrites_rows_and_drops_messages() {
     assert!(!out.stderr.contains("dropped"), "{}", out.stderr);
     assert!(!out.stdout.contains('@'));
 }
+
+#[tokio::test]
+async fn terminating_a_session_also_cancels_its_running_statement() {
+    let cluster = start_cluster();
+    let (tx, mut handles) = mpsc::unbounded_channel();
+    let gw = Gateway::plaintext(Upstream::superuser(&cluster))
+        .hooks(HookConfig {
+            handles: Some(tx),
+            ..HookConfig::default()
+        })
+        .start()
+        .await;
+    let (client, _conn) = gw.connect().await;
+    let handle = handles.recv().await.unwrap();
+    let running = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(60)").await });
+    wait_until_active(&cluster, "SELECT pg_sleep(60)%").await;
+
+    handle.terminate("grant 7 revoked");
+    let err = tokio::time::timeout(Duration::from_secs(2), running)
+        .await
+        .expect("the client is told at once")
+        .unwrap()
+        .expect_err("the statement does not complete");
+    assert_eq!(err.as_db_error().unwrap().message(), "grant 7 revoked");
+
+    // The upstream backend stops too, instead of sleeping a minute.
+    let (direct, _c) = connect(&cluster.conninfo("postgres")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = direct
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' \
+                 AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upstream statement kept running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
