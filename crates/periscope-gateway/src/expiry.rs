@@ -6,7 +6,7 @@
 //! and published once on this replica's bus, well within the one second a
 //! proxy has to restore a shield.
 //!
-//! About once a second it also checks the grants that this replica's live
+//! Twice a second it also checks the grants that this replica's live
 //! sessions rely on: a grant another replica revoked or expired is announced
 //! here too, so sessions on every replica are cut without LISTEN/NOTIFY.
 
@@ -26,9 +26,11 @@ use crate::webhook::Notification;
 
 /// Sweep period.
 pub const TICK: Duration = Duration::from_millis(250);
-/// Sweeps between two checks of the grants live sessions use (and of the
-/// active-grants gauge).
-const CHECK_EVERY: u64 = 4;
+/// Sweeps between two checks of the grants live sessions use: a grant another
+/// replica ends reaches this replica's sessions within about half a second.
+const CHECK_EVERY: u64 = 2;
+/// Sweeps between two refreshes of the active-grants gauge.
+const GAUGE_EVERY: u64 = 4;
 /// Sweeps between two purges of expired session secrets.
 const PURGE_EVERY: u64 = 240;
 
@@ -197,6 +199,8 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
             gateway.sweep().await?;
             if tick.is_multiple_of(CHECK_EVERY) {
                 gateway.check_grants_in_use().await?;
+            }
+            if tick.is_multiple_of(GAUGE_EVERY) {
                 let active = gateway.store().active_grants(gateway.now(), None).await?;
                 metrics::grants_active(active.len());
                 metrics::upkeep();

@@ -24,6 +24,7 @@ use tokio::sync::broadcast;
 use crate::bus::{GrantBus, GrantEvent};
 use crate::clock::{Clock, TestClock};
 use crate::config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
+use crate::error::Failure;
 use crate::identity::{AuthFailure, IdentityProvider, TokenHasher, Verified};
 use crate::metrics;
 use crate::sessions::SessionRegistry;
@@ -480,6 +481,53 @@ impl Gateway {
         Ok(Ok(decision))
     }
 
+    /// Mints a `periscope connect` session secret for `connection`, valid for
+    /// [`SESSION_SECRET_TTL`], after checking (and auditing a refusal) that the
+    /// caller may connect there. Returns the secret, shown once, and its expiry.
+    pub async fn issue_session_secret(
+        &self,
+        caller: &Caller,
+        connection: &str,
+    ) -> Result<(zeroize::Zeroizing<String>, OffsetDateTime), Failure> {
+        if let Err(reason) = self
+            .authorize(&caller.policy_identity, connection, "api")
+            .await?
+        {
+            return Err(Failure::forbidden(reason.user_message())
+                .with_hint("`periscope policy explain` shows your access"));
+        }
+        let expires_at = self.now() + SESSION_SECRET_TTL;
+        let expires = periscope_audit::AuditTime::from_datetime(expires_at)
+            .map_err(|e| Failure::internal(e.to_string()))?;
+        let minted = self.inner.hasher.mint(
+            caller.name(),
+            TokenScope::Connect {
+                connection: connection.to_string(),
+            },
+            format!("periscope connect {connection}"),
+            self.inner.clock.audit_now(),
+            Some(expires),
+        );
+        let draft = self
+            .draft(
+                caller.name(),
+                actions::TOKEN_CREATE,
+                &minted.record.token_id,
+            )
+            .with_details(json!({
+                "scope": "connect",
+                "connection": connection,
+                "expires_in_secs": SESSION_SECRET_TTL.as_secs(),
+            }));
+        let started = Instant::now();
+        self.inner
+            .store
+            .create_token(minted.record, vec![draft])
+            .await?;
+        self.count_audit(1, started);
+        Ok((minted.token, expires_at))
+    }
+
     /// Re-reads the configuration from its source and swaps it in whole, or
     /// keeps the one in force. Audited as `config.reload` either way.
     pub async fn reload(&self, actor: &str) -> Result<ReloadSummary, ConfigLoadError> {
@@ -532,3 +580,7 @@ impl Gateway {
 
 /// A session or connect request refused by policy.
 pub const SESSION_REFUSED: &str = "session.refused";
+
+/// How long a `periscope connect` session secret stays valid for opening
+/// sessions (sessions opened with it may outlive it).
+pub const SESSION_SECRET_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);

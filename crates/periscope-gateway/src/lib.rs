@@ -57,7 +57,8 @@ pub use config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
 pub use error::{Failure, StartError};
 pub use expiry::{REQUEST_EXPIRE, Swept, TICK};
 pub use gateway::{
-    Authenticated, Caller, Endpoints, Gateway, SESSION_REFUSED, SYSTEM_ACTOR, ServerOverrides,
+    Authenticated, Caller, Endpoints, Gateway, SESSION_REFUSED, SESSION_SECRET_TTL, SYSTEM_ACTOR,
+    ServerOverrides,
 };
 pub use grants::{LIST_LIMIT, RequestStatusFilter, parse_duration};
 pub use identity::{AuthFailure, IdentityProvider};

@@ -7,8 +7,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use periscope_api as api;
-use periscope_audit::actions;
-use periscope_store::TokenScope;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,10 +14,6 @@ use super::{json_ok, text};
 use crate::error::Failure;
 use crate::gateway::{Caller, Gateway};
 use crate::grants::RequestStatusFilter;
-
-/// How long a `periscope connect` session secret stays valid for opening
-/// sessions (sessions opened with it may outlive it).
-pub const SESSION_SECRET_TTL: Duration = Duration::from_secs(10 * 60);
 
 pub(crate) async fn healthz() -> Response {
     json_ok(StatusCode::OK, &json!({ "status": "ok" }))
@@ -119,49 +113,10 @@ pub(crate) async fn connect(
     Extension(caller): Extension<Caller>,
     Json(body): Json<api::ConnectRequest>,
 ) -> Result<Json<api::ConnectResponse>, Failure> {
-    match gateway
-        .authorize(&caller.policy_identity, &body.connection, "api")
-        .await?
-    {
-        Ok(_) => {}
-        Err(reason) => {
-            return Err(Failure::forbidden(reason.user_message())
-                .with_hint("`periscope policy explain` shows your access"));
-        }
-    }
-    let config = gateway.config();
-    let now = gateway.now();
-    let expires_at = now + SESSION_SECRET_TTL;
-    let created = gateway.clock().audit_now();
-    let expires = periscope_audit::AuditTime::from_datetime(expires_at)
-        .map_err(|e| Failure::internal(e.to_string()))?;
-    let minted = gateway.hasher().mint(
-        caller.name(),
-        TokenScope::Connect {
-            connection: body.connection.clone(),
-        },
-        format!("periscope connect {}", body.connection),
-        created,
-        Some(expires),
-    );
-    let draft = gateway
-        .draft(
-            caller.name(),
-            actions::TOKEN_CREATE,
-            &minted.record.token_id,
-        )
-        .with_details(json!({
-            "scope": "connect",
-            "connection": body.connection,
-            "expires_in_secs": SESSION_SECRET_TTL.as_secs(),
-        }));
-    let started = std::time::Instant::now();
-    gateway
-        .store()
-        .create_token(minted.record, vec![draft])
+    let (secret, expires_at) = gateway
+        .issue_session_secret(&caller, &body.connection)
         .await?;
-    gateway.count_audit(1, started);
-
+    let config = gateway.config();
     let host = config.config.server.advertised_host();
     let port = gateway
         .endpoints()
@@ -190,7 +145,7 @@ pub(crate) async fn connect(
     Ok(axum::Json(api::ConnectResponse {
         connection: body.connection,
         user,
-        secret: minted.token.to_string(),
+        secret: secret.to_string(),
         expires_at,
         host,
         port,
