@@ -10,7 +10,7 @@ use crate::AnalyzeOptions;
 use crate::analyze::analyze;
 use crate::catalog::Catalog;
 use crate::error::AnalyzeError;
-use crate::lexer::fnv1a;
+use crate::lexer::fast_hash;
 use crate::model::Analysis;
 
 /// Hit and miss counts, for metrics.
@@ -142,9 +142,9 @@ impl AnalysisCache {
 }
 
 fn cache_key(sql: &str, opts: &AnalyzeOptions) -> u64 {
-    let mut h = fnv1a(sql.as_bytes());
+    let mut h = fast_hash(sql.as_bytes());
     for s in &opts.search_path {
-        h = h.rotate_left(5) ^ fnv1a(s.as_bytes());
+        h = h.rotate_left(5) ^ fast_hash(s.as_bytes());
     }
     h
 }

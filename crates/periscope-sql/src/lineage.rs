@@ -836,12 +836,18 @@ impl<'a> Walker<'a> {
             RelationKind::View | RelationKind::MaterializedView
         );
         if !is_view {
+            let schema: std::sync::Arc<str> = rel.schema.as_str().into();
+            let table: std::sync::Arc<str> = rel.name.as_str().into();
             return Ok(rel
                 .columns
                 .iter()
                 .map(|c| Col {
                     name: c.clone(),
-                    lineage: Lineage::column(ColumnRef::new(&rel.schema, &rel.name, c)),
+                    lineage: Lineage::column(ColumnRef {
+                        schema: schema.clone(),
+                        table: table.clone(),
+                        column: c.as_str().into(),
+                    }),
                 })
                 .collect());
         }

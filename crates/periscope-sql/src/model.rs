@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::catalog::TableName;
 
@@ -220,23 +221,26 @@ impl StatementClass {
 }
 
 /// A column of a relation in the catalog: where sensitive data lives.
+///
+/// The names are shared (`Arc<str>`): lineage sets are cloned at every level of
+/// a query, and a reference count is cheaper than three string copies.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ColumnRef {
     /// Schema of the relation.
-    pub schema: String,
+    pub schema: Arc<str>,
     /// Table (or view, when the view's definition could not be expanded).
-    pub table: String,
+    pub table: Arc<str>,
     /// Column name.
-    pub column: String,
+    pub column: Arc<str>,
 }
 
 impl ColumnRef {
     /// Builds a reference; mostly for tests and the proxy's lookups.
     pub fn new(schema: &str, table: &str, column: &str) -> Self {
         ColumnRef {
-            schema: schema.to_owned(),
-            table: table.to_owned(),
-            column: column.to_owned(),
+            schema: schema.into(),
+            table: table.into(),
+            column: column.into(),
         }
     }
 }
