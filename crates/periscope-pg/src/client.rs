@@ -484,16 +484,20 @@ async fn fatal_protocol(wire: &mut Wire, e: ProtocolError) -> SessionError {
 
 async fn handle_cancel<A: Authenticator>(shared: &Shared<A>, process_id: i32, secret_key: &[u8]) {
     match shared.cancels.lookup(process_id, secret_key) {
-        Some(target) => match send_cancel(&target, shared.config.upstream_connect_timeout).await {
-            Ok(()) => {
-                shared
-                    .metrics
-                    .cancels_forwarded
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(upstream = %target.addr, "cancel request forwarded");
+        Some(target) => {
+            // Counted before sending: the cancelled statement's error can
+            // reach the client before this task resumes.
+            shared
+                .metrics
+                .cancels_forwarded
+                .fetch_add(1, Ordering::Relaxed);
+            match send_cancel(&target, shared.config.upstream_connect_timeout).await {
+                Ok(()) => tracing::info!(upstream = %target.addr, "cancel request forwarded"),
+                Err(e) => {
+                    tracing::warn!(upstream = %target.addr, error = %e, "cancel request failed")
+                }
             }
-            Err(e) => tracing::warn!(upstream = %target.addr, error = %e, "cancel request failed"),
-        },
+        }
         // Like PostgreSQL: say nothing, so keys cannot be probed.
         None => tracing::info!(process_id, "cancel request with an unknown key ignored"),
     }

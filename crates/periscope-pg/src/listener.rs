@@ -131,7 +131,7 @@ impl ProxyMetrics {
         self.upstream_failures.load(Ordering::Relaxed)
     }
 
-    /// Cancel requests forwarded upstream.
+    /// Cancel requests whose key matched a live session, forwarded upstream.
     pub fn cancels_forwarded(&self) -> u64 {
         self.cancels_forwarded.load(Ordering::Relaxed)
     }
