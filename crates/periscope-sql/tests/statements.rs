@@ -211,6 +211,76 @@ fn every_statement_kind_gets_its_class() {
     }
 }
 
+/// What JDBC, psycopg, node-postgres, npgsql, pgbouncer and GUIs send on
+/// connect and around transactions.
+#[test]
+fn driver_housekeeping_statements_are_classified() {
+    let cases: Vec<(&str, C)> = vec![
+        (
+            "SET extra_float_digits = 3",
+            C::Set {
+                variable: "extra_float_digits".into(),
+            },
+        ),
+        (
+            "SET application_name = 'PostgreSQL JDBC Driver'",
+            C::Set {
+                variable: "application_name".into(),
+            },
+        ),
+        (
+            "SET DateStyle = 'ISO'",
+            C::Set {
+                variable: "datestyle".into(),
+            },
+        ),
+        (
+            "SET client_encoding TO 'UTF8'",
+            C::Set {
+                variable: "client_encoding".into(),
+            },
+        ),
+        (
+            "SET TIME ZONE 'UTC'",
+            C::Set {
+                variable: "timezone".into(),
+            },
+        ),
+        (
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            C::Set {
+                variable: "transaction".into(),
+            },
+        ),
+        ("SHOW TRANSACTION ISOLATION LEVEL", C::Show),
+        ("SELECT pg_catalog.version()", C::Select),
+        ("SELECT current_schema()", C::Select),
+        (
+            "SELECT oid, typname FROM pg_catalog.pg_type WHERE typname IN ('hstore', 'citext')",
+            C::Select,
+        ),
+        ("SELECT 1", C::Select),
+        ("DISCARD ALL", C::Discard),
+        ("BEGIN READ WRITE", C::Transaction),
+        ("ROLLBACK AND CHAIN", C::Transaction),
+    ];
+    for (sql, want) in cases {
+        let st = one(sql);
+        assert_eq!(st.class, want, "{sql}");
+        assert!(st.parsed, "{sql}");
+        assert!(!st.is_write(), "{sql}");
+        assert!(!st.has_unknown_outputs(), "{sql}: {:?}", st.outputs);
+    }
+}
+
+#[test]
+fn analyses_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<periscope_sql::Analysis>();
+    send_sync::<periscope_sql::AnalysisCache>();
+    send_sync::<periscope_sql::StaticCatalog>();
+}
+
 #[test]
 fn class_helpers_answer_the_guardrail_questions() {
     let writes = [
