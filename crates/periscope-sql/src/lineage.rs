@@ -496,6 +496,16 @@ impl<'a> Walker<'a> {
                 },
             }
         }
+        for ast::NamedWindowDefinition(_, def) in &s.named_window {
+            if let ast::NamedWindowExpr::WindowSpec(w) = def {
+                for p in &w.partition_by {
+                    self.filter(p, &scope)?;
+                }
+                for o in &w.order_by {
+                    self.filter(&o.expr, &scope)?;
+                }
+            }
+        }
         if let Some(ast::Distinct::On(exprs)) = &s.distinct {
             for e in exprs {
                 self.filter(e, &scope)?;

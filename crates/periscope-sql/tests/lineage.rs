@@ -852,6 +852,8 @@ fn predicates_record_the_columns_they_read() {
         st.filter_columns,
         cols(&["customers.email", "customers.iban"])
     );
+    let st = one("SELECT rank() OVER w FROM customers WINDOW w AS (PARTITION BY iban)");
+    assert_eq!(st.filter_columns, cols(&["customers.iban"]));
     let st = one("SELECT DISTINCT ON (phone) id FROM customers");
     assert_eq!(st.filter_columns, cols(&["customers.phone"]));
     let st = one("DELETE FROM customers WHERE iban = 'x'");
