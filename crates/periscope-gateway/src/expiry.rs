@@ -33,6 +33,11 @@ const CHECK_EVERY: u64 = 2;
 const GAUGE_EVERY: u64 = 4;
 /// Sweeps between two purges of expired session secrets.
 const PURGE_EVERY: u64 = 240;
+/// Time between two time-based checkpoints, by the gateway clock: besides
+/// the writer's one every N events, the chain head is signed at least once a
+/// minute when it moved, so the window of events covered only by hashes stays
+/// short on a quiet gateway.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Action recorded when a pending request expires undecided.
 pub const REQUEST_EXPIRE: &str = "request.expire";
@@ -145,6 +150,25 @@ impl Gateway {
         })
     }
 
+    /// Signs the chain head when no checkpoint covers it yet.
+    pub(crate) async fn checkpoint_if_moved(&self) -> Result<(), periscope_store::StoreError> {
+        let head = self.store().audit_head().await?;
+        if head.seq == 0 {
+            return Ok(());
+        }
+        let latest = self.store().audit_checkpoints(Some(head.seq)).await?;
+        if latest.iter().any(|c| c.seq == head.seq) {
+            return Ok(());
+        }
+        let checkpoint = self
+            .inner
+            .checkpoint_signer
+            .sign_checkpoint(head, self.clock().audit_now());
+        self.store().add_checkpoint(&checkpoint).await?;
+        tracing::debug!(seq = head.seq, "periodic audit checkpoint");
+        Ok(())
+    }
+
     /// Announces the end of grants live sessions use that another replica
     /// ended, and forgets ends no session cares about any more.
     async fn check_grants_in_use(&self) -> Result<(), periscope_store::StoreError> {
@@ -189,6 +213,7 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tick: u64 = 0;
     let mut failing = false;
+    let mut next_checkpoint = gateway.now() + CHECKPOINT_INTERVAL;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -196,6 +221,7 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
         }
         tick = tick.wrapping_add(1);
         let result = async {
+            let next_checkpoint = &mut next_checkpoint;
             gateway.sweep().await?;
             if tick.is_multiple_of(CHECK_EVERY) {
                 gateway.check_grants_in_use().await?;
@@ -204,6 +230,10 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
                 let active = gateway.store().active_grants(gateway.now(), None).await?;
                 metrics::grants_active(active.len());
                 metrics::upkeep();
+            }
+            if gateway.now() >= *next_checkpoint {
+                *next_checkpoint = gateway.now() + CHECKPOINT_INTERVAL;
+                gateway.checkpoint_if_moved().await?;
             }
             if tick.is_multiple_of(PURGE_EVERY) {
                 let before = gateway.clock().audit_now();

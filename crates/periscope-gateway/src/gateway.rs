@@ -123,6 +123,7 @@ pub(crate) struct Inner {
     pub(crate) identity: Arc<dyn IdentityProvider>,
     pub(crate) hasher: TokenHasher,
     pub(crate) audit_verifier: AuditVerifierKey,
+    pub(crate) checkpoint_signer: periscope_audit::AuditSigner,
     pub(crate) mask_token: TokenKey,
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) data_dir: PathBuf,

@@ -55,7 +55,7 @@ pub use bus::{EndReason, GrantBus, GrantEnded, GrantEvent, GrantStarted};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
 pub use error::{Failure, StartError};
-pub use expiry::{REQUEST_EXPIRE, Swept, TICK};
+pub use expiry::{CHECKPOINT_INTERVAL, REQUEST_EXPIRE, Swept, TICK};
 pub use gateway::{
     Authenticated, Caller, Endpoints, Gateway, SESSION_REFUSED, SESSION_SECRET_TTL, SYSTEM_ACTOR,
     ServerOverrides,

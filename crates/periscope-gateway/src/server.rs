@@ -342,6 +342,14 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
         );
     }
     let key_id = prepared.audit_verifier.key_id();
+    // A second handle on the same key, for the periodic time-based checkpoints.
+    let checkpoint_signer = periscope_audit::AuditSigner::from_pem(&prepared.audit_signer.to_pem())
+        .map_err(|e| {
+            StartError::DataDir(datadir::DataDirError::Generate {
+                what: "a copy of the audit signing key",
+                reason: e.to_string(),
+            })
+        })?;
     let writer = AuditWriter::spawn(
         store.clone(),
         prepared.audit_signer,
@@ -364,6 +372,7 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
             test_clock,
             hasher,
             audit_verifier: prepared.audit_verifier,
+            checkpoint_signer,
             mask_token: prepared.mask_token,
             tls: prepared.tls,
             data_dir: prepared.root,

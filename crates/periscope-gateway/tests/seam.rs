@@ -126,7 +126,10 @@ async fn grant_ends_reach_subscribers_within_a_second() {
     let guard = gateway
         .sessions()
         .register(session(&gateway, "alice", &grant.id));
-    assert_eq!(gateway.sessions().list()[0].grants, std::slice::from_ref(&grant.id));
+    assert_eq!(
+        gateway.sessions().list()[0].grants,
+        std::slice::from_ref(&grant.id)
+    );
 
     // Move time past the expiry without sweeping: the background task must
     // notice and publish within a second.

@@ -526,3 +526,36 @@ async fn exports_verify_offline_and_tampering_in_the_store_is_named_by_verify() 
         "{broken}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_gateway_signs_its_chain_head_every_minute() {
+    let gw = start(GatewayOptions::default().test_clock(true)).await;
+    let admin = admin(&gw);
+    user(&gw, &admin, "quiet", &[]).await;
+    let before = expect(
+        &admin.post("/v1/audit/verify", &json!({})).await.unwrap(),
+        200,
+    );
+    assert_eq!(before["report"]["checkpoints_verified"], 0, "{before}");
+    expect(
+        &admin
+            .post("/v1/test/clock", &json!({ "advance": "2m" }))
+            .await
+            .unwrap(),
+        200,
+    );
+    let signed =
+        gateway_support::eventually("a time-based checkpoint", Duration::from_secs(5), || {
+            let admin = admin.clone();
+            async move {
+                let report = admin
+                    .post("/v1/audit/verify", &json!({}))
+                    .await
+                    .unwrap()
+                    .json();
+                (report["report"]["checkpoints_verified"].as_u64() >= Some(1)).then_some(report)
+            }
+        })
+        .await;
+    assert_eq!(signed["ok"], true, "{signed}");
+}
