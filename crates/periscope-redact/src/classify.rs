@@ -253,8 +253,11 @@ fn in_set(word: &[u8], set: &[&str]) -> bool {
     set.iter().any(|s| s.as_bytes() == word)
 }
 
+/// Substring test for short names: a plain window scan beats building a
+/// `memmem` finder for every call.
 fn contains(hay: &[u8], needle: &str) -> bool {
-    memchr::memmem::find(hay, needle.as_bytes()).is_some()
+    let needle = needle.as_bytes();
+    hay.len() >= needle.len() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Classifies a column or key name; `None` means "not sensitive by name".

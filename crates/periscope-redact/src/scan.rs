@@ -20,7 +20,7 @@
 //! All spans start and end at ASCII bytes (or the ends of the text), so they are
 //! always valid `str` boundaries.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use crate::classify::is_secret_name;
@@ -189,6 +189,8 @@ impl ScanConfig {
         names.dedup();
         Scanner {
             names_on: self.detect.contains(Entity::PersonName),
+            hex_optional: self.detect.contains(Entity::Uuid)
+                || self.detect.contains(Entity::MacAddress),
             detect: self.detect,
             lifted: self.lifted,
             first_names: names,
@@ -203,6 +205,8 @@ pub struct Scanner {
     detect: EntitySet,
     /// Person names need every capitalised word; cached from `detect`.
     names_on: bool,
+    /// UUID or MAC detection is on: hex words before `-`/`.` need a look.
+    hex_optional: bool,
     lifted: EntitySet,
     first_names: Vec<Vec<u8>>,
 }
@@ -261,9 +265,9 @@ impl Scanner {
                 if i > 0 && is_alnum(t[i - 1]) {
                     // Only reachable after a detector stopped mid-word.
                     end
-                } else if LOWER_BORING[usize::from(b0)]
+                } else if b0.is_ascii_lowercase()
+                    && !lower_pair(b0, t.get(i + 1).copied().unwrap_or(0))
                     && !(is_hex(b0) && matches!(t.get(end), Some(b':' | b'-' | b'.')))
-                    && !self.names_on
                 {
                     // Most words: no detector starts with this letter.
                     end
@@ -293,7 +297,11 @@ impl Scanner {
         {
             return e;
         }
-        let hexish = matches!(t.get(end), Some(b':' | b'-' | b'.')) && end - i <= 8;
+        let hexish = match t.get(end) {
+            Some(b':') => end - i <= 4 && (self.detect.contains(Entity::Ip) || self.hex_optional),
+            Some(b'-' | b'.') => end - i <= 8 && self.hex_optional,
+            _ => false,
+        };
         if hexish
             && is_hex(b0)
             && let Some(e) = self.hex_word(t, i, end, sink)
@@ -302,7 +310,9 @@ impl Scanner {
         }
         match b0 {
             b'0'..=b'9' => {
-                if let Some(e) = self.wallet_base58(t, i, end, sink) {
+                if (26..=35).contains(&(end - i))
+                    && let Some(e) = self.wallet_base58(t, i, end, sink)
+                {
                     return e;
                 }
                 if let Some(e) = self.numeric(t, i, sink) {
@@ -333,6 +343,23 @@ impl Scanner {
         sink: &mut Sink,
     ) -> Option<usize> {
         use Entity::*;
+        // The second letter rules out almost every ordinary word at once.
+        let pair = matches!(
+            (rest[0], rest.get(1).copied().unwrap_or(0)),
+            (b'g', b'h' | b'i' | b'l')
+                | (b'x', b'o' | b'a')
+                | (b's' | b'r', b'k')
+                | (b'n', b'p')
+                | (b'p', b'y')
+                | (b'h', b'v' | b't' | b'o')
+                | (b'e', b'y')
+                | (b'b', b'c' | b'e')
+                | (b't', b'b')
+                | (b'l', b't')
+        );
+        if !pair {
+            return None;
+        }
         match rest[0] {
             b'g' => {
                 if rest.len() > 4
@@ -411,6 +438,16 @@ impl Scanner {
     fn upper_word(&self, t: &[u8], i: usize, end: usize, sink: &mut Sink) -> Option<usize> {
         use Entity::*;
         let rest = &t[i..];
+        let iban_shape = rest.len() >= 15
+            && rest[1].is_ascii_uppercase()
+            && rest[2].is_ascii_digit()
+            && rest[3].is_ascii_digit();
+        if !iban_shape
+            && !self.names_on
+            && !matches!(rest[0], b'A' | b'S' | b'B' | b'T' | b'L' | b'M' | b'D')
+        {
+            return None;
+        }
         if rest.len() >= 20
             && rest[0] == b'A'
             && is_aws_prefix(&rest[..4])
@@ -481,7 +518,7 @@ impl Scanner {
             }
             b'+' => self.phone_international(t, i, sink).unwrap_or(i + 1),
             b'(' => self.phone_paren(t, i, sink).unwrap_or(i + 1),
-            b'-' => self.pem(t, i, sink).unwrap_or(i + 1),
+            b'-' if t.get(i + 1) == Some(&b'-') => self.pem(t, i, sink).unwrap_or(i + 1),
             _ => i + 1,
         }
     }
@@ -791,6 +828,12 @@ impl Scanner {
         if groups.len == 0 {
             return None;
         }
+        // Every number detector needs at least 9 digits (8 for a date of birth):
+        // amounts, counts, latencies and bare dates stop here.
+        let total: usize = (0..groups.len).map(|k| groups.digits(k)).sum();
+        if total < 9 && !(total == 8 && self.detect.contains(Entity::DateOfBirth)) {
+            return Some(groups.end(groups.len - 1));
+        }
         let mut k = 0;
         let mut last_end = None;
         while k < groups.len {
@@ -880,8 +923,9 @@ impl Scanner {
         {
             return None;
         }
-        let s = std::str::from_utf8(&t[i..end]).ok()?;
-        s.parse::<Ipv4Addr>().ok()?;
+        if !ipv4_valid(&t[i..end]) {
+            return None;
+        }
         sink.push(Entity::Ip, i, end);
         Some(end)
     }
@@ -1357,24 +1401,60 @@ fn run_end(t: &[u8], mut i: usize, class: impl Fn(u8) -> bool) -> usize {
 }
 
 fn word_end(t: &[u8], mut i: usize) -> usize {
+    // Eight bytes at a time while they are all alphanumeric (SWAR), then one by one.
+    while let Some(chunk) = t.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let not_alnum = non_alnum_mask(u64::from_le_bytes(bytes));
+        if not_alnum != 0 {
+            return i + (not_alnum.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while i < t.len() && CLASS[usize::from(t[i])] == C_WORD {
         i += 1;
     }
     i
 }
 
-/// Lowercase letters that start no detector: `g` (GitHub, GitLab), `x`
-/// (Slack), `s`/`r` (Stripe, OpenAI, Anthropic), `n` (npm), `p` (PyPI), `h`
-/// (Vault, Slack webhooks), `e` (JWT), `b`/`t`/`l` (Bech32, bearer) are not.
-static LOWER_BORING: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = b'a';
-    while b <= b'z' {
-        table[b as usize] = !matches!(
-            b,
-            b'g' | b'x' | b's' | b'r' | b'n' | b'p' | b'h' | b'e' | b'b' | b't' | b'l'
-        );
-        b += 1;
+/// For each of the eight bytes of `x`, the high bit is set when the byte is
+/// not an ASCII letter or digit. Range checks on 7-bit values cannot carry
+/// into the next byte, so every byte is tested independently.
+fn non_alnum_mask(x: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const fn splat(b: u8) -> u64 {
+        0x0101_0101_0101_0101 * b as u64
+    }
+    let y = x & !HIGH;
+    let ge_0 = y + splat(0x80 - b'0');
+    let gt_9 = y + splat(0x80 - b'9' - 1);
+    let digit = ge_0 & !gt_9;
+    let z = y | splat(0x20);
+    let ge_a = z + splat(0x80 - b'a');
+    let gt_z = z + splat(0x80 - b'z' - 1);
+    let letter = ge_a & !gt_z;
+    !((digit | letter) & !x) & HIGH
+}
+
+/// Whether a lowercase word starting with `b0 b1` may start a detector:
+/// `gh gi gl` (GitHub, GitLab), `xo xa` (Slack), `sk rk` (Stripe, OpenAI,
+/// Anthropic), `np` (npm), `py` (PyPI), `hv ht ho` (Vault, Slack webhooks),
+/// `ey` (JWT), `bc be tb lt` (Bech32, bearer). One table lookup per word.
+fn lower_pair(b0: u8, b1: u8) -> bool {
+    b1.is_ascii_lowercase() && PAIRS[usize::from(b0 - b'a')] & (1 << (b1 - b'a')) != 0
+}
+
+static PAIRS: [u32; 26] = {
+    let mut table = [0u32; 26];
+    let pairs: [&[u8; 2]; 17] = [
+        b"gh", b"gi", b"gl", b"xo", b"xa", b"sk", b"rk", b"np", b"py", b"hv", b"ht", b"ho", b"ey",
+        b"bc", b"be", b"tb", b"lt",
+    ];
+    let mut i = 0;
+    while i < pairs.len() {
+        let p = pairs[i];
+        table[(p[0] - b'a') as usize] |= 1 << (p[1] - b'a');
+        i += 1;
     }
     table
 };
@@ -1496,13 +1576,46 @@ fn key_before(t: &[u8], sep: usize) -> Option<(usize, usize)> {
         skipped += 1;
     }
     let ke = j;
+    // Letters seen in the key, one bit per letter: a key without the letters
+    // of any secret stem is rejected here, before any comparison.
+    let mut letters = 0u32;
     while j > 0 && ke - j <= 64 && is_key_char(t[j - 1]) {
+        let b = t[j - 1] | 0x20;
+        if b.is_ascii_lowercase() {
+            letters |= 1 << (b - b'a');
+        }
         j -= 1;
     }
-    if j == ke || ke - j > 64 {
+    if j == ke || ke - j > 64 || !STEM_LETTERS.iter().any(|&stem| has_all(letters, stem)) {
         return None;
     }
     Some((j, ke))
+}
+
+/// The letters of each stem `key_gate` looks for, as bit sets.
+const STEM_LETTERS: [u32; 8] = [
+    letters(b"pas"),
+    letters(b"pwd"),
+    letters(b"secret"),
+    letters(b"token"),
+    letters(b"key"),
+    letters(b"auth"),
+    letters(b"cred"),
+    letters(b"cookie"),
+];
+
+fn has_all(letters: u32, stem: u32) -> bool {
+    letters & stem == stem
+}
+
+const fn letters(word: &[u8]) -> u32 {
+    let mut m = 0;
+    let mut i = 0;
+    while i < word.len() {
+        m |= 1 << (word[i] - b'a');
+        i += 1;
+    }
+    m
 }
 
 /// A cheap filter before the full name rules: every secret-like name contains
@@ -1941,4 +2054,71 @@ fn timestamp(t: &[u8], i: usize) -> Option<usize> {
         e += 1;
     }
     Some(e)
+}
+
+/// A dotted-quad IPv4 address, parsed as `std::net::Ipv4Addr` does: four
+/// decimal octets up to 255, no leading zeros, nothing else.
+fn ipv4_valid(s: &[u8]) -> bool {
+    let mut octets = 0;
+    for part in s.split(|&b| b == b'.') {
+        octets += 1;
+        let ok = !part.is_empty()
+            && part.len() <= 3
+            && part.iter().all(u8::is_ascii_digit)
+            && !(part.len() > 1 && part[0] == b'0')
+            && part.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0')) <= 255;
+        if !ok || octets > 4 {
+            return false;
+        }
+    }
+    octets == 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swar_mask_agrees_with_the_byte_table() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = [b'a'; 8];
+                bytes[pos] = b;
+                let mask = non_alnum_mask(u64::from_le_bytes(bytes));
+                let expect = if b.is_ascii_alphanumeric() {
+                    0
+                } else {
+                    0x80u64 << (8 * pos)
+                };
+                assert_eq!(mask, expect, "byte {b:#x} at {pos}");
+            }
+        }
+        let text = b"abc123XYZ_def ghi\xff";
+        assert_eq!(word_end(text, 0), 9);
+        assert_eq!(word_end(b"abcdefghijklmnop", 0), 16);
+    }
+
+    #[test]
+    fn ipv4_parser_agrees_with_std() {
+        for s in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "0.0.0.0",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.",
+            "",
+            "1234.1.1.1",
+            "10.0.0.00",
+        ] {
+            assert_eq!(
+                ipv4_valid(s.as_bytes()),
+                s.parse::<std::net::Ipv4Addr>().is_ok(),
+                "{s}"
+            );
+        }
+    }
 }

@@ -880,13 +880,74 @@ pub fn corpus() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Unlabelled text for benchmarks: the three formats mixed, `sensitive_percent`
-/// of the lines carrying sensitive values, until `bytes` are reached.
-pub fn mixed_text(seed: u64, bytes: usize, sensitive_percent: u64) -> String {
+/// An ordinary line: timestamps, paths, ids, durations, SQL, no sensitive value
+/// and no deliberate look-alike. Most of a real log is like this.
+pub fn plain_line(rng: &mut Rng) -> String {
+    let ts = timestamp(rng);
+    match rng.below(8) {
+        0 => format!(
+            "{ts} INFO  http GET /api/v1/items/{} 200 {} bytes={} ua=\"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\"",
+            rng.below(100_000),
+            latency(rng),
+            rng.below(90_000)
+        ),
+        1 => format!(
+            "{ts} DEBUG worker job={} queue=default attempts={} duration={}",
+            rng.below(1_000_000),
+            rng.range(1, 3),
+            latency(rng)
+        ),
+        2 => format!(
+            "{ts} INFO  cache stats hit_ratio=0.{} keys={} evictions={} shard={}",
+            rng.below(1000),
+            rng.below(100_000),
+            rng.below(500),
+            rng.below(16)
+        ),
+        3 => format!(
+            "{ts} WARN  slow query took {}ms: SELECT id, status, total FROM orders WHERE created_at > now() - interval '1 day' LIMIT {}",
+            rng.range(200, 5000),
+            rng.below(500)
+        ),
+        4 => format!(
+            r#"{{"ts":"{ts}","level":"info","msg":"request completed","method":"GET","path":"/healthz","status":200,"duration_ms":{}}}"#,
+            rng.below(50)
+        ),
+        5 => format!(
+            r#"{{"ts":"{ts}","level":"debug","msg":"scheduler tick","pending":{},"running":{},"node":"worker-{}"}}"#,
+            rng.below(100),
+            rng.below(16),
+            rng.below(8)
+        ),
+        6 => format!(
+            "sku-{},Widget model {},{},{},in_stock,{ts}",
+            rng.below(100_000),
+            rng.below(500),
+            amount(rng),
+            rng.below(1000)
+        ),
+        _ => format!(
+            "{ts} ERROR upstream timeout after {} retries, circuit open for {}s (service=inventory region=eu-west-1)",
+            rng.range(1, 5),
+            rng.range(5, 60)
+        ),
+    }
+}
+
+/// Unlabelled text for benchmarks: 70% ordinary lines, 20% lines with
+/// look-alike decoys, 10% lines with sensitive values (log, JSON and CSV mixed),
+/// until `bytes` are reached.
+pub fn mixed_text(seed: u64, bytes: usize) -> String {
     let mut rng = Rng::new(seed);
     let mut out = String::with_capacity(bytes + 512);
     while out.len() < bytes {
-        let sensitive = rng.chance(sensitive_percent);
+        let kind = rng.below(10);
+        if kind < 7 {
+            out.push_str(&plain_line(&mut rng));
+            out.push('\n');
+            continue;
+        }
+        let sensitive = kind == 9;
         let line = match rng.below(10) {
             0..=5 => log_line(&mut rng, sensitive),
             6..=7 => json_line(&mut rng, sensitive),
