@@ -77,7 +77,8 @@ proptest! {
         comment in content(),
     ) {
         let template = TEMPLATES[t];
-        let sql = format!("{} /* {} */", fill(template, &a, &b), comment.replace("*/", ""));
+        let comment: String = comment.chars().filter(|c| !matches!(c, '*' | '/')).collect();
+        let sql = format!("{} /* {comment} */", fill(template, &a, &b));
         let analysis = analyze(&sql, &common::catalog(), &AnalyzeOptions::default())
             .map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
         let st = &analysis.statements[0];
