@@ -11,8 +11,8 @@ impl Masker {
     ///   value with that entity's operator: strings and numbers become the
     ///   rendering of their text (`"ssn": 536221234` becomes `"ssn": "[ssn]"`);
     ///   arrays apply the same to each element. Secret-named keys
-    ///   (`"password"`, `"api_token"`) mask any value type, objects included;
-    ///   `null` and booleans under other keys carry nothing and are kept.
+    ///   (`"password"`, `"api_token"`) also mask objects and arrays whole;
+    ///   `null` and booleans carry nothing and are kept.
     /// * Every other string, keys included, is scanned like text.
     /// * `drop` on a whole value gives `null`.
     pub fn mask_json(&self, value: &mut Value) -> Counts {
@@ -75,8 +75,9 @@ impl Masker {
         let text = match value {
             Value::String(s) => std::mem::take(s),
             Value::Number(n) => n.to_string(),
-            Value::Bool(_) | Value::Object(_) if entity.is_secret() => value.to_string(),
-            Value::Array(_) if entity.is_secret() => value.to_string(),
+            // An object under `credentials` is secret as a whole; a boolean
+            // such as `has_password` carries one bit and is kept.
+            Value::Object(_) | Value::Array(_) if entity.is_secret() => value.to_string(),
             _ => return false,
         };
         counts.add(entity);
@@ -130,10 +131,11 @@ mod tests {
     #[test]
     fn lifted_entities_are_kept_even_by_name() {
         let m = Masker::new(ScanConfig::new().disable(Entity::Email).build());
-        let mut doc = json!({"email": "alice@example.com", "password": "hunter2"});
+        let mut doc = json!({"email": "alice@example.com", "password": "hunter2", "has_password": true});
         m.mask_json(&mut doc);
         assert_eq!(doc["email"], "alice@example.com");
         assert_eq!(doc["password"], "[secret]");
+        assert_eq!(doc["has_password"], true);
     }
 
     #[test]
