@@ -1,6 +1,6 @@
 //! Test harness shared by every Periscope test: throwaway PostgreSQL clusters
 //! ([`PgCluster`]), seeded fixtures ([`fixtures`]) and real gateway processes
-//! ([`GatewayProcess`]; with the `http-client` feature also [`ApiClient`], an
+//! ([`GatewayProcess`]; with the `http-client` feature also `ApiClient`, an
 //! HTTPS JSON client trusting the gateway's own CA).
 //!
 //! Tests talk to real components. When a prerequisite is missing, the harness

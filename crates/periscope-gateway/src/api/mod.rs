@@ -2,7 +2,7 @@
 //! and the one error shape.
 //!
 //! Every error leaves through [`Failure`]'s rendering or is normalised into it
-//! by [`request_context`], so clients always get
+//! by the request-context layer, so clients always get
 //! `{"error": {"code", "message", "hint", "request_id"}}`, including for 404,
 //! 405 and malformed JSON bodies.
 
@@ -36,7 +36,7 @@ const MAX_REJECTION_BODY: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The router with every route, for [`crate::server`] to serve.
+/// The router with every route, served by `start`.
 pub fn router(gateway: Gateway) -> Router {
     let mut v1: Router<Gateway> = Router::new()
         .route("/v1/whoami", get(handlers::whoami))
