@@ -131,7 +131,8 @@ mod tests {
     #[test]
     fn lifted_entities_are_kept_even_by_name() {
         let m = Masker::new(ScanConfig::new().disable(Entity::Email).build());
-        let mut doc = json!({"email": "alice@example.com", "password": "hunter2", "has_password": true});
+        let mut doc =
+            json!({"email": "alice@example.com", "password": "hunter2", "has_password": true});
         m.mask_json(&mut doc);
         assert_eq!(doc["email"], "alice@example.com");
         assert_eq!(doc["password"], "[secret]");
