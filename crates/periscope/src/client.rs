@@ -315,6 +315,16 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
 }
 
+/// A gateway URL as people write it: no trailing `/` on a bare host.
+pub fn display_url(url: &Url) -> String {
+    let text = url.as_str();
+    if url.path() == "/" {
+        text.trim_end_matches('/').to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Parses and checks a gateway URL: HTTPS only, since every call carries a token.
 pub fn parse_url(text: &str) -> Result<Url, CliError> {
     let mut url = Url::parse(text.trim()).map_err(|e| {
@@ -390,9 +400,11 @@ pub fn resolve(args: &ConnArgs) -> Result<Target, CliError> {
         (Some(token), _) => read_token(token)?,
         (None, Some(p)) => check_token(p.token.clone())?,
         (None, None) => {
+            let url = display_url(&url);
             let why = match &profile_url {
                 Some(saved) => format!(
-                    "no API token for {url} (the saved profile is for {saved}, and its token is only sent there)"
+                    "no API token for {url} (the saved profile is for {}, and its token is only sent there)",
+                    display_url(saved)
                 ),
                 None => format!("no API token is configured for {url}"),
             };
@@ -608,7 +620,7 @@ impl Client {
         let tls = ["certificate", "tls", "handshake", "unknownissuer", "ssl"]
             .iter()
             .any(|w| lower.contains(w));
-        let url = &self.base;
+        let url = display_url(&self.base);
         let (message, hint) = if tls {
             (
                 format!("TLS failed with the gateway at {url}: {detail}"),

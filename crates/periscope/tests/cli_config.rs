@@ -8,7 +8,7 @@ mod cli_support;
 
 use std::path::{Path, PathBuf};
 
-use cli_support::{closed_port, periscope, run};
+use cli_support::{closed_port, closed_ports, periscope, run};
 
 const TOKEN: &str = "psk_test_DoNotPrintMe_4242";
 
@@ -75,7 +75,7 @@ fn nothing_configured_is_a_usage_error_that_says_what_to_do() {
     out.code(2);
     assert!(
         out.stderr
-            .contains("no API token is configured for https://127.0.0.1:1/"),
+            .contains("no API token is configured for https://127.0.0.1:1"),
         "{}",
         out.both()
     );
@@ -90,7 +90,7 @@ fn an_unreachable_gateway_exits_3_naming_the_url() {
     out.code(3);
     assert!(
         out.stderr.starts_with(&format!(
-            "periscope: error: cannot reach the gateway at https://127.0.0.1:{port}/: "
+            "periscope: error: cannot reach the gateway at https://127.0.0.1:{port}: "
         )),
         "{}",
         out.both()
@@ -108,13 +108,13 @@ fn an_unreachable_gateway_exits_3_naming_the_url() {
 #[test]
 fn the_url_comes_from_the_flag_then_the_environment_then_the_profile() {
     let env = Env::new();
-    let (p1, p2, p3) = (closed_port(), closed_port(), closed_port());
+    let [p1, p2, p3] = closed_ports::<3>();
     env.profile(&url(p1), TOKEN, None);
     let names = |out: &cli_support::Run, port: u16| {
         out.code(3);
         assert!(
             out.stderr.contains(&format!(
-                "cannot reach the gateway at https://127.0.0.1:{port}/"
+                "cannot reach the gateway at https://127.0.0.1:{port}: "
             )),
             "expected port {port}: {}",
             out.both()
@@ -173,7 +173,7 @@ fn the_ca_file_comes_from_the_flag_then_the_environment_then_the_profile() {
 #[test]
 fn the_profile_token_and_ca_are_never_used_for_another_gateway() {
     let env = Env::new();
-    let (saved, other) = (closed_port(), closed_port());
+    let [saved, other] = closed_ports::<2>();
     env.profile(&url(saved), TOKEN, Some(&env.path("profile-ca.pem")));
 
     // Another URL and no token: refused instead of sending the saved token there.
@@ -181,7 +181,7 @@ fn the_profile_token_and_ca_are_never_used_for_another_gateway() {
     out.code(2);
     assert!(
         out.stderr.contains(&format!(
-            "no API token for https://127.0.0.1:{other}/ (the saved profile is for https://127.0.0.1:{saved}/"
+            "no API token for https://127.0.0.1:{other} (the saved profile is for https://127.0.0.1:{saved},"
         )),
         "{}",
         out.both()

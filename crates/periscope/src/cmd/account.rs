@@ -62,7 +62,8 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         print_json(&me.raw)?;
     } else {
         print(&format!(
-            "Logged in to {url} as {} ({}).\nProfile saved to {} (readable by you only).",
+            "Logged in to {} as {} ({}).\nProfile saved to {} (readable by you only).",
+            super::output::url(&url),
             me.value.identity,
             roles_phrase(&me.value),
             path.display()
@@ -115,7 +116,7 @@ pub async fn whoami(api: &Client, json: bool) -> anyhow::Result<ExitCode> {
         "{} ({}) at {}\n{token}",
         w.identity,
         roles_phrase(w),
-        api.base()
+        super::output::url(api.base())
     ))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -127,7 +128,7 @@ fn roles_phrase(w: &WhoAmI) -> String {
         list(&w.roles)
     );
     if w.admin {
-        format!("{roles}; admin")
+        format!("{roles}, administrator")
     } else {
         roles
     }

@@ -8,7 +8,7 @@ use periscope_api::{
     TokenSummary, UpdateIdentity,
 };
 
-use super::output::{expiry, list, now, relative, render, shell_quote, table, utc};
+use super::output::{ago, expiry, list, now, relative, render, shell_quote, table, url, utc};
 use crate::client::{Client, ConnArgs, print, print_json};
 
 /// Arguments of `periscope admin`.
@@ -117,7 +117,7 @@ pub async fn run(api: &Client, args: &AdminArgs) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&answer.raw)?;
             } else {
-                print(&format!("Configuration reloaded: {}", answer.value.message))?;
+                print(&answer.value.message)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -160,7 +160,7 @@ async fn user(api: &Client, cmd: &UserCommand, json: bool) -> anyhow::Result<Exi
                     i.name.clone(),
                     list(&i.roles),
                     if i.disabled { "disabled" } else { "active" }.to_owned(),
-                    relative(i.created_at, now),
+                    ago(i.created_at, now),
                 ]);
             }
             print(&render(&t, "No identities."))?;
@@ -236,16 +236,16 @@ async fn token(api: &Client, cmd: &TokenCommand, json: bool) -> anyhow::Result<E
             let c = &answer.value;
             let lifetime = match c.summary.expires_at {
                 Some(at) => expiry(at, now()),
-                None => "no expiry".to_owned(),
+                None => "does not expire".to_owned(),
             };
             print(&format!(
-                "Token {} for {} ({lifetime}):\n\n  {}\n\n\
+                "Token {} for {}, {lifetime}:\n\n  {}\n\n\
                  It will not be shown again: hand it over now, through a channel you trust.\n\
                  They run: periscope login --url {} --token TOKEN --ca-file CA.pem",
                 c.summary.id,
                 c.summary.identity,
                 c.token,
-                api.base()
+                url(api.base())
             ))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -268,7 +268,7 @@ async fn token(api: &Client, cmd: &TokenCommand, json: bool) -> anyhow::Result<E
             ]);
             for tok in &answer.value {
                 let status = match (tok.revoked_at, tok.expires_at) {
-                    (Some(at), _) => format!("revoked {}", relative(at, now)),
+                    (Some(at), _) => format!("revoked {}", ago(at, now)),
                     (None, Some(at)) if at <= now => "expired".to_owned(),
                     _ => "active".to_owned(),
                 };
@@ -276,12 +276,12 @@ async fn token(api: &Client, cmd: &TokenCommand, json: bool) -> anyhow::Result<E
                     tok.id.clone(),
                     tok.description.clone().unwrap_or_else(|| "-".into()),
                     status,
-                    relative(tok.created_at, now),
+                    ago(tok.created_at, now),
                     tok.expires_at.map_or("never".to_owned(), |at| {
                         format!("{} ({})", relative(at, now), utc(at))
                     }),
                     tok.last_used_at
-                        .map_or("never".to_owned(), |at| relative(at, now)),
+                        .map_or("never".to_owned(), |at| ago(at, now)),
                 ]);
             }
             print(&render(&t, &format!("{name} has no tokens.")))?;
@@ -330,7 +330,7 @@ async fn sessions(api: &Client, json: bool) -> anyhow::Result<ExitCode> {
             s.client_addr.clone(),
             s.application_name.clone().unwrap_or_else(|| "-".into()),
             list(&s.grants),
-            relative(s.started_at, now),
+            ago(s.started_at, now),
         ]);
     }
     print(&render(&t, "No live sessions."))?;

@@ -316,11 +316,10 @@ async fn tail(api: &Client, lines: u32, follow: bool, json: bool) -> anyhow::Res
 /// Events with seq > `last`, read from the export stream (the one route that
 /// pages by seq), line by line.
 async fn events_after(api: &Client, last: u64) -> anyhow::Result<Vec<AuditEvent>> {
-    // `since_seq=last` is right whether the gateway reads it as inclusive or not:
-    // anything at or before `last` is dropped below.
+    // `since_seq` is inclusive; anything at or before `last` is dropped below anyway.
     let url = api.url(
         &["v1", "audit", "export"],
-        &[("since_seq", Some(last.max(1).to_string()))],
+        &[("since_seq", Some(last.saturating_add(1).to_string()))],
     );
     let response = api.stream(url).await?;
     let mut body = response.bytes_stream();

@@ -8,7 +8,9 @@ use periscope_api::{
     ApproveResponse, CreateRequest, DecisionBody, Grant, GrantStatus, Request, RequestStatus,
 };
 
-use super::output::{expiry, list, now, plural, relative, render, shell_quote, span_secs, table};
+use super::output::{
+    ago, expiry, list, now, plural, relative, render, shell_quote, span_secs, table,
+};
 use crate::client::{CliError, Client, ConnArgs, print, print_json};
 
 /// Arguments of `periscope request`.
@@ -205,7 +207,7 @@ pub async fn requests(api: &Client, args: &RequestsArgs) -> anyhow::Result<ExitC
                 list(&r.approver_roles)
             ),
             request_status(r.status).to_owned(),
-            relative(r.created_at, now),
+            ago(r.created_at, now),
             r.reason.clone(),
         ]);
     }

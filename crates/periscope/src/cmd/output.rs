@@ -25,7 +25,8 @@ pub fn utc(t: OffsetDateTime) -> String {
     )
 }
 
-/// A duration in at most two units, rounded down: `45s`, `29m`, `1h 5m`, `3d 4h`.
+/// A duration in at most two units, rounded down: `45s`, `9m 30s`, `29m`, `1h 5m`,
+/// `3d 4h` (seconds only while they still matter, under ten minutes).
 pub fn span(d: Duration) -> String {
     let secs = d.as_secs();
     let (days, hours, mins, s) = (
@@ -45,6 +46,8 @@ pub fn span(d: Duration) -> String {
         two(days, "d", hours, "h")
     } else if hours > 0 {
         two(hours, "h", mins, "m")
+    } else if mins >= 10 {
+        format!("{mins}m")
     } else if mins > 0 {
         two(mins, "m", s, "s")
     } else {
@@ -65,6 +68,16 @@ pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
         format!("{} ago", span(abs))
     } else {
         format!("in {}", span(abs))
+    }
+}
+
+/// `3m ago` for something that happened; a time slightly ahead of this machine's
+/// clock (skew with the gateway) reads `just now` rather than a future.
+pub fn ago(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    if t >= now {
+        "just now".to_owned()
+    } else {
+        relative(t, now)
     }
 }
 
@@ -100,6 +113,11 @@ pub fn render(table: &Table, empty: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A gateway URL as people write it: no trailing `/` on a bare host.
+pub fn url(url: &reqwest::Url) -> String {
+    crate::client::display_url(url)
 }
 
 /// `a, b, c`, or `-` for none.
@@ -143,7 +161,8 @@ mod tests {
     fn spans_keep_two_units() {
         assert_eq!(span(Duration::from_secs(45)), "45s");
         assert_eq!(span(Duration::from_secs(29 * 60)), "29m");
-        assert_eq!(span(Duration::from_secs(29 * 60 + 5)), "29m 5s");
+        assert_eq!(span(Duration::from_secs(29 * 60 + 5)), "29m");
+        assert_eq!(span(Duration::from_secs(9 * 60 + 5)), "9m 5s");
         assert_eq!(span(Duration::from_secs(3_900)), "1h 5m");
         assert_eq!(
             span(Duration::from_secs(3 * 86_400 + 4 * 3_600 + 59)),
@@ -156,6 +175,8 @@ mod tests {
         let now = at("2026-11-29T05:00:00Z");
         assert_eq!(relative(at("2026-11-29T05:29:00Z"), now), "in 29m");
         assert_eq!(relative(at("2026-11-29T04:57:00Z"), now), "3m ago");
+        assert_eq!(ago(at("2026-11-29T04:57:00Z"), now), "3m ago");
+        assert_eq!(ago(at("2026-11-29T05:00:02Z"), now), "just now");
         assert_eq!(
             expiry(at("2026-11-29T05:30:00Z"), now),
             "expires in 30m (2026-11-29 05:30:00 UTC)"

@@ -99,8 +99,13 @@ pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
 
 /// A loopback port nothing listens on (bound, then released).
 pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = listener.local_addr().expect("local addr").port();
-    drop(listener);
-    port
+    closed_ports::<1>()[0]
+}
+
+/// `N` distinct loopback ports nothing listens on (all bound at once, then released).
+pub fn closed_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
