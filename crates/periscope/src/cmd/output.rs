@@ -63,7 +63,9 @@ pub fn span_secs(secs: u64) -> String {
 /// `in 29m` or `3m ago`, relative to `now`.
 pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
     let delta = t - now;
-    let abs = Duration::from_secs(delta.whole_seconds().unsigned_abs());
+    // To the nearest second: a 10-minute secret read 2 ms later is "in 10m".
+    let millis = delta.whole_milliseconds().unsigned_abs();
+    let abs = Duration::from_secs(u64::try_from((millis + 500) / 1000).unwrap_or(u64::MAX));
     if delta.is_negative() {
         format!("{} ago", span(abs))
     } else {
@@ -177,6 +179,7 @@ mod tests {
         assert_eq!(relative(at("2026-11-29T04:57:00Z"), now), "3m ago");
         assert_eq!(ago(at("2026-11-29T04:57:00Z"), now), "3m ago");
         assert_eq!(ago(at("2026-11-29T05:00:02Z"), now), "just now");
+        assert_eq!(relative(at("2026-11-29T05:09:59.998Z"), now), "in 10m");
         assert_eq!(
             expiry(at("2026-11-29T05:30:00Z"), now),
             "expires in 30m (2026-11-29 05:30:00 UTC)"
