@@ -275,7 +275,18 @@ impl Scanner {
                     self.word(t, i, end, sink).max(end)
                 }
             } else {
-                self.punct(t, i, sink).max(i + 1)
+                // `-`, `(` and `+` only matter before `-` (PEM) or a digit (phones).
+                let after = t.get(i + 1).copied().unwrap_or(0);
+                let worth = match t[i] {
+                    b'-' => after == b'-',
+                    b'(' | b'+' => after.is_ascii_digit(),
+                    _ => true,
+                };
+                if worth {
+                    self.punct(t, i, sink).max(i + 1)
+                } else {
+                    i + 1
+                }
             };
             if sink.stop {
                 return;
