@@ -299,6 +299,48 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
 
     let mut loaded = LoadedConfig::load(options.config)?;
     options.overrides.apply(&mut loaded.config);
+    // Bind first: an address in use fails the start before anything is
+    // created, so a first start never loses the bootstrap token it minted.
+    let api_addr = loaded.config.server.api_listen;
+    let api_listener = TcpListener::bind(api_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "api".into(),
+            addr: api_addr,
+            source,
+        })?;
+    let mut endpoints = Endpoints {
+        api: Some(
+            api_listener
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    what: "api".into(),
+                    addr: api_addr,
+                    source,
+                })?,
+        ),
+        protocols: Vec::new(),
+    };
+    let mut bound = Vec::new();
+    for listener in options.listeners {
+        let addr = listener.listen_addr(&loaded.config);
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: listener.name().into(),
+                addr,
+                source,
+            })?;
+        let local = tcp.local_addr().map_err(|source| StartError::Bind {
+            what: listener.name().into(),
+            addr,
+            source,
+        })?;
+        endpoints
+            .protocols
+            .push((listener.name().to_string(), local));
+        bound.push((listener, tcp));
+    }
     let data_dir = options
         .data_dir
         .clone()
@@ -412,46 +454,6 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
     let (stop, stop_rx) = watch::channel(false);
     let shutdown = Shutdown(stop_rx);
 
-    let api_addr = config.config.server.api_listen;
-    let api_listener = TcpListener::bind(api_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            what: "api".into(),
-            addr: api_addr,
-            source,
-        })?;
-    let mut endpoints = Endpoints {
-        api: Some(
-            api_listener
-                .local_addr()
-                .map_err(|source| StartError::Bind {
-                    what: "api".into(),
-                    addr: api_addr,
-                    source,
-                })?,
-        ),
-        protocols: Vec::new(),
-    };
-    let mut bound = Vec::new();
-    for listener in options.listeners {
-        let addr = listener.listen_addr(&config.config);
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: listener.name().into(),
-                addr,
-                source,
-            })?;
-        let local = tcp.local_addr().map_err(|source| StartError::Bind {
-            what: listener.name().into(),
-            addr,
-            source,
-        })?;
-        endpoints
-            .protocols
-            .push((listener.name().to_string(), local));
-        bound.push((listener, tcp));
-    }
     gateway.set_endpoints(endpoints);
 
     let router = api::router(gateway.clone());

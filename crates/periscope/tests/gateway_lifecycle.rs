@@ -559,3 +559,34 @@ async fn a_quiet_gateway_signs_its_chain_head_every_minute() {
         .await;
     assert_eq!(signed["ok"], true, "{signed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_in_use_fails_the_start_before_anything_is_created() {
+    let first = start(GatewayOptions::default()).await;
+    let taken = first.api_url().trim_start_matches("https://").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut busy = GatewayOptions::default().data_dir(&data);
+    busy.ephemeral_ports = false;
+    busy.args = vec!["--api-listen".into(), taken.clone()];
+    let exited =
+        tokio::task::spawn_blocking(move || GatewayProcess::start_expecting_failure(BIN, busy))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(exited.status.code(), Some(1));
+    assert!(
+        exited.stderr.contains(&format!("cannot listen on {taken}")),
+        "{}",
+        exited.stderr
+    );
+    assert!(
+        !data.exists(),
+        "no data directory, no store, no lost bootstrap token"
+    );
+    let retry = start(GatewayOptions::default().data_dir(&data)).await;
+    assert!(
+        retry.bootstrap_token().is_some(),
+        "the first real start bootstraps"
+    );
+}
