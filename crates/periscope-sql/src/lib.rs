@@ -91,6 +91,8 @@ pub struct AnalyzeOptions {
     pub dialect: SqlDialect,
     /// The session's `search_path` at the start of the query string; a
     /// `SET search_path` inside the string applies to the statements after it.
+    /// `$user` is handed to the catalog as is (the proxy knows the user;
+    /// [`StaticCatalog`] skips it).
     pub search_path: Vec<String>,
     /// The parser's recursion limit (nesting of expressions and subqueries):
     /// deeper input is refused with [`AnalyzeError::TooDeep`].
