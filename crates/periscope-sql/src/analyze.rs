@@ -219,7 +219,16 @@ fn walk_statement(
                     r
                 }
                 None => {
-                    let mut r = Walked::new(StatementClass::Select);
+                    // `WITH ... INSERT/UPDATE/DELETE/MERGE` parses as a query
+                    // whose body is the data-modifying statement.
+                    let class = match q.body.as_ref() {
+                        ast::SetExpr::Insert(_) => StatementClass::Insert,
+                        ast::SetExpr::Update(_) => StatementClass::Update,
+                        ast::SetExpr::Delete(_) => StatementClass::Delete,
+                        ast::SetExpr::Merge(_) => StatementClass::Merge,
+                        _ => StatementClass::Select,
+                    };
+                    let mut r = Walked::new(class);
                     r.outputs = outputs;
                     r
                 }

@@ -133,6 +133,22 @@ fn view_chains_deeper_than_the_limit_become_unknown() {
 }
 
 #[test]
+fn a_view_definition_with_a_huge_operator_chain_is_unknown_not_a_crash() {
+    let mut cat = StaticCatalog::new();
+    cat.add_table("public", "customers", common::CUSTOMER_COLUMNS);
+    let def = format!(
+        "SELECT email{} AS e FROM customers",
+        " || email".repeat(30_000)
+    );
+    cat.add_view("public", "bomb", &["e"], &def);
+    let a = analyze("SELECT e FROM bomb", &cat, &AnalyzeOptions::default()).expect("analyses");
+    match &a.statements[0].outputs[0].lineage {
+        Lineage::Unknown { reason } => assert!(reason.contains("too deeply nested"), "{reason}"),
+        other => panic!("expected unknown, got {other:?}"),
+    }
+}
+
+#[test]
 fn mutually_recursive_views_become_unknown() {
     let st = &run("SELECT * FROM loop_a").expect("analyses").statements[0];
     assert!(st.has_unknown_outputs());

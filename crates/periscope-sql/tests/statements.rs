@@ -27,6 +27,18 @@ fn every_statement_kind_gets_its_class() {
         ("UPDATE customers SET name = 'a' WHERE id = 1", C::Update),
         ("DELETE FROM customers WHERE id = 1", C::Delete),
         (
+            "WITH x AS (SELECT 1) DELETE FROM orders WHERE id IN (SELECT * FROM x)",
+            C::Delete,
+        ),
+        (
+            "WITH x AS (SELECT 2) INSERT INTO orders (total) SELECT * FROM x",
+            C::Insert,
+        ),
+        (
+            "WITH x AS (SELECT 3) UPDATE orders SET total = 0",
+            C::Update,
+        ),
+        (
             "MERGE INTO customers c USING orders o ON c.id = o.customer_id WHEN MATCHED THEN UPDATE SET name = 'x' WHEN NOT MATCHED THEN INSERT (name) VALUES ('y')",
             C::Merge,
         ),
@@ -359,6 +371,7 @@ fn unbounded_writes_are_flagged() {
         "DELETE FROM customers WHERE 'a' = 'a' OR id = 3",
         "DELETE FROM customers WHERE NOT false",
         "WITH d AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM d",
+        "WITH x AS (SELECT 1) DELETE FROM orders",
         "EXPLAIN ANALYZE DELETE FROM customers",
         "TRUNCATE orders",
     ] {

@@ -325,6 +325,14 @@ impl Walker<'_> {
                 self.max_view_depth
             ));
         }
+        // The definition is text from the catalog, which a DDL grant could
+        // have shaped: it gets the same bounds as the user's own SQL.
+        let toks = crate::lexer::lex(def, self.dialect);
+        if crate::lexer::longest_operator_chain(def, &toks) > self.max_operator_chain {
+            return Err(format!(
+                "the definition of view {name} is too deeply nested"
+            ));
+        }
         let dialect = self.dialect.parser_dialect();
         let parsed = Parser::new(dialect.as_ref())
             .with_recursion_limit(self.parser_recursion_limit)
