@@ -1590,11 +1590,12 @@ fn key_before(t: &[u8], sep: usize) -> Option<(usize, usize)> {
     // Letters seen in the key, one bit per letter: a key without the letters
     // of any secret stem is rejected here, before any comparison.
     let mut letters = 0u32;
-    while j > 0 && ke - j <= 64 && is_key_char(t[j - 1]) {
-        let b = t[j - 1] | 0x20;
-        if b.is_ascii_lowercase() {
-            letters |= 1 << (b - b'a');
+    while j > 0 && ke - j <= 64 {
+        let bits = KEY_BYTES[usize::from(t[j - 1])];
+        if bits == 0 {
+            break;
         }
+        letters |= bits;
         j -= 1;
     }
     if j == ke || ke - j > 64 || !STEM_LETTERS.iter().any(|&stem| has_all(letters, stem)) {
@@ -1602,6 +1603,24 @@ fn key_before(t: &[u8], sep: usize) -> Option<(usize, usize)> {
     }
     Some((j, ke))
 }
+
+/// For each byte that may appear in a key name: bit 31 set, plus the bit of
+/// its letter (case-folded) if it is one; zero for every other byte.
+static KEY_BYTES: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'$') {
+            table[b] = 1 << 31;
+            if c.is_ascii_alphabetic() {
+                table[b] |= 1 << ((c | 0x20) - b'a');
+            }
+        }
+        b += 1;
+    }
+    table
+};
 
 /// The letters of each stem `key_gate` looks for, as bit sets.
 const STEM_LETTERS: [u32; 8] = [
