@@ -301,6 +301,21 @@ impl Scanner {
         let b0 = t[i];
         let rest = &t[i..];
         let mut next = end;
+        if b0.is_ascii_digit() {
+            // The most common number, a short lone run (`200`, `4567,`), can be
+            // nothing: no separator continues it and its length fits no detector.
+            let after = t.get(end).copied().unwrap_or(b'\n');
+            let continues = match after {
+                b':' => true,
+                b'-' | b'.' if self.hex_optional => true,
+                b' ' | b'-' | b'.' | b'/' => t.get(end + 1).is_some_and(u8::is_ascii_digit),
+                _ => false,
+            };
+            let len = end - i;
+            if !continues && len != 9 && !(12..=19).contains(&len) && !(26..=35).contains(&len) {
+                return end;
+            }
+        }
         if b0.is_ascii_digit()
             && end - i <= 2
             && t.get(end) == Some(&b':')
@@ -2068,15 +2083,22 @@ fn time_of_day(t: &[u8], i: usize) -> Option<usize> {
 /// `2024-05-01T12:34:56.789Z` / `2024-05-01 12:34:56`: a timestamp, skipped as
 /// a unit. A bare date is left to the date-of-birth detector.
 fn timestamp(t: &[u8], i: usize) -> Option<usize> {
-    if !(t.get(i + 4) == Some(&b'-')
-        && is_digits(t, i + 5, 2)
-        && t.get(i + 7) == Some(&b'-')
-        && is_digits(t, i + 8, 2))
-    {
-        return None;
-    }
-    let sep = *t.get(i + 10)?;
-    if sep != b'T' && sep != b' ' {
+    // `YYYY-MM-DD?HH:MM` at fixed offsets, then the optional rest of the time.
+    let w = t.get(i..i + 16)?;
+    let d = |k: usize| w[k].is_ascii_digit();
+    let shape = w[4] == b'-'
+        && w[7] == b'-'
+        && (w[10] == b'T' || w[10] == b' ')
+        && w[13] == b':'
+        && d(5)
+        && d(6)
+        && d(8)
+        && d(9)
+        && d(11)
+        && d(12)
+        && d(14)
+        && d(15);
+    if !shape {
         return None;
     }
     let mut e = time_of_day(t, i + 11)?;
