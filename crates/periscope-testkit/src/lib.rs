@@ -5,38 +5,30 @@
 //!
 //! Tests talk to real components. When a prerequisite is missing, the harness
 //! fails with a message that says what to install instead of skipping.
+//!
+//! The clusters and the fixtures are the production crate
+//! `periscope-localpg` (which `periscope demo` ships), re-exported here under
+//! their historical names so tests keep one import path.
 
-mod cluster;
-pub mod fixtures;
 pub mod gateway;
 
-pub use cluster::{
-    PasswordMethod, PgBinaries, PgCluster, PgClusterBuilder, SUPERUSER, SUPERUSER_PASSWORD,
-    quote_ident, quote_literal,
-};
 #[cfg(feature = "http-client")]
 pub use gateway::{ApiClient, ApiResponse};
 pub use gateway::{Exited, GatewayOptions, GatewayProcess};
+/// Seeded fake shop data; the same generator `periscope demo` seeds with.
+pub use periscope_localpg::seed as fixtures;
+pub use periscope_localpg::{
+    INSTALL_HINT, LocalPgError, PasswordMethod, PgBinaries, PgCluster, PgClusterBuilder, SUPERUSER,
+    SUPERUSER_PASSWORD, quote_ident, quote_literal,
+};
 
 /// Why the harness could not provide what a test needs.
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
-    /// The PostgreSQL server binaries are not installed.
-    #[error(
-        "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: \
-         install them (Debian/Ubuntu: `apt-get install postgresql`) \
-         or point PERISCOPE_PG_BINDIR at a directory holding initdb and pg_ctl"
-    )]
-    PostgresNotInstalled,
-    /// Tests run as root but there is no `postgres` user to run the server as.
-    #[error(
-        "tests run as root, and PostgreSQL refuses to: a `postgres` system user is needed \
-         (the Debian `postgresql` package creates it), or run the tests as a normal user"
-    )]
-    NoPostgresUser,
-    /// No free TCP port could be bound on loopback.
-    #[error("no free TCP port on 127.0.0.1 after several attempts")]
-    NoFreePort,
+    /// A PostgreSQL cluster could not be provided (not installed, no
+    /// `postgres` user, a failing `initdb`...).
+    #[error(transparent)]
+    LocalPg(#[from] LocalPgError),
     /// A file-system or process operation failed.
     #[error("{what}: {source}")]
     Io {
