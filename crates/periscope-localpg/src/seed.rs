@@ -1,9 +1,11 @@
 //! Seeded, deterministic fake data for a shop database: customers with every
-//! kind of personal data Periscope must mask, plus orders and payments.
+//! kind of personal data Periscope must mask, their orders and payments, and
+//! integrations holding API keys ([`Shop`], what `periscope demo` loads).
 //!
 //! Values are realistic enough to pass the engine's validators (Luhn-valid
-//! cards, IBANs with correct check digits, SSNs outside reserved ranges) so
-//! that a masking test proves something. None of them belongs to a real person.
+//! cards, IBANs with correct check digits, SSNs outside reserved ranges,
+//! GitHub tokens with their checksum) so that a masking test proves
+//! something. None of them belongs to a real person or works anywhere.
 
 use std::fmt::Write as _;
 
@@ -128,38 +130,62 @@ impl Seeded {
 
 /// `n` customers, the same for the same seed.
 pub fn customers(n: usize, seed: u64) -> Vec<Customer> {
-    let mut rng = Seeded::new(seed);
-    (1..=n as i64)
-        .map(|id| {
-            let first = rng.pick(FIRST);
-            let last = rng.pick(LAST);
-            let email = format!(
-                "{}.{}{}@{}",
-                first.to_lowercase(),
-                last.to_lowercase(),
-                id,
-                rng.pick(DOMAINS)
-            );
-            let phone = phone_number(&mut rng);
-            let notes = match rng.range(0, 5) {
-                0 => format!("Customer asked to be called back on {phone}."),
-                1 => format!("Duplicate account; write to {email} before merging."),
-                2 => "Refund issued for order 48213 on 2026-03-01 (EUR 19.99).".to_string(),
-                3 => "VIP since 2019, prefers invoices by post.".to_string(),
-                _ => String::new(),
-            };
-            Customer {
-                id,
-                name: format!("{first} {last}"),
-                email,
-                phone,
-                ssn: ssn(&mut rng),
-                card_number: card_number(&mut rng),
-                iban: german_iban(&mut rng),
-                notes,
-            }
+    Customers::new(seed).take(n).collect()
+}
+
+/// Customers one at a time, in the order [`customers`] returns them, so a
+/// large data set can be written without holding it in memory.
+#[derive(Debug, Clone)]
+pub struct Customers {
+    rng: Seeded,
+    next_id: i64,
+}
+
+impl Customers {
+    /// The customers of `seed`, from id 1.
+    pub fn new(seed: u64) -> Self {
+        Customers {
+            rng: Seeded::new(seed),
+            next_id: 1,
+        }
+    }
+}
+
+impl Iterator for Customers {
+    type Item = Customer;
+
+    fn next(&mut self) -> Option<Customer> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let rng = &mut self.rng;
+        let first = rng.pick(FIRST);
+        let last = rng.pick(LAST);
+        let email = format!(
+            "{}.{}{}@{}",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            id,
+            rng.pick(DOMAINS)
+        );
+        let phone = phone_number(rng);
+        let notes = match rng.range(0, 5) {
+            0 => format!("Customer asked to be called back on {phone}."),
+            1 => format!("Duplicate account; write to {email} before merging."),
+            2 => "Refund issued for order 48213 on 2026-03-01 (EUR 19.99).".to_string(),
+            3 => "VIP since 2019, prefers invoices by post.".to_string(),
+            _ => String::new(),
+        };
+        Some(Customer {
+            id,
+            name: format!("{first} {last}"),
+            email,
+            phone,
+            ssn: ssn(rng),
+            card_number: card_number(rng),
+            iban: german_iban(rng),
+            notes,
         })
-        .collect()
+    }
 }
 
 fn phone_number(rng: &mut Seeded) -> String {
@@ -284,6 +310,321 @@ pub fn bulk_customers_sql(rows: u64, distinct: usize, seed: u64) -> (String, Vec
     (fill, base)
 }
 
+/// Third-party integrations of the shop: each row holds a live-looking API
+/// key, the kind of secret that stays masked even under a grant.
+pub const INTEGRATIONS_SCHEMA: &str = "\
+CREATE TABLE integrations (
+    id          bigint PRIMARY KEY,
+    customer_id bigint NOT NULL REFERENCES customers(id),
+    provider    text NOT NULL,
+    api_key     text NOT NULL,
+    webhook_url text,
+    notes       text,
+    created_at  timestamptz NOT NULL DEFAULT '2026-01-01T00:00:00Z'
+);
+";
+
+/// Indexes a real shop would have, so joins on the demo data stay quick.
+pub const SHOP_INDEXES: &str = "\
+CREATE INDEX orders_customer_id ON orders (customer_id);
+CREATE INDEX payments_order_id ON payments (order_id);
+CREATE INDEX integrations_customer_id ON integrations (customer_id);
+";
+
+/// The seed of the demo shop: `periscope demo` and its tests generate the
+/// same customers from it.
+pub const DEMO_SEED: u64 = 20_260_301;
+
+/// How many rows one [`ShopBatch`] (or a whole shop) adds, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShopCounts {
+    /// Rows in `customers`.
+    pub customers: u64,
+    /// Rows in `orders`.
+    pub orders: u64,
+    /// Rows in `payments`.
+    pub payments: u64,
+    /// Rows in `integrations`.
+    pub integrations: u64,
+}
+
+impl ShopCounts {
+    /// All rows.
+    pub fn total(&self) -> u64 {
+        self.customers + self.orders + self.payments + self.integrations
+    }
+
+    fn add(&mut self, other: ShopCounts) {
+        self.customers += other.customers;
+        self.orders += other.orders;
+        self.payments += other.payments;
+        self.integrations += other.integrations;
+    }
+}
+
+/// One transaction's worth of shop data: `INSERT` statements for some
+/// customers and everything that belongs to them.
+#[derive(Debug, Clone)]
+pub struct ShopBatch {
+    /// The statements (several rows per `INSERT`).
+    pub sql: String,
+    /// What they add.
+    pub counts: ShopCounts,
+}
+
+/// A shop of `customers` customers ([`customers`] with the same seed), each
+/// with zero to four orders, one payment per order (usually with the
+/// customer's card, sometimes another one) and, for about one customer in
+/// twelve, an integration whose API key, webhook URL or notes hold a secret.
+/// Produced in batches so that progress can be shown and memory stays flat.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    customers: Customers,
+    remaining: usize,
+    batch: usize,
+    rng: Seeded,
+    next_order: i64,
+    next_integration: i64,
+    total: ShopCounts,
+}
+
+const ORDER_STATUSES: &[&str] = &[
+    "delivered",
+    "delivered",
+    "delivered",
+    "shipped",
+    "paid",
+    "refunded",
+    "cancelled",
+];
+
+impl Shop {
+    /// The shop of `seed` with `customers` customers, `batch` customers per
+    /// [`ShopBatch`].
+    pub fn new(customers: usize, seed: u64, batch: usize) -> Self {
+        Shop {
+            customers: Customers::new(seed),
+            remaining: customers,
+            batch: batch.max(1),
+            // A stream of its own, so the customers stay those of `customers(n, seed)`.
+            rng: Seeded::new(seed ^ 0x5EED_0F0D_E25A_11E5),
+            next_order: 1,
+            next_integration: 1,
+            total: ShopCounts::default(),
+        }
+    }
+
+    /// The schema every batch expects: [`SHOP_SCHEMA`], [`INTEGRATIONS_SCHEMA`]
+    /// and [`SHOP_INDEXES`].
+    pub fn schema() -> String {
+        format!("{SHOP_SCHEMA}{INTEGRATIONS_SCHEMA}{SHOP_INDEXES}")
+    }
+
+    /// What the batches produced so far add up to.
+    pub fn produced(&self) -> ShopCounts {
+        self.total
+    }
+
+    fn integration(&mut self, customer: &Customer) -> String {
+        let id = self.next_integration;
+        self.next_integration += 1;
+        let rng = &mut self.rng;
+        let (provider, api_key) = match rng.range(0, 4) {
+            0 => ("github", github_token(rng)),
+            1 => ("stripe", format!("sk_live_{}", alphanumeric(rng, 24))),
+            2 => (
+                "sendgrid",
+                format!("SG.{}.{}", alphanumeric(rng, 22), alphanumeric(rng, 43)),
+            ),
+            _ => (
+                "slack",
+                format!(
+                    "xoxb-{}-{}-{}",
+                    rng.digits(12),
+                    rng.digits(13),
+                    alphanumeric(rng, 24)
+                ),
+            ),
+        };
+        let webhook = if provider == "slack" {
+            format!(
+                "https://hooks.slack.com/services/T{}/B{}/{}",
+                upper_alphanumeric(rng, 8),
+                upper_alphanumeric(rng, 10),
+                alphanumeric(rng, 24)
+            )
+        } else {
+            format!("https://shop.example.com/hooks/{provider}/{id}")
+        };
+        let notes = match rng.range(0, 3) {
+            0 => format!(
+                "Rotated after {} was pasted into ticket #{}; confirm with {}.",
+                github_token(rng),
+                rng.range(1000, 9999),
+                customer.email
+            ),
+            1 => format!("Owner: {}, on call {}.", customer.name, customer.phone),
+            _ => "Sandbox first, then production.".to_string(),
+        };
+        format!(
+            "({id}, {}, {}, {}, {}, {}, {})",
+            customer.id,
+            crate::quote_literal(provider),
+            crate::quote_literal(&api_key),
+            crate::quote_literal(&webhook),
+            crate::quote_literal(&notes),
+            minutes_after_2024(rng.range(0, 60 * 24 * 800)),
+        )
+    }
+}
+
+impl Iterator for Shop {
+    type Item = ShopBatch;
+
+    fn next(&mut self) -> Option<ShopBatch> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let take = self.remaining.min(self.batch);
+        self.remaining -= take;
+        let mut customers = Vec::with_capacity(take);
+        let mut orders = Vec::new();
+        let mut payments = Vec::new();
+        let mut integrations = Vec::new();
+        let batch: Vec<Customer> = self.customers.by_ref().take(take).collect();
+        for customer in batch {
+            let joined = self.rng.range(0, 60 * 24 * 700);
+            customers.push(format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, {})",
+                customer.id,
+                crate::quote_literal(&customer.name),
+                crate::quote_literal(&customer.email),
+                crate::quote_literal(&customer.phone),
+                crate::quote_literal(&customer.ssn),
+                crate::quote_literal(&customer.card_number),
+                crate::quote_literal(&customer.iban),
+                crate::quote_literal(&customer.notes),
+                minutes_after_2024(joined),
+            ));
+            for _ in 0..self.rng.range(0, 5) {
+                let id = self.next_order;
+                self.next_order += 1;
+                let amount = self.rng.range(199, 45_000);
+                let status = self.rng.pick(ORDER_STATUSES);
+                let at = joined + self.rng.range(60, 60 * 24 * 90);
+                orders.push(format!(
+                    "({id}, {}, {amount}, '{status}', {})",
+                    customer.id,
+                    minutes_after_2024(at)
+                ));
+                let card = if self.rng.range(0, 10) == 0 {
+                    card_number(&mut self.rng)
+                } else {
+                    customer.card_number.clone()
+                };
+                payments.push(format!(
+                    "({id}, {id}, {}, {amount}, {})",
+                    crate::quote_literal(&card),
+                    status != "cancelled"
+                ));
+            }
+            if self.rng.range(0, 12) == 0 {
+                integrations.push(self.integration(&customer));
+            }
+        }
+        let counts = ShopCounts {
+            customers: customers.len() as u64,
+            orders: orders.len() as u64,
+            payments: payments.len() as u64,
+            integrations: integrations.len() as u64,
+        };
+        let mut sql = format!(
+            "INSERT INTO customers (id, name, email, phone, ssn, card_number, iban, notes, created_at) VALUES\n{};\n",
+            customers.join(",\n")
+        );
+        for (table, columns, rows) in [
+            (
+                "orders",
+                "id, customer_id, amount_cents, status, created_at",
+                &orders,
+            ),
+            (
+                "payments",
+                "id, order_id, card_number, amount_cents, approved",
+                &payments,
+            ),
+            (
+                "integrations",
+                "id, customer_id, provider, api_key, webhook_url, notes, created_at",
+                &integrations,
+            ),
+        ] {
+            if !rows.is_empty() {
+                let _ = writeln!(
+                    sql,
+                    "INSERT INTO {table} ({columns}) VALUES\n{};",
+                    rows.join(",\n")
+                );
+            }
+        }
+        self.total.add(counts);
+        Some(ShopBatch { sql, counts })
+    }
+}
+
+/// A timestamp literal `minutes` after 2024-01-01 UTC.
+fn minutes_after_2024(minutes: u64) -> String {
+    format!("timestamptz '2024-01-01 00:00:00+00' + interval '{minutes} minutes'")
+}
+
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn alphanumeric(rng: &mut Seeded, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(ALPHANUMERIC[rng.range(0, ALPHANUMERIC.len() as u64) as usize]))
+        .collect()
+}
+
+fn upper_alphanumeric(rng: &mut Seeded, n: usize) -> String {
+    (0..n)
+        .map(|_| {
+            let pool = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            char::from(pool[rng.range(0, pool.len() as u64) as usize])
+        })
+        .collect()
+}
+
+/// A classic GitHub token: `ghp_`, 30 random base62 characters and the six
+/// base62 digits of their CRC-32, as GitHub issues them.
+pub fn github_token(rng: &mut Seeded) -> String {
+    let random = alphanumeric(rng, 30);
+    let mut n = crc32(random.as_bytes());
+    let mut check = [b'0'; 6];
+    for slot in check.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    format!("ghp_{random}{}", String::from_utf8_lossy(&check))
+}
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// CRC-32 (IEEE, reflected), bit by bit: a few dozen bytes per token.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = u32::MAX;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +647,40 @@ mod tests {
             assert_eq!(iban_mod97(&rearranged), 1, "{}", c.iban);
             assert!(!c.ssn.starts_with("000") && !c.ssn.starts_with("666"));
         }
+    }
+
+    #[test]
+    fn a_shop_is_the_customers_of_its_seed_with_their_orders() {
+        let batches: Vec<ShopBatch> = Shop::new(250, 3, 100).collect();
+        assert_eq!(batches.len(), 3);
+        let mut total = ShopCounts::default();
+        for b in &batches {
+            total.add(b.counts);
+        }
+        assert_eq!(total.customers, 250);
+        assert_eq!(total.orders, total.payments);
+        assert!(
+            total.orders > 250,
+            "about two orders per customer: {total:?}"
+        );
+        assert!(total.integrations > 5, "{total:?}");
+        let sql: String = batches.iter().map(|b| b.sql.as_str()).collect();
+        for c in customers(250, 3) {
+            assert!(sql.contains(&format!("'{}'", c.email)), "{}", c.email);
+        }
+        assert!(sql.contains("ghp_") && sql.contains("sk_live_"));
+        // Same seed, same shop.
+        let again: String = Shop::new(250, 3, 100).map(|b| b.sql).collect();
+        assert_eq!(sql, again);
+    }
+
+    #[test]
+    fn github_tokens_carry_their_checksum() {
+        // CRC-32 of "123456789" is the standard check value.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        let token = github_token(&mut Seeded::new(1));
+        assert_eq!(token.len(), 40);
+        assert!(token.starts_with("ghp_"));
     }
 
     #[test]
