@@ -60,16 +60,17 @@ pub struct UpArgs {
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
     Json,
 }
 
-fn init_logging(format: LogFormat) {
+/// Log lines on stderr; `RUST_LOG` wins over `default_filter`.
+pub(crate) fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -83,7 +84,7 @@ fn init_logging(format: LogFormat) {
 
 /// Runs `periscope up` until a stop signal.
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format);
+    init_logging(args.log_format, "info,sqlx=warn");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,15 +97,11 @@ async fn serve(args: UpArgs) -> anyhow::Result<ExitCode> {
         Some(path) => ConfigSource::File(path.clone()),
         None => ConfigSource::Builtin,
     };
-    let mut options = GatewayOptions::new(source);
-    options.data_dir = args.data_dir.clone();
-    options.overrides = ServerOverrides {
+    let overrides = ServerOverrides {
         api_listen: args.api_listen,
         pg_listen: args.pg_listen,
     };
-    options.test_clock = args.test_clock;
-    options.reload_on_sighup = true;
-    options.shutdown_grace = Duration::from_secs(10);
+    let options = gateway_options(source, args.data_dir.clone(), overrides, args.test_clock);
     // Signal handlers first, so a SIGTERM during start-up is not lost.
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
@@ -131,7 +128,27 @@ async fn serve(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn start_failed(e: &StartError) -> ExitCode {
+/// The options `periscope up` starts the gateway with. `periscope demo` starts
+/// its gateway with the same, so both run one code path (protocol listeners,
+/// reload on SIGHUP, shutdown grace).
+pub(crate) fn gateway_options(
+    config: ConfigSource,
+    data_dir: Option<PathBuf>,
+    overrides: ServerOverrides,
+    test_clock: bool,
+) -> GatewayOptions {
+    let mut options = GatewayOptions::new(config);
+    options.data_dir = data_dir;
+    options.overrides = overrides;
+    options.test_clock = test_clock;
+    options.reload_on_sighup = true;
+    options.shutdown_grace = Duration::from_secs(10);
+    options
+}
+
+/// Reports a failed start (configuration problems with file:line:col) and
+/// returns the documented exit code.
+pub(crate) fn start_failed(e: &StartError) -> ExitCode {
     match e {
         StartError::Config(inner) => {
             eprintln!("periscope: error: the configuration was refused\n{inner}");
@@ -143,7 +160,7 @@ fn start_failed(e: &StartError) -> ExitCode {
 
 /// `https://HOST:PORT` for people and the CLI: an unspecified bind address
 /// becomes the public host (or loopback).
-fn api_url(gateway: &Gateway, addr: SocketAddr) -> String {
+pub(crate) fn api_url(gateway: &Gateway, addr: SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() {
         gateway
             .config()
