@@ -19,6 +19,9 @@ struct Cli {
 enum Command {
     /// Run the gateway (HTTPS API, expiry, audit) in the foreground.
     Up(cmd::up::UpArgs),
+    /// Try Periscope in five minutes: a gateway in front of a fake shop
+    /// database, two users, and a guided tour (Ctrl-C removes it all).
+    Demo(cmd::demo::DemoArgs),
     /// Mask secrets and personal data in text or JSON lines (files or stdin).
     Redact(cmd::redact::RedactArgs),
     #[command(flatten)]
@@ -29,6 +32,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => cmd::up::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Redact(args) => cmd::redact::run(args),
         Command::Client(command) => cmd::client::run(command),
     };

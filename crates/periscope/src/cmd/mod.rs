@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod client;
 pub mod connections;
+pub mod demo;
 pub mod grants;
 pub mod output;
 pub mod policy;
