@@ -37,6 +37,7 @@ impl Authenticator for ToCluster {
                 user: SUPERUSER.into(),
                 password: SUPERUSER_PASSWORD.into(),
                 tls: UpstreamTls::Disable,
+                parameters: Vec::new(),
             },
             hooks: PassThrough,
         })

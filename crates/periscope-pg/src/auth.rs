@@ -15,6 +15,7 @@ use zeroize::Zeroize;
 
 use crate::error::{PgError, sqlstate};
 use crate::hooks::SessionHooks;
+use crate::upstream::UpstreamSession;
 
 /// A secret string (a Periscope token, an injected upstream password).
 ///
@@ -111,6 +112,11 @@ pub struct SessionTarget {
     pub password: Secret,
     /// How to secure the upstream connection.
     pub tls: UpstreamTls,
+    /// Run-time parameters set in the upstream startup packet, after the
+    /// client's presentation parameters (e.g. `default_transaction_read_only
+    /// = on`). Set there rather than with `SET`, they become the session's
+    /// reset values: `RESET ALL` and `DISCARD ALL` return to them.
+    pub parameters: Vec<(String, String)>,
 }
 
 /// Why the gateway refuses a session; sent to the client as a FATAL
@@ -177,6 +183,30 @@ pub trait Authenticator: Send + Sync + 'static {
         &self,
         request: &AuthRequest,
     ) -> impl Future<Output = Result<Authenticated<Self::Hooks>, AuthRejection>> + Send;
+
+    /// Called once the upstream session is open and before the client is
+    /// told the login succeeded: the authenticator may run queries on the
+    /// session's own upstream connection (e.g. read the catalog the masking
+    /// stage needs) and finish setting up `hooks`. An error is sent to the
+    /// client as FATAL and the session does not start. Bounded by the
+    /// listener's handshake timeout.
+    fn prepare(
+        &self,
+        hooks: &mut Self::Hooks,
+        upstream: &mut UpstreamSession<'_>,
+    ) -> impl Future<Output = Result<(), PgError>> + Send {
+        let _ = (hooks, upstream);
+        async { Ok(()) }
+    }
+
+    /// Whether a client on an unencrypted connection may send its password
+    /// for `database` (asked before the password is requested, so a
+    /// connection that requires TLS never receives a token in clear). Only
+    /// consulted when the listener itself allows plaintext passwords.
+    fn allows_plaintext(&self, database: &str) -> bool {
+        let _ = database;
+        true
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +222,7 @@ mod tests {
             user: "svc".into(),
             password: Secret::new("hunter2"),
             tls: UpstreamTls::Disable,
+            parameters: Vec::new(),
         };
         let printed = format!("{target:?}");
         assert!(!printed.contains("hunter2"), "{printed}");

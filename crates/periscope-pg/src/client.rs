@@ -19,7 +19,7 @@ use crate::hooks::{SessionHooks, SessionInfo};
 use crate::listener::{ClientTls, Shared};
 use crate::relay::{Relay, RelayConfig};
 use crate::stream::{PgStream, Wire};
-use crate::upstream::{self, UpstreamError, UpstreamTimeouts};
+use crate::upstream::{self, UpstreamError, UpstreamSession, UpstreamTimeouts};
 
 /// Startup parameters the proxy passes on to the upstream. They change
 /// presentation only. Everything else is dropped, notably `options` (which
@@ -230,6 +230,9 @@ async fn handshake<A: Authenticator>(
                 "this Periscope gateway does not accept a token over an unencrypted connection: \
                  connect with sslmode=require",
             ),
+            _ if !shared.auth.allows_plaintext(&startup.database) => {
+                Some("this connection requires TLS: connect with sslmode=require (or verify-full)")
+            }
             _ => None,
         };
         if let Some(message) = refusal {
@@ -287,7 +290,8 @@ async fn handshake<A: Authenticator>(
         connect: shared.config.upstream_connect_timeout,
         handshake: shared.config.handshake_timeout,
     };
-    let upstream = match upstream::connect(
+    let mut authenticated = authenticated;
+    let mut upstream = match upstream::connect(
         &authenticated.target,
         &params,
         timeouts,
@@ -310,6 +314,34 @@ async fn handshake<A: Authenticator>(
             return Err(send_fatal(&mut wire, err).await);
         }
     };
+    let prepared = {
+        let mut to_client = BytesMut::from(&upstream.to_client[..]);
+        let server_version = upstream.server_version.clone();
+        let mut session = UpstreamSession {
+            wire: &mut upstream.wire,
+            limits: shared.config.limits,
+            to_client: &mut to_client,
+            user: &authenticated.target.user,
+            server_version: server_version.as_deref(),
+        };
+        let result = shared
+            .auth
+            .prepare(&mut authenticated.hooks, &mut session)
+            .await;
+        upstream.to_client = to_client.freeze();
+        result
+    };
+    if let Err(err) = prepared {
+        tracing::info!(
+            client = %peer, user = %startup.user, connection = %startup.database,
+            code = err.code, "session refused while preparing it"
+        );
+        let err = PgError {
+            severity: crate::error::Severity::Fatal,
+            ..err
+        };
+        return Err(send_fatal(&mut wire, err).await);
+    }
     Ok(Some((wire, startup, authenticated, upstream)))
 }
 

@@ -9,7 +9,9 @@
 //! purpose: they run on the hot path of every row; work that must wait (audit
 //! writes) belongs on a channel the hook feeds.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use bytes::Bytes;
 
@@ -118,6 +120,19 @@ pub enum SessionEnd {
     Failed(String),
 }
 
+/// A condition the relay waits for before it forwards anything more from the
+/// upstream to the client, e.g. "the audit event of this statement is
+/// durable".
+///
+/// Hooks are synchronous, so work that must finish before a statement's
+/// results may be shown cannot block them; instead a hook hands the relay
+/// this future. The statement still goes upstream at once (the query runs
+/// while the audit write completes), and only the backend output waits, so
+/// the added latency is `max(0, hold - query time)`. Resolving to an error
+/// ends the session with that error (sent as FATAL): nothing held is ever
+/// delivered.
+pub type BackendHold = Pin<Box<dyn Future<Output = Result<(), PgError>> + Send + 'static>>;
+
 /// Per-session interception, implemented by the gateway. All methods have
 /// pass-through defaults.
 pub trait SessionHooks: Send + 'static {
@@ -131,6 +146,15 @@ pub trait SessionHooks: Send + 'static {
     fn on_frontend(&mut self, frame: Frame<'_>, state: &ProtocolState) -> FrontendAction {
         let _ = (frame, state);
         FrontendAction::Forward
+    }
+
+    /// Asked right after every [`SessionHooks::on_frontend`] call: a hold
+    /// returned here stops the relay from processing upstream output until
+    /// it resolves (holds are awaited in the order they were taken). Output
+    /// already queued for the client is not recalled, so a hold covers every
+    /// response to the message just handled and to the ones after it.
+    fn take_backend_hold(&mut self) -> Option<BackendHold> {
+        None
     }
 
     /// A message from the upstream, before it goes to the client.

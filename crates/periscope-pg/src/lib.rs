@@ -41,6 +41,7 @@
 //!                 user: "periscope_ro".into(),
 //!                 password: "injected".into(),
 //!                 tls: UpstreamTls::Prefer,
+//!                 parameters: Vec::new(),
 //!             },
 //!             hooks: PassThrough,
 //!         })
@@ -55,16 +56,22 @@
 //! # }
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod cancel;
+pub mod catalog;
 mod client;
 pub mod codec;
+pub mod copy;
 pub mod error;
 pub mod frontend;
+pub mod guard;
 pub mod hooks;
 pub mod listener;
+pub mod plan;
 pub mod relay;
+pub mod session;
 pub mod stream;
 mod upstream;
 
@@ -79,4 +86,4 @@ pub use hooks::{
 };
 pub use listener::{ClientTls, DEFAULT_PORT, PgListener, ProxyConfig, ProxyMetrics, SessionList};
 pub use relay::{SessionHandle, SessionStats};
-pub use upstream::UpstreamError;
+pub use upstream::{TextRow, UpstreamError, UpstreamQueryError, UpstreamSession};

@@ -45,7 +45,7 @@ use crate::codec::{Frame, Limits, frame_len};
 use crate::error::{PgError, ProtocolError, Severity, sqlstate};
 use crate::frontend::{self, tag as ftag};
 use crate::hooks::{
-    BackendAction, CopyState, FrontendAction, ProtocolState, SessionEnd, SessionHooks,
+    BackendAction, BackendHold, CopyState, FrontendAction, ProtocolState, SessionEnd, SessionHooks,
 };
 use crate::stream::PgStream;
 
@@ -59,9 +59,10 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most chunks handed to one vectored write.
 const MAX_IOV: usize = 64;
 
-/// Most refusals waiting for the upstream to catch up; past this the relay
-/// stops reading the client, so a client pipelining refused statements
-/// behind a slow one cannot grow the session's memory.
+/// Most refusals (or backend holds) waiting for the upstream (or the audit
+/// log) to catch up; past this the relay stops reading the client, so a
+/// client pipelining statements behind a slow one cannot grow the session's
+/// memory.
 const MAX_DEFERRED: usize = 256;
 
 /// Counters of one session, readable while it runs.
@@ -270,6 +271,7 @@ struct Deferred {
 /// What woke the loop.
 enum Event {
     Terminate(PgError),
+    HoldResolved(Result<(), PgError>),
     ClientRead(std::io::Result<usize>),
     UpstreamRead(std::io::Result<usize>),
     ClientWritten(std::io::Result<()>),
@@ -320,6 +322,10 @@ pub(crate) struct Relay<H> {
     scratch: BytesMut,
     /// Where to cancel a running statement when the session ends abruptly.
     upstream_cancel: Option<UpstreamCancel>,
+    /// Conditions upstream output waits for (see [`BackendHold`]), oldest
+    /// first; while any is pending the upstream is neither read nor
+    /// processed.
+    holds: VecDeque<BackendHold>,
 }
 
 impl<H: SessionHooks> Relay<H> {
@@ -358,6 +364,7 @@ impl<H: SessionHooks> Relay<H> {
             client_terminated: false,
             scratch: BytesMut::new(),
             upstream_cancel,
+            holds: VecDeque::new(),
         }
     }
 
@@ -376,7 +383,7 @@ impl<H: SessionHooks> Relay<H> {
         if stop.is_none() && !self.client_buf.is_empty() {
             stop = self.process_client().err();
         }
-        if stop.is_none() && !self.upstream_buf.is_empty() {
+        if stop.is_none() && !self.upstream_buf.is_empty() && self.holds.is_empty() {
             stop = self.process_upstream().err();
         }
 
@@ -389,8 +396,9 @@ impl<H: SessionHooks> Relay<H> {
                 let read_client = !self.client_terminated
                     && self.to_upstream.is_drained()
                     && self.to_client.bytes < self.config.buffer_size
-                    && self.deferred.len() < MAX_DEFERRED;
-                let read_upstream = self.to_client.is_drained();
+                    && self.deferred.len() < MAX_DEFERRED
+                    && self.holds.len() < MAX_DEFERRED;
+                let read_upstream = self.to_client.is_drained() && self.holds.is_empty();
                 if read_client && let Err(e) = prepare_read(&mut self.client_buf, &self.config) {
                     break Stop::ClientProtocol(e);
                 }
@@ -410,6 +418,7 @@ impl<H: SessionHooks> Relay<H> {
                         // relay, so this cannot happen; treat it as a request.
                         Err(_) => Event::Terminate(PgError::fatal(sqlstate::ADMIN_SHUTDOWN, "session ended")),
                     },
+                    r = next_hold(&mut self.holds), if !self.holds.is_empty() => Event::HoldResolved(r),
                     r = drive(&mut client_w, &mut self.to_client), if !self.to_client.is_drained() => Event::ClientWritten(r),
                     r = drive(&mut upstream_w, &mut self.to_upstream), if !self.to_upstream.is_drained() => Event::UpstreamWritten(r),
                     r = upstream_r.read_buf(&mut self.upstream_buf), if read_upstream => Event::UpstreamRead(r),
@@ -418,6 +427,23 @@ impl<H: SessionHooks> Relay<H> {
 
                 let outcome = match event {
                     Event::Terminate(err) => Err(Stop::Terminated(err)),
+                    Event::HoldResolved(Ok(())) => {
+                        self.holds.pop_front();
+                        // Complete frames cannot wait in the buffer (each
+                        // read processes them all), but a hold taken while
+                        // the handshake's leftovers were unprocessed can.
+                        if self.holds.is_empty()
+                            && Frame::parse(&self.upstream_buf, self.config.limits.max_message)
+                                .ok()
+                                .flatten()
+                                .is_some()
+                        {
+                            self.process_upstream()
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Event::HoldResolved(Err(err)) => Err(Stop::Terminated(err)),
                     Event::ClientWritten(r) => r.map_err(Stop::ClientIo),
                     Event::UpstreamWritten(r) => r.map_err(|e| Stop::UpstreamLost(e.to_string())),
                     Event::ClientRead(Ok(0)) => Err(Stop::ClientClosed),
@@ -674,7 +700,11 @@ impl<H: SessionHooks> Relay<H> {
                 continue;
             }
 
-            match self.hooks.on_frontend(frame, &self.state) {
+            let action = self.hooks.on_frontend(frame, &self.state);
+            if let Some(hold) = self.hooks.take_backend_hold() {
+                self.holds.push_back(hold);
+            }
+            match action {
                 FrontendAction::Forward => {
                     run += len;
                     self.track_frontend(tag);
@@ -914,6 +944,15 @@ impl<H: SessionHooks> Relay<H> {
         }
         flush_run(&mut self.upstream_buf, &mut self.to_client, &mut run);
         Ok(())
+    }
+}
+
+/// The oldest pending hold; never resolves when there is none (the caller
+/// only polls it when there is one). Cancel-safe: the hold stays queued.
+async fn next_hold(holds: &mut VecDeque<BackendHold>) -> Result<(), PgError> {
+    match holds.front_mut() {
+        Some(hold) => hold.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -222,6 +222,12 @@ async fn startup(
         ("database", target.database.as_str()),
     ];
     all.extend(params.iter().copied());
+    all.extend(
+        target
+            .parameters
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
     encode::startup_message(&mut out, all);
     wire.send(&mut out).await?;
 
@@ -358,6 +364,127 @@ async fn finish_startup(mut wire: Wire, limits: Limits) -> Result<Upstream, Upst
             _ => return Err(unexpected("ReadyForQuery", frame.tag())),
         }
     }
+}
+
+/// Why a query run by [`UpstreamSession::simple_query`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamQueryError {
+    /// The server answered with an error (its SQLSTATE and message; for the
+    /// operator's log).
+    #[error("the upstream refused the query: {code} {message}")]
+    Server {
+        /// SQLSTATE.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The query returned something a simple query cannot (COPY), or the
+    /// connection failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// One row of a [`UpstreamSession::simple_query`] result: text values,
+/// `None` for NULL.
+pub type TextRow = Vec<Option<String>>;
+
+/// The freshly authenticated upstream connection of a session, lent to
+/// [`Authenticator::prepare`](crate::Authenticator::prepare) before the
+/// relay starts: the gateway reads what it needs (the catalog) over the
+/// session's own credentials instead of a second credential path.
+#[derive(Debug)]
+pub struct UpstreamSession<'a> {
+    pub(crate) wire: &'a mut Wire,
+    pub(crate) limits: Limits,
+    /// ParameterStatus/NoticeResponse frames to pass on to the client.
+    pub(crate) to_client: &'a mut BytesMut,
+    pub(crate) user: &'a str,
+    pub(crate) server_version: Option<&'a str>,
+}
+
+impl UpstreamSession<'_> {
+    /// The upstream role the session runs as (what `$user` in a
+    /// `search_path` means).
+    pub fn upstream_user(&self) -> &str {
+        self.user
+    }
+
+    /// The upstream's `server_version`, when it reported one.
+    pub fn server_version(&self) -> Option<&str> {
+        self.server_version
+    }
+
+    /// Runs `sql` (one or more statements) with the simple query protocol
+    /// and returns the rows of each statement, one list per statement, as
+    /// text. Meant for bounded metadata reads: every row is held in memory.
+    pub async fn simple_query(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<Vec<TextRow>>, UpstreamQueryError> {
+        let mut out = BytesMut::new();
+        encode::query(&mut out, sql);
+        self.wire.send(&mut out).await?;
+        let mut results = Vec::new();
+        let mut rows = Vec::new();
+        let mut failure = None;
+        loop {
+            let raw = self.wire.read_frame(self.limits.max_message).await?;
+            let frame = Frame::parse(&raw, self.limits.max_message)
+                .map_err(SessionError::upstream)?
+                .ok_or_else(|| {
+                    SessionError::upstream(ProtocolError::Truncated {
+                        what: "upstream frame",
+                        needed: 5,
+                        available: raw.len(),
+                    })
+                })?;
+            match BackendMessage::decode(frame).map_err(SessionError::upstream)? {
+                BackendMessage::DataRow(row) => {
+                    let mut values = Vec::with_capacity(row.len());
+                    for field in row.fields() {
+                        values.push(match field {
+                            None => None,
+                            Some(bytes) => {
+                                Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                                    SessionError::upstream(ProtocolError::InvalidUtf8 {
+                                        what: "DataRow value",
+                                    })
+                                })?)
+                            }
+                        });
+                    }
+                    rows.push(values);
+                }
+                BackendMessage::ErrorResponse(fields) => {
+                    failure.get_or_insert(UpstreamQueryError::Server {
+                        code: fields.code().unwrap_or("").to_string(),
+                        message: fields.message().unwrap_or("").to_string(),
+                    });
+                }
+                BackendMessage::ParameterStatus { .. } | BackendMessage::NoticeResponse(_) => {
+                    self.to_client.extend_from_slice(&raw);
+                }
+                BackendMessage::ReadyForQuery(_) => {
+                    return match failure {
+                        Some(e) => Err(e),
+                        None => Ok(results),
+                    };
+                }
+                BackendMessage::CommandComplete { .. } => results.push(std::mem::take(&mut rows)),
+                BackendMessage::RowDescription(_)
+                | BackendMessage::EmptyQueryResponse
+                | BackendMessage::NotificationResponse { .. } => {}
+                _ => return Err(unexpected_session("query results", frame.tag()).into()),
+            }
+        }
+    }
+}
+
+fn unexpected_session(expected: &'static str, tag: u8) -> SessionError {
+    SessionError::upstream(ProtocolError::Unexpected {
+        expected,
+        got: format!("message {:?}", char::from(tag)).into(),
+    })
 }
 
 fn parse(raw: &[u8]) -> Result<Frame<'_>, UpstreamError> {

@@ -151,6 +151,7 @@ impl Authenticator for TestAuth {
                 user: self.upstream.user.clone(),
                 password: self.upstream.password.as_str().into(),
                 tls: self.tls.clone(),
+                parameters: Vec::new(),
             },
             hooks: TestHooks {
                 config: self.hooks.clone(),

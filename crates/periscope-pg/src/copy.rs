@@ -1,0 +1,404 @@
+//! `COPY ... TO STDOUT`: the format a statement asks for, and masking one
+//! row of its text or CSV output with the same plan as a `SELECT`.
+//!
+//! The server sends one CopyData message per row (plus one for a CSV
+//! header), so rows are masked one message at a time, as they stream. The
+//! format comes from the statement's options (parsed with sqlparser, which
+//! the analysis already trusts); binary COPY is refused before it runs,
+//! because its values carry no type information to mask by.
+
+use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::plan::{MaskCounts, Masking, RowPlan};
+
+/// Text or CSV, and the characters that delimit them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyFormat {
+    /// CSV (else PostgreSQL's text format).
+    pub csv: bool,
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// The text of a NULL.
+    pub null: String,
+    /// CSV quote character.
+    pub quote: u8,
+    /// CSV escape character.
+    pub escape: u8,
+    /// Whether the first row is a header.
+    pub header: bool,
+}
+
+/// Why a COPY statement's format cannot be masked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CopyFormatError {
+    /// `FORMAT binary`: values without types cannot be inspected.
+    #[error(
+        "binary COPY output cannot be inspected by the masking stage; use FORMAT text or FORMAT csv"
+    )]
+    Binary,
+    /// An option this proxy does not interpret.
+    #[error("COPY option {0} is not supported through the Periscope gateway")]
+    Unsupported(String),
+    /// The statement did not parse as a COPY.
+    #[error("the COPY statement could not be parsed: {0}")]
+    Parse(String),
+}
+
+fn single_byte(c: char, what: &str) -> Result<u8, CopyFormatError> {
+    u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
+        CopyFormatError::Unsupported(format!("{what} '{c}' (not one ASCII character)"))
+    })
+}
+
+/// The format of one `COPY ... TO STDOUT` statement.
+pub fn copy_format(sql: &str) -> Result<CopyFormat, CopyFormatError> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| CopyFormatError::Parse(e.to_string()))?;
+    let Some(Statement::Copy {
+        options,
+        legacy_options,
+        ..
+    }) = statements.first()
+    else {
+        return Err(CopyFormatError::Parse("not a COPY statement".into()));
+    };
+    let mut f = CopyFormat {
+        csv: false,
+        delimiter: b'\t',
+        null: "\\N".into(),
+        quote: b'"',
+        escape: b'"',
+        header: false,
+    };
+    let (mut delimiter, mut null, mut escape) = (None, None, None);
+    for o in options {
+        match o {
+            CopyOption::Format(name) => match name.value.to_ascii_lowercase().as_str() {
+                "text" => f.csv = false,
+                "csv" => f.csv = true,
+                "binary" => return Err(CopyFormatError::Binary),
+                other => return Err(CopyFormatError::Unsupported(format!("FORMAT {other}"))),
+            },
+            CopyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "DELIMITER")?),
+            CopyOption::Null(s) => null = Some(s.clone()),
+            CopyOption::Header(h) => f.header = *h,
+            CopyOption::Quote(c) => f.quote = single_byte(*c, "QUOTE")?,
+            CopyOption::Escape(c) => escape = Some(single_byte(*c, "ESCAPE")?),
+            // Quoting choices and encodings do not change what a field holds.
+            CopyOption::ForceQuote(_)
+            | CopyOption::ForceNotNull(_)
+            | CopyOption::ForceNull(_)
+            | CopyOption::Freeze(_) => {}
+            CopyOption::Encoding(e) => {
+                return Err(CopyFormatError::Unsupported(format!("ENCODING '{e}'")));
+            }
+        }
+    }
+    for o in legacy_options {
+        match o {
+            CopyLegacyOption::Binary => return Err(CopyFormatError::Binary),
+            CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "DELIMITER")?),
+            CopyLegacyOption::Null(s) => null = Some(s.clone()),
+            CopyLegacyOption::Csv(csv) => {
+                f.csv = true;
+                for c in csv {
+                    match c {
+                        CopyLegacyCsvOption::Header => f.header = true,
+                        CopyLegacyCsvOption::Quote(q) => f.quote = single_byte(*q, "QUOTE")?,
+                        CopyLegacyCsvOption::Escape(e) => escape = Some(single_byte(*e, "ESCAPE")?),
+                        CopyLegacyCsvOption::ForceQuote(_)
+                        | CopyLegacyCsvOption::ForceNotNull(_) => {}
+                    }
+                }
+            }
+            other => return Err(CopyFormatError::Unsupported(other.to_string())),
+        }
+    }
+    if f.csv {
+        f.delimiter = delimiter.unwrap_or(b',');
+        f.null = null.unwrap_or_default();
+        f.escape = escape.unwrap_or(f.quote);
+    } else {
+        f.delimiter = delimiter.unwrap_or(b'\t');
+        f.null = null.unwrap_or_else(|| "\\N".into());
+    }
+    Ok(f)
+}
+
+/// Splits a text-format row into its fields (`None` = NULL), unescaped.
+fn text_fields(line: &[u8], f: &CopyFormat) -> Vec<Option<Vec<u8>>> {
+    line.split(|&b| b == f.delimiter)
+        .map(|raw| {
+            if raw == f.null.as_bytes() {
+                return None;
+            }
+            let mut out = Vec::with_capacity(raw.len());
+            let mut i = 0;
+            while i < raw.len() {
+                let b = raw[i];
+                if b != b'\\' || i + 1 == raw.len() {
+                    out.push(b);
+                    i += 1;
+                    continue;
+                }
+                let next = raw[i + 1];
+                i += 2;
+                match next {
+                    b'b' => out.push(8),
+                    b'f' => out.push(12),
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    b'v' => out.push(11),
+                    b'0'..=b'7' => {
+                        let mut v = u32::from(next - b'0');
+                        let mut n = 1;
+                        while n < 3 && i < raw.len() && (b'0'..=b'7').contains(&raw[i]) {
+                            v = v * 8 + u32::from(raw[i] - b'0');
+                            i += 1;
+                            n += 1;
+                        }
+                        out.push((v & 0xff) as u8);
+                    }
+                    b'x' if i < raw.len() && raw[i].is_ascii_hexdigit() => {
+                        let mut v = 0u32;
+                        let mut n = 0;
+                        while n < 2 && i < raw.len() && raw[i].is_ascii_hexdigit() {
+                            v = v * 16 + char::from(raw[i]).to_digit(16).unwrap_or(0);
+                            i += 1;
+                            n += 1;
+                        }
+                        out.push((v & 0xff) as u8);
+                    }
+                    other => out.push(other),
+                }
+            }
+            Some(out)
+        })
+        .collect()
+}
+
+fn put_text_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
+    for &b in value {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' if f.delimiter == b'\t' => out.extend_from_slice(b"\\t"),
+            d if d == f.delimiter => {
+                out.push(b'\\');
+                out.push(d);
+            }
+            other => out.push(other),
+        }
+    }
+}
+
+/// Splits a CSV row into its fields (`None` = NULL, i.e. the unquoted
+/// NULL string).
+fn csv_fields(line: &[u8], f: &CopyFormat) -> Option<Vec<Option<Vec<u8>>>> {
+    let mut fields = Vec::new();
+    let mut i = 0;
+    loop {
+        let mut value = Vec::new();
+        let mut quoted = false;
+        if i < line.len() && line[i] == f.quote {
+            quoted = true;
+            i += 1;
+            loop {
+                let b = *line.get(i)?;
+                if b == f.escape
+                    && f.escape != f.quote
+                    && i + 1 < line.len()
+                    && (line[i + 1] == f.quote || line[i + 1] == f.escape)
+                {
+                    value.push(line[i + 1]);
+                    i += 2;
+                } else if b == f.quote {
+                    if f.escape == f.quote && line.get(i + 1) == Some(&f.quote) {
+                        value.push(f.quote);
+                        i += 2;
+                    } else {
+                        i += 1;
+                        break;
+                    }
+                } else {
+                    value.push(b);
+                    i += 1;
+                }
+            }
+        }
+        while i < line.len() && line[i] != f.delimiter {
+            value.push(line[i]);
+            i += 1;
+        }
+        let is_null = !quoted && value == f.null.as_bytes();
+        fields.push((!is_null).then_some(value));
+        if i >= line.len() {
+            return Some(fields);
+        }
+        i += 1; // the delimiter
+    }
+}
+
+fn put_csv_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
+    out.push(f.quote);
+    for &b in value {
+        if b == f.quote || b == f.escape {
+            out.push(f.escape);
+        }
+        out.push(b);
+    }
+    out.push(f.quote);
+}
+
+/// Masking state of one running COPY.
+#[derive(Debug)]
+pub(crate) struct CopyMasker {
+    pub(crate) format: CopyFormat,
+    pub(crate) plan: RowPlan,
+    header_pending: bool,
+}
+
+impl CopyMasker {
+    pub(crate) fn new(format: CopyFormat, plan: RowPlan) -> CopyMasker {
+        CopyMasker {
+            header_pending: format.header,
+            format,
+            plan,
+        }
+    }
+
+    /// Masks one CopyData row; `None` when it needs no change.
+    pub(crate) fn mask_row(
+        &mut self,
+        masking: &Masking,
+        data: &[u8],
+        counts: &mut MaskCounts,
+    ) -> Option<Vec<u8>> {
+        if std::mem::take(&mut self.header_pending) {
+            // Column names, not values.
+            return None;
+        }
+        let (line, end) = match data.strip_suffix(b"\r\n") {
+            Some(l) => (l, &b"\r\n"[..]),
+            None => match data.strip_suffix(b"\n") {
+                Some(l) => (l, &b"\n"[..]),
+                None => (data, &b""[..]),
+            },
+        };
+        let fields = if self.format.csv {
+            csv_fields(line, &self.format)
+        } else {
+            Some(text_fields(line, &self.format))
+        };
+        let fallback;
+        let (fields, plan) = match fields {
+            Some(fields) if fields.len() == self.plan.len() => (fields, &self.plan),
+            Some(fields) => {
+                fallback = RowPlan::all_unknown(fields.len());
+                (fields, &fallback)
+            }
+            // An unterminated quote: the row cannot be read, so nothing of
+            // it is shown.
+            None => {
+                fallback = RowPlan::all_unknown(1);
+                (vec![Some(line.to_vec())], &fallback)
+            }
+        };
+        let masked: Vec<Option<Vec<u8>>> = fields
+            .iter()
+            .zip(plan.columns.iter())
+            .map(|(value, col)| {
+                value
+                    .as_deref()
+                    .and_then(|v| masking.mask_value(col, v, counts))
+            })
+            .collect();
+        if masked.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(data.len() + 16);
+        for (i, (value, m)) in fields.iter().zip(masked.iter()).enumerate() {
+            if i > 0 {
+                out.push(self.format.delimiter);
+            }
+            let Some(v) = m.as_deref().or(value.as_deref()) else {
+                out.extend_from_slice(self.format.null.as_bytes());
+                continue;
+            };
+            if self.format.csv {
+                put_csv_field(&mut out, v, &self.format);
+            } else {
+                put_text_field(&mut out, v, &self.format);
+            }
+        }
+        out.extend_from_slice(end);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_from_options() {
+        let text = copy_format("COPY customers TO STDOUT").unwrap();
+        assert!(!text.csv);
+        assert_eq!((text.delimiter, text.null.as_str()), (b'\t', "\\N"));
+        let csv = copy_format("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER ';')")
+            .unwrap();
+        assert!(csv.csv && csv.header);
+        assert_eq!((csv.delimiter, csv.quote, csv.escape), (b';', b'"', b'"'));
+        let legacy = copy_format("COPY customers TO STDOUT CSV HEADER").unwrap();
+        assert!(legacy.csv && legacy.header);
+        assert_eq!(
+            copy_format("COPY customers TO STDOUT (FORMAT binary)"),
+            Err(CopyFormatError::Binary)
+        );
+        assert_eq!(
+            copy_format("COPY customers TO STDOUT BINARY"),
+            Err(CopyFormatError::Binary)
+        );
+    }
+
+    #[test]
+    fn text_fields_unescape_and_round_trip() {
+        let f = copy_format("COPY t TO STDOUT").unwrap();
+        let fields = text_fields(b"1\ta\\tb\\\\c\\n\t\\N\t\\101", &f);
+        assert_eq!(
+            fields,
+            vec![
+                Some(b"1".to_vec()),
+                Some(b"a\tb\\c\n".to_vec()),
+                None,
+                Some(b"A".to_vec())
+            ]
+        );
+        let mut out = Vec::new();
+        put_text_field(&mut out, b"a\tb\\c\n", &f);
+        assert_eq!(out, b"a\\tb\\\\c\\n");
+    }
+
+    #[test]
+    fn csv_fields_handle_quotes_and_nulls() {
+        let f = copy_format("COPY t TO STDOUT CSV").unwrap();
+        let fields = csv_fields(b"1,\"a,\"\"b\"\"\",,\"\"", &f).unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                Some(b"1".to_vec()),
+                Some(b"a,\"b\"".to_vec()),
+                None,
+                Some(Vec::new())
+            ]
+        );
+        assert_eq!(csv_fields(b"\"unterminated", &f), None);
+        let mut out = Vec::new();
+        put_csv_field(&mut out, b"say \"hi\"", &f);
+        assert_eq!(out, b"\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,418 @@
+//! Statement guardrails: what is refused before anything goes upstream.
+//!
+//! Every statement of a query string is checked against the session's
+//! shields; the first one that stops it decides the refusal (SQLSTATE 42501,
+//! the shield named in the message, the exact `periscope request ...`
+//! command in the HINT). In order:
+//!
+//! | statement | shield |
+//! |---|---|
+//! | server-side code: `DO`, `CALL`, `COPY` to/from a file or a program | `write` and `ddl` |
+//! | privilege changes (`GRANT`, `REVOKE`, roles), `SET ROLE`, `SET SESSION AUTHORIZATION` | `ddl` |
+//! | schema changes, `VACUUM`, `ANALYZE`, `CHECKPOINT`, `LOAD`, other unknown commands | `ddl` |
+//! | data changes: DML, `COPY FROM`, data-modifying CTEs, `nextval`/`setval`, large-object writes, `SELECT INTO`, row locks (`FOR UPDATE`), `LOCK` | `write` |
+//! | `UPDATE`/`DELETE` without a `WHERE`, `TRUNCATE` | `unbounded-write` (after `write`) |
+//! | turning the read-only backstop off: `SET [LOCAL] default_transaction_read_only`/`transaction_read_only`, `SET TRANSACTION`/`SESSION CHARACTERISTICS ... READ WRITE`, `BEGIN`/`START TRANSACTION READ WRITE` | `write` |
+//! | a call to a dangerous function ([`DANGEROUS_FUNCTIONS`], [`DANGEROUS_PREFIXES`]) or a configured `blocked_functions` entry | `function:NAME` |
+//! | any access to a configured sensitive table | `table:SCHEMA.TABLE` |
+//! | binary `COPY ... TO STDOUT` | none: the masking stage cannot read it |
+//! | SQL that does not parse (when `refuse_unanalysable`) | none: refused with the parse position |
+
+use periscope_policy::{Allowance, FunctionName, Shield, TableName};
+use periscope_sql::{AnalyzeError, CopyTarget, StatementAnalysis, StatementClass};
+
+use crate::copy::{CopyFormatError, copy_format};
+use crate::error::{PgError, sqlstate};
+
+/// Built-in functions refused unless `function:NAME` is lifted: they read or
+/// write the server's files, end other sessions, change the server's
+/// configuration, reach other servers, read raw WAL changes (bypassing
+/// masking), or change settings behind the guardrails' back.
+///
+/// Not listed, on purpose: `pg_sleep` (holds only the caller's own session;
+/// Ctrl-C cancels it), `current_setting` (reads only), `query_to_xml` and
+/// friends (their output has unknown lineage and is masked whole).
+pub const DANGEROUS_FUNCTIONS: &[&str] = &[
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_stat_file",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_backup_start",
+    "pg_backup_stop",
+    "pg_start_backup",
+    "pg_stop_backup",
+    "pg_import_system_collations",
+    "pg_drop_replication_slot",
+    "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot",
+    "pg_copy_physical_replication_slot",
+    "pg_copy_logical_replication_slot",
+    "pg_replication_slot_advance",
+    "set_config",
+    "loread",
+    "lowrite",
+    "dblink",
+];
+
+/// Prefixes of built-in dangerous function families: large objects
+/// (`lo_import`, `lo_export`, `lo_get`...), `dblink*`, directory listings
+/// (`pg_ls_dir`, `pg_ls_logdir`...), file access (`pg_read_*`, and adminpack's
+/// `pg_file_write`, `pg_file_rename`...), logical decoding (raw changes of any
+/// table), replication origins, statistics resets.
+pub const DANGEROUS_PREFIXES: &[&str] = &[
+    "lo_",
+    "dblink",
+    "pg_ls_",
+    "pg_read_",
+    "pg_file_",
+    "pg_logdir_",
+    "pg_logical_slot_",
+    "pg_logical_emit_",
+    "pg_replication_origin_",
+    "pg_stat_reset",
+];
+
+/// Whether the built-in list names `name` (unqualified, lowercase).
+pub fn is_dangerous_function(name: &str) -> bool {
+    DANGEROUS_FUNCTIONS.contains(&name) || DANGEROUS_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// A refused statement: the error for the client and, for the audit, the
+/// shield that stopped it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// ErrorResponse (42501) with message, detail and hint.
+    pub error: PgError,
+    /// The shield, when one decided.
+    pub shield: Option<Shield>,
+}
+
+fn by_shield(allowance: &Allowance, shield: Shield, what: &str) -> Refused {
+    let r = allowance.refusal(&shield, what);
+    Refused {
+        error: PgError::error(sqlstate::INSUFFICIENT_PRIVILEGE, r.message)
+            .with_detail(r.detail)
+            .with_hint(r.hint),
+        shield: Some(shield),
+    }
+}
+
+fn plain(message: impl Into<String>, hint: impl Into<String>) -> Refused {
+    Refused {
+        error: PgError::error(sqlstate::INSUFFICIENT_PRIVILEGE, message).with_hint(hint),
+        shield: None,
+    }
+}
+
+/// The refusal of a query string the analyser could not parse.
+pub fn unanalysable(error: &AnalyzeError) -> Refused {
+    plain(
+        format!("statement refused: Periscope could not analyse it ({error})"),
+        "this connection refuses SQL its analyser cannot follow (refuse_unanalysable); \
+         rewrite the statement, e.g. without the construct at that position",
+    )
+}
+
+/// The refusal of a fast-path FunctionCall message.
+pub fn function_call() -> Refused {
+    plain(
+        "fast-path function calls are refused through the Periscope gateway: \
+         the function and its arguments cannot be analysed",
+        "call the function from SQL instead (SELECT fn(...))",
+    )
+}
+
+/// The leading keywords of a statement, for messages (`DELETE`, `CREATE TABLE`).
+fn verb(st: &StatementAnalysis) -> String {
+    let words: Vec<&str> = st.normalized.split_whitespace().take(2).collect();
+    let first = words
+        .first()
+        .copied()
+        .unwrap_or("statement")
+        .to_ascii_uppercase();
+    match first.as_str() {
+        "CREATE" | "ALTER" | "DROP" | "SET" | "START" => match words.get(1) {
+            Some(w) if w.chars().all(|c| c.is_ascii_alphabetic() || c == '_') => {
+                format!("`{first} {}`", w.to_ascii_uppercase())
+            }
+            _ => format!("`{first}`"),
+        },
+        _ => format!("`{first}`"),
+    }
+}
+
+/// Whether the statement would switch the session or its transaction to
+/// read-write.
+fn lifts_read_only(st: &StatementAnalysis) -> bool {
+    let upper = st.normalized.to_ascii_uppercase();
+    match &st.class {
+        StatementClass::Set { variable } => match variable.as_str() {
+            "default_transaction_read_only" | "transaction_read_only" => true,
+            "transaction" | "session" | "several" => {
+                upper.contains("READ WRITE") || upper.contains("READ_ONLY")
+            }
+            _ => false,
+        },
+        StatementClass::Transaction => upper.contains("READ WRITE"),
+        _ => false,
+    }
+}
+
+/// Checks one statement. `what_suffix` situates it in a multi-statement
+/// query (` (statement 2 of 3)`).
+pub fn check(
+    st: &StatementAnalysis,
+    sql: &str,
+    allowance: &Allowance,
+    what_suffix: &str,
+) -> Result<(), Box<Refused>> {
+    let shields = allowance.shields();
+    let what = format!("{}{what_suffix}", verb(st));
+
+    if st.class.runs_server_code() {
+        for shield in [Shield::Write, Shield::Ddl] {
+            if shields.is_in_force(&shield) {
+                return Err(Box::new(by_shield(allowance, shield, &what)));
+            }
+        }
+    }
+    let privilege_change = st.class.is_dcl()
+        || matches!(&st.class, StatementClass::Set { variable } if variable == "role" || variable == "session authorization");
+    let maintenance = matches!(
+        st.class,
+        StatementClass::Vacuum | StatementClass::Analyze | StatementClass::Other(_)
+    );
+    if (privilege_change || st.is_ddl() || maintenance) && shields.blocks_ddl() {
+        return Err(Box::new(by_shield(allowance, Shield::Ddl, &what)));
+    }
+    let writes = st.is_write() || st.locks || matches!(st.class, StatementClass::Lock);
+    if writes && shields.blocks_write() {
+        return Err(Box::new(by_shield(allowance, Shield::Write, &what)));
+    }
+    if st.unbounded_write && shields.blocks_unbounded_write() {
+        return Err(Box::new(by_shield(
+            allowance,
+            Shield::UnboundedWrite,
+            &what,
+        )));
+    }
+    if shields.blocks_write() && lifts_read_only(st) {
+        return Err(Box::new(by_shield(allowance, Shield::Write, &what)));
+    }
+
+    for f in &st.functions {
+        let bare = f.rsplit('.').next().unwrap_or(f);
+        let builtin = is_dangerous_function(bare);
+        let candidates = [f.as_str(), bare];
+        for name in candidates {
+            let Ok(parsed) = name.parse::<FunctionName>() else {
+                continue;
+            };
+            if shields.blocks_function(&parsed, builtin && name == bare) {
+                return Err(Box::new(by_shield(
+                    allowance,
+                    Shield::Function(parsed),
+                    &format!("calling {name}(){what_suffix}"),
+                )));
+            }
+        }
+    }
+
+    let sensitive = shields.in_force().filter_map(|s| match s {
+        Shield::Table(t) => Some(t.clone()),
+        _ => None,
+    });
+    for table in sensitive {
+        let touched = st
+            .tables_read
+            .iter()
+            .chain(st.tables_written.iter())
+            .any(|t| match &t.schema {
+                Some(schema) => *schema == table.schema && t.name == table.table,
+                // Not resolved through the catalog: the same name in any
+                // schema counts (fail closed).
+                None => t.name == table.table,
+            });
+        if touched {
+            let what = format!("access to {table}{what_suffix}");
+            return Err(Box::new(by_shield(
+                allowance,
+                Shield::Table(TableName::new(&table.schema, &table.table)),
+                &what,
+            )));
+        }
+    }
+
+    if matches!(
+        st.class,
+        StatementClass::CopyTo {
+            target: CopyTarget::Stdout
+        }
+    ) && let Err(e) = copy_format(&sql[st.range.clone()])
+    {
+        return Err(Box::new(plain(
+            format!("COPY refused{what_suffix}: {e}"),
+            match e {
+                CopyFormatError::Binary => "use COPY ... TO STDOUT WITH (FORMAT csv)",
+                _ => "use COPY ... TO STDOUT with the text or csv format and default options",
+            },
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use periscope_policy::{Identity, Policy, PolicyInput, decide};
+    use periscope_sql::{AnalyzeOptions, StaticCatalog, analyze};
+
+    const POLICY: &str = r#"
+[[connection]]
+name = "pg-prod"
+kind = "postgres"
+host = "db"
+database = "shop"
+user = "u"
+[connection.data_policy]
+sensitive_tables = ["payments.cards"]
+blocked_functions = ["pg_sleep"]
+
+[[role]]
+name = "dev"
+connections = ["pg-prod"]
+may_lift = ["write", "ddl", "function:pg_read_file", "table:payments.cards"]
+approvers = ["lead"]
+
+[[role]]
+name = "lead"
+"#;
+
+    fn allowance() -> Allowance {
+        let policy = Policy::parse(POLICY, "t.toml").unwrap();
+        decide(&PolicyInput {
+            policy: &policy,
+            identity: &Identity::new("alice", ["dev"]),
+            connection: "pg-prod",
+            grants: &[],
+            now: time::OffsetDateTime::UNIX_EPOCH,
+        })
+        .allowance()
+        .unwrap()
+        .clone()
+    }
+
+    fn refused(sql: &str) -> Option<(Option<String>, String)> {
+        let mut catalog = StaticCatalog::new();
+        catalog.add_table("public", "customers", &["id", "email"]);
+        catalog.add_table("payments", "cards", &["id", "number"]);
+        let analysis = analyze(sql, &catalog, &AnalyzeOptions::default()).unwrap();
+        let a = allowance();
+        for st in &analysis.statements {
+            if let Err(r) = check(st, sql, &a, "") {
+                return Some((r.shield.map(|s| s.to_string()), r.error.message));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn each_class_is_stopped_by_its_shield() {
+        let cases = [
+            ("INSERT INTO customers VALUES (1, 'a')", "write"),
+            ("UPDATE customers SET email = 'x' WHERE id = 1", "write"),
+            ("DELETE FROM customers", "write"),
+            (
+                "MERGE INTO customers c USING customers d ON c.id = d.id WHEN MATCHED THEN DELETE",
+                "write",
+            ),
+            ("CREATE TABLE t (a int)", "ddl"),
+            ("GRANT SELECT ON customers TO public", "ddl"),
+            ("COPY customers FROM STDIN", "write"),
+            ("COPY customers TO PROGRAM 'cat'", "write"),
+            ("DO $$ BEGIN END $$", "write"),
+            (
+                "WITH d AS (DELETE FROM customers RETURNING *) SELECT * FROM d",
+                "write",
+            ),
+            ("SELECT * FROM customers FOR UPDATE", "write"),
+            ("SELECT nextval('s')", "write"),
+            ("SET default_transaction_read_only = off", "write"),
+            (
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+                "write",
+            ),
+            ("BEGIN READ WRITE", "write"),
+            (
+                "SELECT pg_read_file('/etc/passwd')",
+                "function:pg_read_file",
+            ),
+            ("SELECT pg_catalog.pg_ls_dir('.')", "function:pg_ls_dir"),
+            ("SELECT lo_import('/etc/passwd')", "write"),
+            ("SELECT pg_sleep(1)", "function:pg_sleep"),
+            (
+                "SELECT set_config('default_transaction_read_only', 'off', false)",
+                "function:set_config",
+            ),
+            ("SELECT number FROM payments.cards", "table:payments.cards"),
+            ("VACUUM customers", "ddl"),
+        ];
+        for (sql, shield) in cases {
+            let (got, message) = refused(sql).unwrap_or_else(|| panic!("{sql} passed"));
+            assert_eq!(got.as_deref(), Some(shield), "{sql}: {message}");
+        }
+        let (shield, message) = refused("COPY customers TO STDOUT (FORMAT binary)").unwrap();
+        assert_eq!(shield, None);
+        assert!(message.contains("binary COPY"), "{message}");
+    }
+
+    #[test]
+    fn reads_pass() {
+        for sql in [
+            "SELECT email FROM customers",
+            "BEGIN",
+            "BEGIN READ ONLY",
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "SET search_path TO public",
+            "RESET default_transaction_read_only",
+            "COPY customers TO STDOUT WITH (FORMAT csv, HEADER)",
+            "SHOW search_path",
+            "EXPLAIN SELECT * FROM customers",
+            "SELECT pg_catalog.pg_get_viewdef(1)",
+        ] {
+            assert_eq!(refused(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_hint_has_the_request_command() {
+        let a = allowance();
+        let catalog = StaticCatalog::new();
+        let sql = "DELETE FROM customers WHERE id = 1";
+        let analysis = analyze(sql, &catalog, &AnalyzeOptions::default()).unwrap();
+        let r = check(&analysis.statements[0], sql, &a, " (statement 1 of 1)").unwrap_err();
+        assert_eq!(r.error.code, "42501");
+        assert!(
+            r.error
+                .message
+                .contains("`DELETE` (statement 1 of 1) blocked by shield `write`"),
+            "{}",
+            r.error.message
+        );
+        assert!(
+            r.error
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("periscope request pg-prod --lift write --for 30m --reason \"...\""),
+            "{:?}",
+            r.error.hint
+        );
+    }
+}
