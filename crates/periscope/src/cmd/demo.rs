@@ -1077,7 +1077,7 @@ fn config_toml(dir: &DemoDir, db: &Database, api: SocketAddr, pg: SocketAddr) ->
     let path = |rel: &str| q(&dir.join(rel).display().to_string());
     let mut text = format!(
         "# Written by `periscope demo`: a gateway in front of a fake shop database.\n\
-         # `periscope up --config {config}` serves it again (start its database first).\n\
+         # `periscope demo --data-dir {dir}` serves it again (after --keep).\n\
          \n\
          [server]\n\
          api_listen = {api}\n\
@@ -1097,7 +1097,7 @@ fn config_toml(dir: &DemoDir, db: &Database, api: SocketAddr, pg: SocketAddr) ->
          port = {port}\n\
          database = {database}\n\
          user = {user}\n",
-        config = dir.join(CONFIG_FILE).display(),
+        dir = dir.path.display(),
         api = q(&in_file(api, DEFAULT_API)),
         pg = q(&in_file(pg, DEFAULT_PG)),
         data_dir = path("gateway"),
@@ -1438,7 +1438,7 @@ fn print_tour(
     )?;
     for (i, (text, commands)) in steps.iter().enumerate() {
         writeln!(out)?;
-        writeln!(out, "{}. {}", i + 1, wrap(text, 4))?;
+        writeln!(out, "{}. {}", i + 1, wrap(text, 3))?;
         for command in commands {
             writeln!(out, "   $ {command}")?;
         }
@@ -1473,21 +1473,23 @@ fn print_tour(
     out.flush()
 }
 
-/// Wraps a sentence at 88 columns, continuation lines indented by `indent`.
+/// Wraps a sentence to fit 88 columns after a prefix of `indent`
+/// characters; continuation lines are indented by as much.
 fn wrap(text: &str, indent: usize) -> String {
+    let width = 88 - indent;
     let mut out = String::new();
-    let mut width = 0;
+    let mut line = 0;
     for word in text.split_whitespace() {
-        if width > 0 && width + 1 + word.len() > 88 - indent {
+        if line > 0 && line + 1 + word.len() > width {
             out.push('\n');
-            out.push_str(&" ".repeat(indent - 1));
-            width = 0;
-        }
-        if width > 0 || !out.is_empty() {
+            out.push_str(&" ".repeat(indent));
+            line = 0;
+        } else if line > 0 {
             out.push(' ');
+            line += 1;
         }
         out.push_str(word);
-        width += word.len() + 1;
+        line += word.len();
     }
     out
 }
