@@ -1,0 +1,69 @@
+//! Memory figures of a process, read from `/proc`.
+
+use std::path::PathBuf;
+
+/// A `kB` field of `/proc/<pid>/status` (`VmHWM` is the peak resident set,
+/// `VmRSS` the current one), in KiB.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Resets the peak resident set (`VmHWM`) to the current one, so the next
+/// reading is the peak of what ran in between (Linux: `5` in `clear_refs`).
+pub fn reset_peak(pid: u32) -> std::io::Result<()> {
+    std::fs::write(PathBuf::from(format!("/proc/{pid}/clear_refs")), "5")
+}
+
+/// The 1-minute load average, for the record of a run.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// CPU model, core count, memory and kernel, for the record of a run.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{model}, {cores} cores, {:.0} GiB RAM, Linux {kernel}",
+        mem_kib as f64 / 1024.0 / 1024.0
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_peak_memory() {
+        let pid = std::process::id();
+        let hwm = status_kib(pid, "VmHWM").expect("VmHWM of this process");
+        let rss = status_kib(pid, "VmRSS").expect("VmRSS of this process");
+        assert!(hwm >= rss && rss > 0);
+    }
+}
