@@ -1,0 +1,237 @@
+//! What the newcomer reads: the tour with its exact commands, and live
+//! notes when a grant starts or ends.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use periscope_gateway::{EndReason, GrantEvent};
+
+use crate::cmd::output::shell_quote;
+
+use super::database::conninfo_value;
+use super::{CONNECTION, Demo, DemoArgs, Ready};
+
+/// Tells, in the demo's terminal, when a grant starts and ends.
+pub(super) async fn narrate(gateway: periscope_gateway::Gateway) {
+    let mut events = gateway.subscribe();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let line = match event {
+            GrantEvent::Started(g) => format!(
+                "grant {} started: {} now sees what it lifts on {}, in sessions opened from now on",
+                g.grant_id, g.identity, g.connection
+            ),
+            GrantEvent::Ended(g) => {
+                let why = match g.reason {
+                    EndReason::Expired => "expired".to_string(),
+                    EndReason::Revoked { by } => format!("revoked by {by}"),
+                };
+                format!(
+                    "grant {} {why}: the shields are back for {} on {}, and sessions that relied on it are ended",
+                    g.grant_id, g.identity, g.connection
+                )
+            }
+            _ => continue,
+        };
+        println!("periscope demo: {line}");
+    }
+}
+
+/// The banner, the tour and the ready line.
+pub(super) fn print_tour(
+    args: &DemoArgs,
+    demo: &Demo,
+    ready: &Ready,
+    elapsed: Duration,
+) -> std::io::Result<()> {
+    let dir = &demo.dir.path;
+    let env = |name: &str| shell_quote(&dir.join(format!("env/{name}.env")).display().to_string());
+    let conninfo = format!(
+        "host={} port={} user=alice dbname={CONNECTION} sslmode=verify-full sslrootcert={}",
+        ready.pg_addr.ip(),
+        ready.pg_addr.port(),
+        conninfo_value(&ready.ca_file.display().to_string())
+    );
+    let psql = format!("psql \"{}\"", conninfo.replace('"', "\\\""));
+    let for_ = &args.expire_in;
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Periscope demo {}, ready in {:.1}s.",
+        env!("CARGO_PKG_VERSION"),
+        elapsed.as_secs_f64()
+    )?;
+    let kept = if args.keep || demo.dir.resumed {
+        "kept on exit"
+    } else {
+        "removed on Ctrl-C; --keep keeps it"
+    };
+    writeln!(out, "  directory:   {} ({kept})", dir.display())?;
+    writeln!(
+        out,
+        "  gateway:     {} (API), {} (PostgreSQL)",
+        ready.api_url, ready.pg_addr
+    )?;
+    writeln!(
+        out,
+        "  connection:  {CONNECTION} -> {}",
+        ready.upstream_label
+    )?;
+    if let Some(c) = &ready.counts {
+        writeln!(
+            out,
+            "  data:        {} customers, {} orders, {} payments, {} integrations (all fake)",
+            c.customers, c.orders, c.payments, c.integrations
+        )?;
+    }
+    writeln!(
+        out,
+        "  identities:  alice (role developer), bob (role approver), admin; tokens in {}",
+        dir.join("env").display()
+    )?;
+    for note in &ready.notes {
+        writeln!(out, "  note:        {note}")?;
+    }
+    let steps: Vec<(String, Vec<String>)> = vec![
+        (
+            "Act as alice, a developer: her token and the gateway's CA are in an env file.".into(),
+            vec![format!(". {}", env("alice"))],
+        ),
+        (
+            "Read customers through the gateway. Emails, phones and card numbers arrive masked, \
+             in the notes too: nobody asked to see them, so they never leave the gateway in clear."
+                .into(),
+            vec![format!(
+                "{psql} -c \"SELECT id, name, email, phone, card_number, notes FROM customers ORDER BY id LIMIT 5\""
+            )],
+        ),
+        (
+            "Secrets stay masked even under a grant: API keys, and the GitHub token pasted into a note."
+                .into(),
+            vec![format!(
+                "{psql} -c \"SELECT provider, api_key, notes FROM integrations ORDER BY id LIMIT 3\""
+            )],
+        ),
+        (
+            "Try to change data: refused with SQLSTATE 42501, because a connection is read-only \
+             until a grant lifts `write`; the HINT is the exact command to ask for it."
+                .into(),
+            vec![format!(
+                "{psql} -v VERBOSITY=verbose -c \"UPDATE customers SET email = 'new@example.com' WHERE id = 1\""
+            )],
+        ),
+        (
+            format!(
+                "Ask to see emails for {for_}, with a reason. Role developer needs one approval \
+                 from role approver; note the request id it prints."
+            ),
+            vec![format!(
+                "periscope request {CONNECTION} --lift unmask:email --for {for_} --reason \"INC-1042: customer 1 says the receipt never arrived\""
+            )],
+        ),
+        (
+            "Act as bob, an approver, and approve it (put the id from the previous step in \
+             place of REQUEST_ID). Nobody can approve their own request."
+                .into(),
+            vec![
+                format!(". {}", env("bob")),
+                "periscope approve REQUEST_ID".into(),
+            ],
+        ),
+        (
+            "Back as alice, in a new session: emails are in clear now, phones and cards stay \
+             masked (the grant lifts unmask:email only; role developer may never lift card)."
+                .into(),
+            vec![
+                format!(". {}", env("alice")),
+                format!(
+                    "{psql} -c \"SELECT id, email, phone, card_number FROM customers ORDER BY id LIMIT 5\""
+                ),
+            ],
+        ),
+        (
+            format!(
+                "Keep a session open and let the grant expire ({for_} after the approval; \
+                 `periscope grants` shows the time left). The gateway ends sessions that relied \
+                 on it: the next statement gets FATAL, and a new session sees masked emails again."
+            ),
+            vec![psql.clone()],
+        ),
+        (
+            "Check the trail as the administrator: every login, statement, refusal, request, \
+             approval and expiry is in a hash-chained audit log with signed checkpoints."
+                .into(),
+            vec![
+                format!(". {}", env("admin")),
+                "periscope audit tail -n 15".into(),
+                "periscope audit verify".into(),
+            ],
+        ),
+    ];
+    writeln!(out)?;
+    writeln!(
+        out,
+        "The tour: run these in another terminal (lines after $ are commands)."
+    )?;
+    for (i, (text, commands)) in steps.iter().enumerate() {
+        writeln!(out)?;
+        writeln!(out, "{}. {}", i + 1, wrap(text, 3))?;
+        for command in commands {
+            writeln!(out, "   $ {command}")?;
+        }
+        if i == 7 {
+            writeln!(
+                out,
+                "   {CONNECTION}=> SELECT id, email FROM customers WHERE id = 1;"
+            )?;
+            writeln!(
+                out,
+                "   (again once the grant has expired; then quit with \\q)"
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "periscope: ready api={} pg={} data_dir={}",
+        ready.api_url,
+        ready.pg_addr,
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "Ctrl-C stops the gateway and PostgreSQL{}.",
+        if args.keep || demo.dir.resumed {
+            " and keeps the directory"
+        } else {
+            " and removes the directory"
+        }
+    )?;
+    out.flush()
+}
+
+/// Wraps a sentence to fit 88 columns after a prefix of `indent`
+/// characters; continuation lines are indented by as much.
+fn wrap(text: &str, indent: usize) -> String {
+    let width = 88 - indent;
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
