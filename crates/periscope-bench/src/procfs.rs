@@ -62,8 +62,10 @@ mod tests {
     #[test]
     fn reads_own_peak_memory() {
         let pid = std::process::id();
-        let hwm = status_kib(pid, "VmHWM").expect("VmHWM of this process");
+        // The current set first: the peak, read after it, can only be as
+        // large or larger (memory may grow between the two reads).
         let rss = status_kib(pid, "VmRSS").expect("VmRSS of this process");
+        let hwm = status_kib(pid, "VmHWM").expect("VmHWM of this process");
         assert!(hwm >= rss && rss > 0);
     }
 }
