@@ -250,14 +250,25 @@ impl Words {
 }
 
 fn in_set(word: &[u8], set: &[&str]) -> bool {
-    set.iter().any(|s| s.as_bytes() == word)
+    // Length and first byte first: most candidates differ there, and the
+    // full comparison is a library call.
+    set.iter().any(|s| {
+        let s = s.as_bytes();
+        s.len() == word.len() && s.first() == word.first() && s == word
+    })
 }
 
 /// Substring test for short names: a plain window scan beats building a
 /// `memmem` finder for every call.
 fn contains(hay: &[u8], needle: &str) -> bool {
     let needle = needle.as_bytes();
-    hay.len() >= needle.len() && hay.windows(needle.len()).any(|w| w == needle)
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w[0] == first && w == needle)
 }
 
 /// Classifies a column or key name; `None` means "not sensitive by name".

@@ -191,6 +191,9 @@ impl ScanConfig {
             names_on: self.detect.contains(Entity::PersonName),
             hex_optional: self.detect.contains(Entity::Uuid)
                 || self.detect.contains(Entity::MacAddress),
+            hex_colon: self.detect.contains(Entity::Ip)
+                || self.detect.contains(Entity::Uuid)
+                || self.detect.contains(Entity::MacAddress),
             detect: self.detect,
             lifted: self.lifted,
             first_names: names,
@@ -207,6 +210,8 @@ pub struct Scanner {
     names_on: bool,
     /// UUID or MAC detection is on: hex words before `-`/`.` need a look.
     hex_optional: bool,
+    /// IPv6, UUID or MAC detection is on: hex words before `:` need a look.
+    hex_colon: bool,
     lifted: EntitySet,
     first_names: Vec<Vec<u8>>,
 }
@@ -253,39 +258,48 @@ impl Scanner {
     fn run(&self, t: &[u8], sink: &mut Sink) {
         let n = t.len();
         let mut i = 0;
-        while i < n {
-            let class = CLASS[usize::from(t[i])];
-            if class == C_SKIP {
+        loop {
+            // Spaces, quotes, slashes, commas...: one table lookup each.
+            while i < n && CLASS[usize::from(t[i])] == C_SKIP {
                 i += 1;
-                continue;
             }
-            let next = if class == C_WORD {
+            if i >= n {
+                return;
+            }
+            let b0 = t[i];
+            let next = if is_alnum(b0) {
+                // A word start: the byte before is not alphanumeric (see below).
                 let end = word_end(t, i);
-                let b0 = t[i];
-                if i > 0 && is_alnum(t[i - 1]) {
-                    // Only reachable after a detector stopped mid-word.
-                    end
-                } else if b0.is_ascii_lowercase()
-                    && !lower_pair(b0, t.get(i + 1).copied().unwrap_or(0))
-                    && !(is_hex(b0) && matches!(t.get(end), Some(b':' | b'-' | b'.')))
-                {
-                    // Most words: no detector starts with this letter.
-                    end
+                if !self.may_start(t, i, end) {
+                    // Most words: no detector starts there.
+                    i = end;
+                    continue;
+                }
+                let next = self.word(t, i, end, sink);
+                // A detector that stopped in the middle of a word: the rest of
+                // the word starts nothing.
+                if next > end && next < n && is_alnum(t[next - 1]) && is_alnum(t[next]) {
+                    word_end(t, next)
                 } else {
-                    self.word(t, i, end, sink).max(end)
+                    next.max(end)
                 }
             } else {
                 // `-`, `(` and `+` only matter before `-` (PEM) or a digit (phones).
                 let after = t.get(i + 1).copied().unwrap_or(0);
-                let worth = match t[i] {
+                let worth = match b0 {
                     b'-' => after == b'-',
                     b'(' | b'+' => after.is_ascii_digit(),
                     _ => true,
                 };
-                if worth {
-                    self.punct(t, i, sink).max(i + 1)
+                if !worth {
+                    i += 1;
+                    continue;
+                }
+                let next = self.punct(t, i, sink);
+                if next > i + 1 && next < n && is_alnum(t[next - 1]) && is_alnum(t[next]) {
+                    word_end(t, next)
                 } else {
-                    i + 1
+                    next.max(i + 1)
                 }
             };
             if sink.stop {
@@ -295,15 +309,21 @@ impl Scanner {
         }
     }
 
-    /// A word starts at `i` and ends at `end` (alphanumeric run). Returns where
-    /// scanning resumes.
-    fn word(&self, t: &[u8], i: usize, end: usize, sink: &mut Sink) -> usize {
+    /// Whether any detector may start at the word `i..end`, judging by its
+    /// first two bytes, its length and the byte after it: the cheap test that
+    /// lets the loop skip most words without a call. [`Scanner::word`] does the
+    /// same tests again on the words that pass.
+    #[inline(always)]
+    fn may_start(&self, t: &[u8], i: usize, end: usize) -> bool {
         let b0 = t[i];
-        let rest = &t[i..];
-        let mut next = end;
+        let b1 = t.get(i + 1).copied().unwrap_or(0);
+        let len = end - i;
+        if b0.is_ascii_lowercase() {
+            return lower_pair(b0, b1) || (is_hex(b0) && self.hexish(t, i, end));
+        }
         if b0.is_ascii_digit() {
-            // The most common number, a short lone run (`200`, `4567,`), can be
-            // nothing: no separator continues it and its length fits no detector.
+            // A short lone run (`200`, `4567,`) can be nothing: no separator
+            // continues it and its length fits no detector.
             let after = t.get(end).copied().unwrap_or(b'\n');
             let continues = match after {
                 b':' => true,
@@ -311,53 +331,104 @@ impl Scanner {
                 b' ' | b'-' | b'.' | b'/' => t.get(end + 1).is_some_and(u8::is_ascii_digit),
                 _ => false,
             };
-            let len = end - i;
-            if !continues && len != 9 && !(12..=19).contains(&len) && !(26..=35).contains(&len) {
-                return end;
-            }
+            return continues || len == 9 || (12..=19).contains(&len) || (26..=35).contains(&len);
         }
-        if b0.is_ascii_digit()
-            && end - i <= 2
-            && t.get(end) == Some(&b':')
-            && let Some(e) = time_of_day(t, i)
-        {
-            return e;
-        }
-        let hexish = match t.get(end) {
-            Some(b':') => end - i <= 4 && (self.detect.contains(Entity::Ip) || self.hex_optional),
-            Some(b'-' | b'.') => end - i <= 8 && self.hex_optional,
+        // Upper case: the prefixes and shapes `upper_word` looks for.
+        let iban_shape = t.len() - i >= 15
+            && b1.is_ascii_uppercase()
+            && t[i + 2].is_ascii_digit()
+            && t[i + 3].is_ascii_digit();
+        let prefix = match b0 {
+            // `AKIA` + 16 (exactly 20), `AIza`.
+            b'A' => len == 20 || b1 == b'I',
+            // `SG.`
+            b'S' => b1 == b'G',
+            // `Bearer `, `BC1`.
+            b'B' => b1 == b'e' || b1 == b'C',
+            // `TB1`.
+            b'T' => b1 == b'B',
+            // Base58 wallets (Litecoin, Dogecoin).
+            b'L' | b'M' | b'D' => (26..=35).contains(&len),
             _ => false,
         };
-        if hexish
+        prefix || iban_shape || self.names_on || (is_hex(b0) && self.hexish(t, i, end))
+    }
+
+    /// A word starts at `i` and ends at `end` (alphanumeric run). Returns where
+    /// scanning resumes.
+    fn word(&self, t: &[u8], i: usize, end: usize, sink: &mut Sink) -> usize {
+        let b0 = t[i];
+        if b0.is_ascii_digit() {
+            return self.number_word(t, i, end, sink);
+        }
+        if self.hexish(t, i, end)
             && is_hex(b0)
             && let Some(e) = self.hex_word(t, i, end, sink)
         {
             return e;
         }
-        match b0 {
-            b'0'..=b'9' => {
-                if (26..=35).contains(&(end - i))
-                    && let Some(e) = self.wallet_base58(t, i, end, sink)
-                {
-                    return e;
-                }
-                if let Some(e) = self.numeric(t, i, sink) {
-                    next = e;
-                }
-            }
-            b'A'..=b'Z' => {
-                if let Some(e) = self.upper_word(t, i, end, sink) {
-                    next = e;
-                }
-            }
-            b'a'..=b'z' => {
-                if let Some(e) = self.lower_word(t, i, end, rest, sink) {
-                    next = e;
-                }
-            }
-            _ => {}
+        let found = if b0.is_ascii_uppercase() {
+            self.upper_word(t, i, end, sink)
+        } else {
+            self.lower_word(t, i, end, &t[i..], sink)
+        };
+        found.unwrap_or(end)
+    }
+
+    /// Whether a word at `i..end` made of hex digits may start an IPv6
+    /// address, a MAC address or a UUID, judging by its length and the byte
+    /// after it.
+    fn hexish(&self, t: &[u8], i: usize, end: usize) -> bool {
+        match t.get(end) {
+            Some(b':') => end - i <= 4 && self.hex_colon,
+            Some(b'-' | b'.') => end - i <= 8 && self.hex_optional,
+            _ => false,
         }
-        next
+    }
+
+    /// A word starting with a digit at `i` (alphanumeric up to `end`).
+    fn number_word(&self, t: &[u8], i: usize, end: usize, sink: &mut Sink) -> usize {
+        let len = end - i;
+        let after = t.get(end).copied().unwrap_or(b'\n');
+        // Timestamps (`2024-05-01T12:34:56.789Z`), the most common number in
+        // logs, are recognised at fixed offsets and skipped as a unit. (With
+        // UUID or MAC detection on, hex words are tried first, below.)
+        if len == 4 && after == b'-' && !self.hex_optional {
+            if !numeric_start_ok(t, i) {
+                return end;
+            }
+            if let Some(e) = timestamp(t, i) {
+                return e;
+            }
+        }
+        // The most common number, a short lone run (`200`, `4567,`), can be
+        // nothing: no separator continues it and its length fits no detector.
+        let continues = match after {
+            b':' => true,
+            b'-' | b'.' if self.hex_optional => true,
+            b' ' | b'-' | b'.' | b'/' => t.get(end + 1).is_some_and(u8::is_ascii_digit),
+            _ => false,
+        };
+        if !continues && len != 9 && !(12..=19).contains(&len) && !(26..=35).contains(&len) {
+            return end;
+        }
+        if len <= 2
+            && after == b':'
+            && let Some(e) = time_of_day(t, i)
+        {
+            return e;
+        }
+        if self.hexish(t, i, end)
+            && let Some(e) = self.hex_word(t, i, end, sink)
+        {
+            return e;
+        }
+        if (26..=35).contains(&len)
+            && let Some(e) = self.wallet_base58(t, i, end, sink)
+        {
+            return e;
+        }
+        self.numeric(t, i, sink).unwrap_or(end)
     }
 
     fn lower_word(
@@ -670,21 +741,30 @@ impl Scanner {
         let Some((ks, ke)) = key_before(t, sep) else {
             return next;
         };
+        self.key_value_at(t, sep, ks, ke, sink);
+        next
+    }
+
+    /// The rest of [`Scanner::key_value`] once the key at `ks..ke` has the
+    /// letters of a secret stem (rare: out of line).
+    #[inline(never)]
+    fn key_value_at(&self, t: &[u8], sep: usize, ks: usize, ke: usize, sink: &mut Sink) {
+        let next = sep + 1;
         let key = &t[ks..ke];
         if !key_gate(key) {
-            return next;
+            return;
         }
         // Safe: key bytes are ASCII by construction.
         let key_str = std::str::from_utf8(key).unwrap_or("");
         let Some((vs, quoted)) = value_start(t, next) else {
-            return next;
+            return;
         };
         let is_auth = is_authorization_key(key);
         if is_auth && sink.wants(Entity::AuthHeader) {
             if let Some((cs, ce)) = auth_credential(t, vs, quoted) {
                 sink.push(Entity::AuthHeader, cs, ce);
             }
-            return next;
+            return;
         }
         if !is_auth && sink.wants(Entity::Secret) && is_secret_name(key_str) {
             let ve = value_end(t, vs, quoted);
@@ -695,7 +775,6 @@ impl Scanner {
                 sink.push(Entity::Secret, vs, ve);
             }
         }
-        next
     }
 
     fn url_credentials(&self, t: &[u8], colon: usize, sink: &mut Sink) {
@@ -850,14 +929,19 @@ impl Scanner {
         if lone && g1 - i != 9 && !(12..=19).contains(&(g1 - i)) {
             return None;
         }
+        // Every number detector needs at least 9 digits (8 for a date of birth):
+        // amounts, counts, latencies and bare dates stop here, before the
+        // groups are recorded.
+        let min_total = if self.detect.contains(Entity::DateOfBirth) {
+            8
+        } else {
+            9
+        };
         let groups = Groups::read(t, i);
         if groups.len == 0 {
             return None;
         }
-        // Every number detector needs at least 9 digits (8 for a date of birth):
-        // amounts, counts, latencies and bare dates stop here.
-        let total: usize = (0..groups.len).map(|k| groups.digits(k)).sum();
-        if total < 9 && !(total == 8 && self.detect.contains(Entity::DateOfBirth)) {
+        if groups.total() < min_total {
             return Some(groups.end(groups.len - 1));
         }
         let mut k = 0;
@@ -886,6 +970,10 @@ impl Scanner {
         if sink.wants(Card) {
             let mut digits = [0u8; 24];
             for m in (1..=avail).rev() {
+                // The cheap test first: 12-19 digits in all.
+                if !(12..=19).contains(&g.digits_in(k, m)) {
+                    continue;
+                }
                 if m > 1 && !g.uniform(k, m, |s| s == b' ' || s == b'-') {
                     continue;
                 }
@@ -893,7 +981,7 @@ impl Scanner {
                     continue;
                 }
                 let n = g.collect(t, k, m, &mut digits);
-                if (12..=19).contains(&n) && validate::card_valid(&digits[..n]) {
+                if validate::card_valid(&digits[..n]) {
                     return Some((m, Card));
                 }
             }
@@ -934,23 +1022,40 @@ impl Scanner {
         None
     }
 
+    /// A dotted quad at `i`: four decimal octets up to 255 without leading
+    /// zeros (as `std::net::Ipv4Addr` parses them), one trailing `.` allowed
+    /// (it ends a sentence), not followed by a letter, digit, `.` or `_`.
     fn ipv4(&self, t: &[u8], i: usize, sink: &mut Sink) -> Option<usize> {
-        let mut end = run_end(t, i, |b| b.is_ascii_digit() || b == b'.');
-        if end - i > 16 {
-            return None;
+        let mut j = i;
+        for k in 0..4 {
+            let s = j;
+            let mut v = 0u32;
+            while j < t.len() && j - s < 4 && t[j].is_ascii_digit() {
+                v = v * 10 + u32::from(t[j] - b'0');
+                j += 1;
+            }
+            let len = j - s;
+            if len == 0 || len > 3 || v > 255 || (len > 1 && t[s] == b'0') {
+                return None;
+            }
+            if k < 3 {
+                if t.get(j) != Some(&b'.') {
+                    return None;
+                }
+                j += 1;
+            }
         }
-        // A trailing dot ends a sentence, it is not part of the address.
-        if t[end - 1] == b'.' {
-            end -= 1;
-        }
-        if t.get(end)
-            .copied()
-            .is_some_and(|b| is_alnum(b) || b == b'_')
-        {
-            return None;
-        }
-        if !ipv4_valid(&t[i..end]) {
-            return None;
+        let end = j;
+        match t.get(end) {
+            // `1.2.3.4.5` or `1.2.3.4..`: more parts, not an address.
+            Some(b'.')
+                if t.get(end + 1)
+                    .is_some_and(|&b| b.is_ascii_digit() || b == b'.') =>
+            {
+                return None;
+            }
+            Some(&b) if is_alnum(b) || b == b'_' => return None,
+            _ => {}
         }
         sink.push(Entity::Ip, i, end);
         Some(end)
@@ -1315,6 +1420,8 @@ struct Groups {
     spans: [(usize, usize); MAX_GROUPS],
     /// The byte before each group (0 for the first).
     seps: [u8; MAX_GROUPS],
+    /// Digits in groups `0..k`, for each `k` up to `len`.
+    upto: [usize; MAX_GROUPS + 1],
     len: usize,
 }
 
@@ -1323,32 +1430,49 @@ impl Groups {
         let mut g = Groups {
             spans: [(0, 0); MAX_GROUPS],
             seps: [0; MAX_GROUPS],
+            upto: [0; MAX_GROUPS + 1],
             len: 0,
         };
+        let n = t.len();
         let mut j = i;
         let mut total = 0;
-        while g.len < MAX_GROUPS {
-            let e = run_end(t, j, |b| b.is_ascii_digit());
+        loop {
+            let s = j;
+            while j < n && t[j].is_ascii_digit() {
+                j += 1;
+            }
+            let after = t.get(j).copied().unwrap_or(0);
             // A group glued to letters (`550e8400`) belongs to another token.
-            if e == j
-                || e - j > 19
-                || (g.len > 0 && t.get(e).copied().is_some_and(|b| is_alnum(b) || b == b'_'))
-            {
+            if j == s || j - s > 19 || (g.len > 0 && (is_alnum(after) || after == b'_')) {
                 break;
             }
-            total += e - j;
-            g.spans[g.len] = (j, e);
-            g.seps[g.len] = if g.len == 0 { 0 } else { t[j - 1] };
+            total += j - s;
+            g.spans[g.len] = (s, j);
+            g.seps[g.len] = if g.len == 0 { 0 } else { t[s - 1] };
             g.len += 1;
-            if total > 24 {
+            g.upto[g.len] = total;
+            if total > 24 || g.len == MAX_GROUPS {
                 break;
             }
-            match (t.get(e), t.get(e + 1)) {
-                (Some(b' ' | b'-' | b'.' | b'/'), Some(d)) if d.is_ascii_digit() => j = e + 1,
-                _ => break,
+            if matches!(after, b' ' | b'-' | b'.' | b'/')
+                && t.get(j + 1).is_some_and(u8::is_ascii_digit)
+            {
+                j += 1;
+            } else {
+                break;
             }
         }
         g
+    }
+
+    /// Digits in all the groups.
+    fn total(&self) -> usize {
+        self.upto[self.len]
+    }
+
+    /// Digits in groups `k..k + m`.
+    fn digits_in(&self, k: usize, m: usize) -> usize {
+        self.upto[k + m] - self.upto[k]
     }
 
     fn start(&self, k: usize) -> usize {
@@ -1443,14 +1567,22 @@ fn word_end(t: &[u8], mut i: usize) -> usize {
     i
 }
 
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+const fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * b as u64
+}
+
+/// For each byte of `x`, the high bit is set when the byte is an ASCII digit.
+fn digit_mask(x: u64) -> u64 {
+    let y = x & !HIGH;
+    (y + splat(0x80 - b'0')) & !(y + splat(0x80 - b'9' - 1)) & !x & HIGH
+}
+
 /// For each of the eight bytes of `x`, the high bit is set when the byte is
 /// not an ASCII letter or digit. Range checks on 7-bit values cannot carry
 /// into the next byte, so every byte is tested independently.
 fn non_alnum_mask(x: u64) -> u64 {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const fn splat(b: u8) -> u64 {
-        0x0101_0101_0101_0101 * b as u64
-    }
     let y = x & !HIGH;
     let ge_0 = y + splat(0x80 - b'0');
     let gt_9 = y + splat(0x80 - b'9' - 1);
@@ -1594,29 +1726,33 @@ pub(crate) fn pem_end(text: &str) -> Option<usize> {
 
 /// The key before a `=` or `:` at `sep`, skipping spaces and closing quotes:
 /// `password=`, `"password": `, `\"password\":`.
+#[inline(always)]
 fn key_before(t: &[u8], sep: usize) -> Option<(usize, usize)> {
-    let mut j = sep;
-    let mut skipped = 0;
-    while j > 0 && skipped < 6 && matches!(t[j - 1], b' ' | b'\t' | b'"' | b'\'' | b'\\') {
-        j -= 1;
-        skipped += 1;
+    let head = &t[..sep];
+    let mut ke = sep;
+    let skip_to = sep.saturating_sub(6);
+    while ke > skip_to && matches!(head[ke - 1], b' ' | b'\t' | b'"' | b'\'' | b'\\') {
+        ke -= 1;
     }
-    let ke = j;
     // Letters seen in the key, one bit per letter: a key without the letters
-    // of any secret stem is rejected here, before any comparison.
+    // of any secret stem is rejected here, before any comparison. A key is at
+    // most 64 bytes: the window holds one more to tell a longer run apart.
+    let lo = ke.saturating_sub(65);
     let mut letters = 0u32;
-    while j > 0 && ke - j <= 64 {
-        let bits = KEY_BYTES[usize::from(t[j - 1])];
+    let mut len = 0;
+    for &b in head[lo..ke].iter().rev() {
+        let bits = KEY_BYTES[usize::from(b)];
         if bits == 0 {
             break;
         }
         letters |= bits;
-        j -= 1;
+        len += 1;
     }
-    if j == ke || ke - j > 64 || !STEM_LETTERS.iter().any(|&stem| has_all(letters, stem)) {
+    let ks = ke - len;
+    if ks == ke || ke - ks > 64 || !STEM_LETTERS.iter().any(|&stem| has_all(letters, stem)) {
         return None;
     }
-    Some((j, ke))
+    Some((ks, ke))
 }
 
 /// For each byte that may appear in a key name: bit 31 set, plus the bit of
@@ -2083,31 +2219,52 @@ fn time_of_day(t: &[u8], i: usize) -> Option<usize> {
 /// `2024-05-01T12:34:56.789Z` / `2024-05-01 12:34:56`: a timestamp, skipped as
 /// a unit. A bare date is left to the date-of-birth detector.
 fn timestamp(t: &[u8], i: usize) -> Option<usize> {
-    // `YYYY-MM-DD?HH:MM` at fixed offsets, then the optional rest of the time.
+    // `YYYY-MM-DD?HH:MM` at fixed offsets, checked eight bytes at a time.
+    const fn lanes(idx: &[usize]) -> u64 {
+        let mut m = 0;
+        let mut k = 0;
+        while k < idx.len() {
+            m |= 0xff << (8 * idx[k]);
+            k += 1;
+        }
+        m
+    }
+    const DATE_DIGITS: u64 = lanes(&[0, 1, 2, 3, 5, 6]) & HIGH;
+    const DATE_DASHES: u64 = lanes(&[4, 7]);
+    const TIME_DIGITS: u64 = lanes(&[0, 1, 3, 4, 6, 7]) & HIGH;
+    const TIME_COLON: u64 = lanes(&[5]);
     let w = t.get(i..i + 16)?;
-    let d = |k: usize| w[k].is_ascii_digit();
-    let shape = w[4] == b'-'
-        && w[7] == b'-'
-        && (w[10] == b'T' || w[10] == b' ')
-        && w[13] == b':'
-        && d(5)
-        && d(6)
-        && d(8)
-        && d(9)
-        && d(11)
-        && d(12)
-        && d(14)
-        && d(15);
+    let mut a = [0u8; 8];
+    let mut b = [0u8; 8];
+    a.copy_from_slice(&w[..8]);
+    b.copy_from_slice(&w[8..]);
+    let (a, b) = (u64::from_le_bytes(a), u64::from_le_bytes(b));
+    let shape = digit_mask(a) & DATE_DIGITS == DATE_DIGITS
+        && digit_mask(b) & TIME_DIGITS == TIME_DIGITS
+        && a & DATE_DASHES == splat(b'-') & DATE_DASHES
+        && b & TIME_COLON == splat(b':') & TIME_COLON
+        && (w[10] == b'T' || w[10] == b' ');
     if !shape {
         return None;
     }
-    let mut e = time_of_day(t, i + 11)?;
-    if t.get(e) == Some(&b'Z') {
-        e += 1;
+    // As `time_of_day` from the hour: seconds and fractions are optional.
+    let mut e = i + 16;
+    if t.get(e) == Some(&b':') && is_digits(t, e + 1, 2) {
+        e += 3;
+        if t.get(e) == Some(&b'.') && t.get(e + 1).is_some_and(u8::is_ascii_digit) {
+            e = run_end(t, e + 1, |b| b.is_ascii_digit());
+        }
+    }
+    // `12:34:56::1` or `12:34:5a` are not times; let the other detectors look.
+    match t.get(e) {
+        Some(b) if is_hex(*b) || *b == b':' => return None,
+        Some(b'Z') => e += 1,
+        _ => {}
     }
     Some(e)
 }
 
+#[cfg(test)]
 /// A dotted-quad IPv4 address, parsed as `std::net::Ipv4Addr` does: four
 /// decimal octets up to 255, no leading zeros, nothing else.
 fn ipv4_valid(s: &[u8]) -> bool {

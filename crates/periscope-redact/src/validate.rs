@@ -12,22 +12,24 @@ use sha2::{Digest, Sha256};
 ///
 /// Card numbers carry it, so a random 16-digit id passes only one time in ten.
 pub fn luhn_valid(digits: &[u8]) -> bool {
+    // Every second digit from the right is doubled, 10-18 counting as 1-9.
+    const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
     if digits.is_empty() {
         return false;
     }
     let mut sum = 0u32;
-    for (i, &b) in digits.iter().rev().enumerate() {
-        if !b.is_ascii_digit() {
+    let mut double = false;
+    for &b in digits.iter().rev() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
             return false;
         }
-        let mut d = u32::from(b - b'0');
-        if i % 2 == 1 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
+        sum += if double {
+            DOUBLED[usize::from(d)]
+        } else {
+            u32::from(d)
+        };
+        double = !double;
     }
     sum.is_multiple_of(10)
 }
@@ -165,12 +167,31 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
     (b"XK", 20),
 ];
 
+/// [`IBAN_LENGTHS`] indexed by the two letters (`AA` = 0, `AB` = 1...): one
+/// lookup instead of a search. 0 for countries without IBANs.
+static IBAN_LENGTH_BY_CODE: [u8; 26 * 26] = {
+    let mut table = [0u8; 26 * 26];
+    let mut i = 0;
+    while i < IBAN_LENGTHS.len() {
+        let (cc, len) = IBAN_LENGTHS[i];
+        table[(cc[0] - b'A') as usize * 26 + (cc[1] - b'A') as usize] = len as u8;
+        i += 1;
+    }
+    table
+};
+
 /// The IBAN length of a country, if the country uses IBANs.
 pub fn iban_length(country: &[u8]) -> Option<usize> {
-    IBAN_LENGTHS
-        .binary_search_by(|(cc, _)| cc.as_slice().cmp(country))
-        .ok()
-        .map(|i| IBAN_LENGTHS[i].1)
+    let &[a, b] = country else {
+        return None;
+    };
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
+        return None;
+    }
+    match IBAN_LENGTH_BY_CODE[usize::from(a - b'A') * 26 + usize::from(b - b'A')] {
+        0 => None,
+        len => Some(usize::from(len)),
+    }
 }
 
 /// Full IBAN check on the compact form (no spaces, upper case): country length
@@ -228,7 +249,10 @@ pub fn aba_valid(digits: &[u8]) -> bool {
     if digits.len() != 9 || !digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let d: Vec<u32> = digits.iter().map(|&b| u32::from(b - b'0')).collect();
+    let mut d = [0u32; 9];
+    for (slot, &b) in d.iter_mut().zip(digits) {
+        *slot = u32::from(b - b'0');
+    }
     let prefix = d[0] * 10 + d[1];
     if !matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80) {
         return false;
@@ -247,17 +271,60 @@ pub fn base58check_wallet_valid(s: &[u8]) -> bool {
     if !(26..=35).contains(&s.len()) {
         return false;
     }
-    let mut buf = [0u8; 25];
-    match bs58::decode(s).onto(&mut buf[..]) {
-        Ok(25) => {}
-        _ => return false,
-    }
+    let Some(buf) = base58_decode_25(s) else {
+        return false;
+    };
     if !BASE58_VERSIONS.contains(&buf[0]) {
         return false;
     }
     let first = Sha256::digest(&buf[..21]);
     let second = Sha256::digest(first);
     second[..4] == buf[21..]
+}
+
+/// The value of each Base58 (Bitcoin alphabet) character, 0xff for others.
+static BASE58_DIGITS: [u8; 256] = {
+    let alphabet = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes Base58 text that decodes to exactly 25 bytes, as `bs58` does:
+/// each leading `1` is a leading zero byte, the rest is a big-endian number.
+fn base58_decode_25(s: &[u8]) -> Option<[u8; 25]> {
+    // The number in four 64-bit limbs, least significant first; 25 bytes
+    // need 200 bits, so the top limb stays below 2^8.
+    let mut limbs = [0u64; 4];
+    for &c in s {
+        let digit = BASE58_DIGITS[usize::from(c)];
+        if digit == 0xff {
+            return None;
+        }
+        let mut carry = u128::from(digit);
+        for limb in &mut limbs {
+            let v = u128::from(*limb) * 58 + carry;
+            *limb = v as u64;
+            carry = v >> 64;
+        }
+        if limbs[3] >> 8 != 0 {
+            return None;
+        }
+    }
+    let mut out = [0u8; 25];
+    out[0] = limbs[3] as u8;
+    for (k, limb) in limbs[..3].iter().rev().enumerate() {
+        out[1 + 8 * k..9 + 8 * k].copy_from_slice(&limb.to_be_bytes());
+    }
+    // Leading `1`s and leading zero bytes must match: the decoded length is
+    // exactly 25.
+    let ones = s.iter().take_while(|&&c| c == b'1').count();
+    let zeros = out.iter().take_while(|&&b| b == 0).count();
+    (ones == zeros).then_some(out)
 }
 
 /// A SegWit address in Bech32/Bech32m (`bc1`, `tb1`, `ltc1`) with a valid checksum
@@ -325,6 +392,18 @@ const GENERIC_TLDS: &[&str] = &[
 /// Two-letter country-code TLDs in use (ISO 3166-1 plus `uk`, `eu`, `ac`, `su`).
 const COUNTRY_TLDS: &str = "ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm fo fr ga gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw";
 
+/// [`COUNTRY_TLDS`] as one bit per second letter for each first letter.
+static COUNTRY_TLD_BITS: [u32; 26] = {
+    let codes = COUNTRY_TLDS.as_bytes();
+    let mut table = [0u32; 26];
+    let mut i = 0;
+    while i + 1 < codes.len() {
+        table[(codes[i] - b'a') as usize] |= 1 << (codes[i + 1] - b'a');
+        i += 3;
+    }
+    table
+};
+
 /// Whether a top-level domain is plausible for an email address (case-insensitive).
 ///
 /// `user@localhost`, `icon@2x.png` and `lodash@4.17.21` are not emails.
@@ -341,10 +420,7 @@ pub fn tld_plausible(tld: &[u8]) -> bool {
     }
     let lower = &lower[..tld.len()];
     if lower.len() == 2 {
-        return COUNTRY_TLDS
-            .as_bytes()
-            .chunks(3)
-            .any(|code| &code[..2] == lower);
+        return COUNTRY_TLD_BITS[usize::from(lower[0] - b'a')] & (1 << (lower[1] - b'a')) != 0;
     }
     GENERIC_TLDS
         .binary_search_by(|t| t.as_bytes().cmp(lower))
