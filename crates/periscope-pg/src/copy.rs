@@ -127,57 +127,68 @@ pub fn copy_format(sql: &str) -> Result<CopyFormat, CopyFormatError> {
     Ok(f)
 }
 
-/// Splits a text-format row into its fields (`None` = NULL), unescaped.
-fn text_fields(line: &[u8], f: &CopyFormat) -> Vec<Option<Vec<u8>>> {
+/// One field of a COPY row: its value (`None` = NULL) and where its raw
+/// text is in the row, so an unchanged field is written back as received.
+type CopyField = (Option<Vec<u8>>, std::ops::Range<usize>);
+
+/// Splits a text-format row into its fields, unescaped.
+fn text_fields(line: &[u8], f: &CopyFormat) -> Vec<CopyField> {
+    let mut start = 0;
     line.split(|&b| b == f.delimiter)
         .map(|raw| {
-            if raw == f.null.as_bytes() {
-                return None;
-            }
-            let mut out = Vec::with_capacity(raw.len());
-            let mut i = 0;
-            while i < raw.len() {
-                let b = raw[i];
-                if b != b'\\' || i + 1 == raw.len() {
-                    out.push(b);
-                    i += 1;
-                    continue;
-                }
-                let next = raw[i + 1];
-                i += 2;
-                match next {
-                    b'b' => out.push(8),
-                    b'f' => out.push(12),
-                    b'n' => out.push(b'\n'),
-                    b'r' => out.push(b'\r'),
-                    b't' => out.push(b'\t'),
-                    b'v' => out.push(11),
-                    b'0'..=b'7' => {
-                        let mut v = u32::from(next - b'0');
-                        let mut n = 1;
-                        while n < 3 && i < raw.len() && (b'0'..=b'7').contains(&raw[i]) {
-                            v = v * 8 + u32::from(raw[i] - b'0');
-                            i += 1;
-                            n += 1;
-                        }
-                        out.push((v & 0xff) as u8);
-                    }
-                    b'x' if i < raw.len() && raw[i].is_ascii_hexdigit() => {
-                        let mut v = 0u32;
-                        let mut n = 0;
-                        while n < 2 && i < raw.len() && raw[i].is_ascii_hexdigit() {
-                            v = v * 16 + char::from(raw[i]).to_digit(16).unwrap_or(0);
-                            i += 1;
-                            n += 1;
-                        }
-                        out.push((v & 0xff) as u8);
-                    }
-                    other => out.push(other),
-                }
-            }
-            Some(out)
+            let range = start..start + raw.len();
+            start = range.end + 1;
+            (unescape_text(raw, f), range)
         })
         .collect()
+}
+
+fn unescape_text(raw: &[u8], f: &CopyFormat) -> Option<Vec<u8>> {
+    if raw == f.null.as_bytes() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b != b'\\' || i + 1 == raw.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let next = raw[i + 1];
+        i += 2;
+        match next {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(next - b'0');
+                let mut n = 1;
+                while n < 3 && i < raw.len() && (b'0'..=b'7').contains(&raw[i]) {
+                    v = v * 8 + u32::from(raw[i] - b'0');
+                    i += 1;
+                    n += 1;
+                }
+                out.push((v & 0xff) as u8);
+            }
+            b'x' if i < raw.len() && raw[i].is_ascii_hexdigit() => {
+                let mut v = 0u32;
+                let mut n = 0;
+                while n < 2 && i < raw.len() && raw[i].is_ascii_hexdigit() {
+                    v = v * 16 + char::from(raw[i]).to_digit(16).unwrap_or(0);
+                    i += 1;
+                    n += 1;
+                }
+                out.push((v & 0xff) as u8);
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 fn put_text_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
@@ -198,10 +209,11 @@ fn put_text_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
 
 /// Splits a CSV row into its fields (`None` = NULL, i.e. the unquoted
 /// NULL string).
-fn csv_fields(line: &[u8], f: &CopyFormat) -> Option<Vec<Option<Vec<u8>>>> {
+fn csv_fields(line: &[u8], f: &CopyFormat) -> Option<Vec<CopyField>> {
     let mut fields = Vec::new();
     let mut i = 0;
     loop {
+        let start = i;
         let mut value = Vec::new();
         let mut quoted = false;
         if i < line.len() && line[i] == f.quote {
@@ -235,7 +247,7 @@ fn csv_fields(line: &[u8], f: &CopyFormat) -> Option<Vec<Option<Vec<u8>>>> {
             i += 1;
         }
         let is_null = !quoted && value == f.null.as_bytes();
-        fields.push((!is_null).then_some(value));
+        fields.push(((!is_null).then_some(value), start..i));
         if i >= line.len() {
             return Some(fields);
         }
@@ -305,13 +317,13 @@ impl CopyMasker {
             // it is shown.
             None => {
                 fallback = RowPlan::all_unknown(1);
-                (vec![Some(line.to_vec())], &fallback)
+                (vec![(Some(line.to_vec()), 0..line.len())], &fallback)
             }
         };
         let masked: Vec<Option<Vec<u8>>> = fields
             .iter()
             .zip(plan.columns.iter())
-            .map(|(value, col)| {
+            .map(|((value, _), col)| {
                 value
                     .as_deref()
                     .and_then(|v| masking.mask_value(col, v, counts))
@@ -321,18 +333,15 @@ impl CopyMasker {
             return None;
         }
         let mut out = Vec::with_capacity(data.len() + 16);
-        for (i, (value, m)) in fields.iter().zip(masked.iter()).enumerate() {
+        for (i, ((_, raw), m)) in fields.iter().zip(masked.iter()).enumerate() {
             if i > 0 {
                 out.push(self.format.delimiter);
             }
-            let Some(v) = m.as_deref().or(value.as_deref()) else {
-                out.extend_from_slice(self.format.null.as_bytes());
-                continue;
-            };
-            if self.format.csv {
-                put_csv_field(&mut out, v, &self.format);
-            } else {
-                put_text_field(&mut out, v, &self.format);
+            match m {
+                // Unchanged: exactly as the server wrote it.
+                None => out.extend_from_slice(line.get(raw.clone()).unwrap_or_default()),
+                Some(v) if self.format.csv => put_csv_field(&mut out, v, &self.format),
+                Some(v) => put_text_field(&mut out, v, &self.format),
             }
         }
         out.extend_from_slice(end);
@@ -368,7 +377,10 @@ mod tests {
     #[test]
     fn text_fields_unescape_and_round_trip() {
         let f = copy_format("COPY t TO STDOUT").unwrap();
-        let fields = text_fields(b"1\ta\\tb\\\\c\\n\t\\N\t\\101", &f);
+        let fields: Vec<_> = text_fields(b"1\ta\\tb\\\\c\\n\t\\N\t\\101", &f)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
         assert_eq!(
             fields,
             vec![
@@ -386,7 +398,9 @@ mod tests {
     #[test]
     fn csv_fields_handle_quotes_and_nulls() {
         let f = copy_format("COPY t TO STDOUT CSV").unwrap();
-        let fields = csv_fields(b"1,\"a,\"\"b\"\"\",,\"\"", &f).unwrap();
+        let parsed = csv_fields(b"1,\"a,\"\"b\"\"\",,\"\"", &f).unwrap();
+        assert_eq!(parsed[1].1, 2..11);
+        let fields: Vec<_> = parsed.into_iter().map(|(v, _)| v).collect();
         assert_eq!(
             fields,
             vec![

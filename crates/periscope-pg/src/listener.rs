@@ -201,6 +201,16 @@ impl<A: Authenticator> PgListener<A> {
         authenticator: A,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
+        Self::from_listener(listener, config, authenticator)
+    }
+
+    /// Serves on a socket bound elsewhere (the gateway binds every listener
+    /// before it starts anything, so an address in use fails the start).
+    pub fn from_listener(
+        listener: TcpListener,
+        config: ProxyConfig,
+        authenticator: A,
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         if matches!(
             config.client_tls,

@@ -4,6 +4,8 @@
 //! cluster), and a raw protocol client for what drivers do not expose.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, missing_docs)]
 
+pub mod shield;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
