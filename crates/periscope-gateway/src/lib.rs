@@ -47,6 +47,7 @@ mod gateway;
 mod grants;
 pub mod identity;
 pub mod metrics;
+pub mod pg;
 mod server;
 pub mod sessions;
 pub mod webhook;
@@ -62,6 +63,7 @@ pub use gateway::{
 };
 pub use grants::{LIST_LIMIT, RequestStatusFilter, parse_duration};
 pub use identity::{AuthFailure, IdentityProvider};
+pub use pg::PgProxy;
 pub use server::{
     BOOTSTRAP_ADMIN, Bootstrap, ClientAddr, GatewayOptions, ProtocolListener, Running, Shutdown,
     start,

@@ -6,7 +6,7 @@
 //! test harness wait for:
 //!
 //! ```text
-//! periscope: ready api=https://127.0.0.1:8443 pg=off data_dir=/srv/periscope-data
+//! periscope: ready api=https://127.0.0.1:8443 pg=127.0.0.1:15432 data_dir=/srv/periscope-data
 //! ```
 //!
 //! SIGTERM or SIGINT stops it gracefully: no new connections, in-flight
@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use periscope_gateway::{
-    ConfigSource, Gateway, GatewayOptions, Running, ServerOverrides, StartError,
+    ConfigSource, Gateway, GatewayOptions, PgProxy, Running, ServerOverrides, StartError,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -141,6 +141,7 @@ pub(crate) fn gateway_options(
     options.data_dir = data_dir;
     options.overrides = overrides;
     options.test_clock = test_clock;
+    options.listeners = vec![Box::new(PgProxy)];
     options.reload_on_sighup = true;
     options.shutdown_grace = Duration::from_secs(10);
     options

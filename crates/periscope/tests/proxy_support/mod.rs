@@ -1,0 +1,500 @@
+//! Shared world of the `proxy_*` tests: a real throwaway PostgreSQL cluster
+//! seeded with the shop (customers with every kind of personal data, secrets
+//! in an `api_clients` table and in a note, JSON blobs, views), the real
+//! `periscope up` binary in front of it, identities with tokens, and clients:
+//! the real `psql` (TLS, `verify-full` with the gateway's CA) and
+//! `tokio-postgres` (over a connection that allows plaintext on loopback).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use periscope_testkit::fixtures::{self, Customer, SHOP_SCHEMA};
+use periscope_testkit::{
+    ApiClient, ApiResponse, GatewayOptions, GatewayProcess, PasswordMethod, PgCluster,
+    quote_literal,
+};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_periscope");
+/// The upstream role the gateway logs in as (SCRAM); clients never see it.
+pub const UPSTREAM_USER: &str = "periscope_ro";
+/// Its password, given to the gateway through `PG_PROD_PASSWORD`.
+pub const UPSTREAM_PASSWORD: &str = "upstream-Zq9-injected-credential";
+/// GitHub-style tokens stored in `api_clients.api_token` (a secret column).
+pub const API_TOKENS: [&str; 3] = [
+    "ghp_Xq3Lk9Vb2Nc7Mz5Rt8Yw1Pd4Hf6Js0AeUiOo",
+    "ghp_Bm8Nc2Vx5Zl9Kj3Hg7Fd1Sa4Qw6Er0TyUiOp",
+    "ghp_Zx1Cv2Bn3Mq4Wl5Ek6Rj7Th8Yg9Uf0IdOsPa",
+];
+/// A token written into customer 2's free-text notes.
+pub const NOTE_TOKEN: &str = "ghp_Lp0Ok9Ij8Uh7Yg6Tf5Rd4Es3Wa2Qz1XcVbNm";
+
+/// The seeded upstream.
+pub struct Shop {
+    pub cluster: PgCluster,
+    pub customers: Vec<Customer>,
+}
+
+impl Shop {
+    /// Every raw value no masking test may let through: each customer's
+    /// personal data and every secret.
+    pub fn raw_values(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .customers
+            .iter()
+            .flat_map(|c| c.sensitive_values().into_iter().map(str::to_string))
+            .collect();
+        all.extend(API_TOKENS.iter().map(|s| s.to_string()));
+        all.push(NOTE_TOKEN.to_string());
+        all
+    }
+
+    /// Names are not sensitive by default (`person_name` is optional).
+    pub fn names(&self) -> Vec<&str> {
+        self.customers.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Objects beyond the fixture schema: secrets, JSON blobs and views.
+fn extras(customers: &[Customer]) -> String {
+    let mut sql = String::from(
+        "CREATE TABLE api_clients (id bigint PRIMARY KEY, customer_id bigint NOT NULL, api_token text NOT NULL);\n\
+         CREATE TABLE events (id bigint PRIMARY KEY, customer_id bigint NOT NULL, payload jsonb NOT NULL, raw json NOT NULL);\n\
+         CREATE VIEW customer_contacts AS SELECT id, name, email, phone FROM customers;\n\
+         CREATE VIEW contact_mails AS SELECT id, email AS mail FROM customer_contacts;\n",
+    );
+    for (i, token) in API_TOKENS.iter().enumerate() {
+        sql.push_str(&format!(
+            "INSERT INTO api_clients VALUES ({}, {}, {});\n",
+            i + 1,
+            i + 1,
+            quote_literal(token)
+        ));
+    }
+    for c in customers {
+        // The key names say nothing sensitive: only content scanning finds
+        // the values inside.
+        let payload = json!({"contact": {"address": c.email, "reach": c.phone}, "kind": "signup", "customer": c.id});
+        sql.push_str(&format!(
+            "INSERT INTO events VALUES ({0}, {0}, {1}, {1});\n",
+            c.id,
+            quote_literal(&payload.to_string())
+        ));
+    }
+    sql.push_str(&format!(
+        "UPDATE customers SET notes = 'Integration key pasted by support: ' || {} WHERE id = 2;\n",
+        quote_literal(NOTE_TOKEN)
+    ));
+    sql
+}
+
+/// A cluster with database `shop` seeded with `n` customers (seed 7) and
+/// the gateway's upstream role.
+pub fn shop(n: usize) -> Shop {
+    let cluster = PgCluster::start().expect("a throwaway PostgreSQL cluster");
+    cluster.create_database("shop").unwrap();
+    let mut customers = fixtures::customers(n, 7);
+    // Customer 2's note is rewritten to hold a token; keep the model in step.
+    if let Some(c) = customers.get_mut(1) {
+        c.notes = format!("Integration key pasted by support: {NOTE_TOKEN}");
+    }
+    cluster.psql("shop", SHOP_SCHEMA).unwrap();
+    cluster
+        .psql("shop", &fixtures::insert_sql(&fixtures::customers(n, 7)))
+        .unwrap();
+    cluster.psql("shop", &extras(&customers)).unwrap();
+    cluster
+        .create_login_role(UPSTREAM_USER, UPSTREAM_PASSWORD, PasswordMethod::Scram)
+        .unwrap();
+    cluster
+        .psql(
+            "shop",
+            &format!(
+                "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {UPSTREAM_USER};\n\
+                 GRANT INSERT, UPDATE, DELETE ON customers, orders TO {UPSTREAM_USER};"
+            ),
+        )
+        .unwrap();
+    Shop { cluster, customers }
+}
+
+/// Connections `pg-prod` (TLS required, the default) and `pg-dev` (the
+/// same upstream, plaintext allowed on loopback for tokio-postgres), both
+/// with `public.payments` as a sensitive table; roles `dev` (alice) and
+/// `lead` (bob, approves dev requests).
+pub fn config(port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[[connection]]
+name = "pg-prod"
+kind = "postgres"
+host = "127.0.0.1"
+port = {port}
+database = "shop"
+user = "{UPSTREAM_USER}"
+password_env = "PG_PROD_PASSWORD"
+upstream_tls = "disable"
+
+[connection.data_policy]
+sensitive_tables = ["public.payments"]
+
+[[connection]]
+name = "pg-dev"
+kind = "postgres"
+host = "127.0.0.1"
+port = {port}
+database = "shop"
+user = "{UPSTREAM_USER}"
+password_env = "PG_PROD_PASSWORD"
+upstream_tls = "disable"
+client_tls = "optional"
+
+[connection.data_policy]
+sensitive_tables = ["public.payments"]
+
+[[role]]
+name = "dev"
+connections = ["pg-prod", "pg-dev"]
+may_lift = ["unmask:*", "write", "unbounded-write", "table:public.payments", "function:pg_read_file"]
+max_duration = "1h"
+approvals = 1
+approvers = ["lead"]
+
+[[role]]
+name = "lead"
+connections = ["pg-prod", "pg-dev"]
+may_lift = ["unmask:*"]
+max_duration = "1h"
+approvers = ["lead"]
+{extra}
+"#
+    )
+}
+
+/// A user with a token.
+pub struct User {
+    pub name: String,
+    pub token: String,
+    pub api: ApiClient,
+}
+
+/// Everything a test needs.
+pub struct World {
+    pub shop: Shop,
+    pub gw: GatewayProcess,
+    pub admin: ApiClient,
+    pub alice: User,
+    pub bob: User,
+}
+
+/// Starts a gateway without blocking the async runtime.
+pub async fn start_gateway(options: GatewayOptions) -> GatewayProcess {
+    tokio::task::spawn_blocking(move || GatewayProcess::start(BIN, options))
+        .await
+        .expect("the start task does not panic")
+        .expect("the gateway starts")
+}
+
+/// Asserts the status and returns the JSON body.
+#[track_caller]
+pub fn expect(response: &ApiResponse, status: u16) -> Value {
+    assert_eq!(
+        response.status, status,
+        "unexpected status; body: {}",
+        response.body
+    );
+    response.json()
+}
+
+/// Creates `name` with `roles` and an API token.
+pub async fn user(gw: &GatewayProcess, admin: &ApiClient, name: &str, roles: &[&str]) -> User {
+    let created = admin
+        .post("/v1/admin/users", &json!({ "name": name, "roles": roles }))
+        .await
+        .unwrap();
+    expect(&created, 201);
+    let token = admin
+        .post(&format!("/v1/admin/users/{name}/tokens"), &json!({}))
+        .await
+        .unwrap();
+    let token = expect(&token, 201)["token"].as_str().unwrap().to_owned();
+    User {
+        name: name.to_string(),
+        api: gw.client(Some(&token)).unwrap(),
+        token,
+    }
+}
+
+/// A seeded shop with `n` customers behind a gateway (test clock on).
+pub async fn world_with(n: usize, extra_config: &str) -> World {
+    let shop = tokio::task::spawn_blocking(move || shop(n)).await.unwrap();
+    let gw = start_gateway(
+        GatewayOptions::default()
+            .config(config(shop.cluster.port(), extra_config))
+            .test_clock(true)
+            .env("PG_PROD_PASSWORD", UPSTREAM_PASSWORD),
+    )
+    .await;
+    let admin = gw
+        .client(Some(
+            gw.bootstrap_token()
+                .expect("first start prints the admin token"),
+        ))
+        .unwrap();
+    let alice = user(&gw, &admin, "alice", &["dev"]).await;
+    let bob = user(&gw, &admin, "bob", &["lead"]).await;
+    World {
+        shop,
+        gw,
+        admin,
+        alice,
+        bob,
+    }
+}
+
+/// [`world_with`] 20 customers and the standard configuration.
+pub async fn world() -> World {
+    world_with(20, "").await
+}
+
+/// Output of one psql run.
+#[derive(Debug)]
+pub struct Psql {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Psql {
+    /// Everything the client printed.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl World {
+    /// The gateway's PostgreSQL address.
+    pub fn pg_port(&self) -> u16 {
+        self.gw
+            .pg_addr()
+            .expect("the ready line names the pg listener")
+            .port()
+    }
+
+    /// libpq conninfo for `user` on `connection` over TLS, verifying the
+    /// gateway's certificate with the CA `periscope up` wrote.
+    pub fn conninfo(&self, user: &str, connection: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname={connection} sslmode=verify-full sslrootcert={}",
+            self.pg_port(),
+            self.gw.ca_file().display()
+        )
+    }
+
+    /// Runs the real psql (`-X -A -t`, stop at the first error) with
+    /// `password` as PGPASSWORD.
+    pub async fn psql_as(&self, conninfo: &str, password: &str, sql: &str) -> Psql {
+        let mut cmd = tokio::process::Command::new(self.shop.cluster.binaries().path("psql"));
+        cmd.args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            conninfo,
+            "-c",
+            sql,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGSSLMODE")
+        .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("psql finishes within two minutes")
+            .expect("psql runs");
+        Psql {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// psql as alice on `pg-prod` over TLS.
+    pub async fn psql(&self, sql: &str) -> Psql {
+        self.psql_as(&self.conninfo("alice", "pg-prod"), &self.alice.token, sql)
+            .await
+    }
+
+    /// tokio-postgres as `user` on `pg-dev` (plaintext allowed there).
+    pub async fn client_as(&self, user: &User) -> Client {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={} password={} dbname=pg-dev sslmode=disable application_name=proxy-tests",
+            self.pg_port(),
+            user.name,
+            user.token
+        );
+        connect(&conninfo)
+            .await
+            .expect("connect through the gateway")
+    }
+
+    /// tokio-postgres as alice.
+    pub async fn client(&self) -> Client {
+        self.client_as(&self.alice).await
+    }
+
+    /// Every audit event with `action`, oldest first.
+    pub async fn audit(&self, action: &str) -> Vec<Value> {
+        let r = self
+            .admin
+            .get(&format!("/v1/audit/events?action={action}&limit=1000"))
+            .await
+            .unwrap();
+        let mut events = expect(&r, 200).as_array().cloned().unwrap();
+        events.sort_by_key(|e| e["seq"].as_u64());
+        events
+    }
+
+    /// The whole audit log, exported as JSONL.
+    pub async fn audit_export(&self) -> String {
+        let r = self.admin.get("/v1/audit/export").await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body.clone()
+    }
+
+    /// alice requests `lifts`, bob approves; returns the grant id.
+    pub async fn grant(&self, lifts: &[&str], duration: &str) -> String {
+        let created = self
+            .alice
+            .api
+            .post(
+                "/v1/requests",
+                &json!({"connection": "pg-prod", "lifts": lifts, "duration": duration,
+                        "reason": "INC-7001: customer cannot log in"}),
+            )
+            .await
+            .unwrap();
+        let req = expect(&created, 201)["id"].as_str().unwrap().to_owned();
+        let approved = self
+            .bob
+            .api
+            .post(&format!("/v1/requests/{req}/approve"), &json!({}))
+            .await
+            .unwrap();
+        expect(&approved, 200)["grant"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Moves the gateway's test clock forward.
+    pub async fn advance_clock(&self, by: &str) {
+        let r = self
+            .admin
+            .post("/v1/test/clock", &json!({ "advance": by }))
+            .await
+            .unwrap();
+        expect(&r, 200);
+    }
+
+    /// The gateway's CA file.
+    pub fn ca_file(&self) -> PathBuf {
+        self.gw.ca_file()
+    }
+}
+
+/// A tokio-postgres client and the outcome of its connection task.
+pub struct Client {
+    pub client: tokio_postgres::Client,
+    pub ended: oneshot::Receiver<Result<(), tokio_postgres::Error>>,
+}
+
+impl std::ops::Deref for Client {
+    type Target = tokio_postgres::Client;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+/// Connects tokio-postgres (no TLS).
+pub async fn connect(conninfo: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await?;
+    let (tx, ended) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = tx.send(connection.await);
+    });
+    Ok(Client { client, ended })
+}
+
+/// Asserts that none of `raw` occurs in `received`.
+#[track_caller]
+pub fn assert_no_raw(received: &str, raw: &[String]) {
+    for value in raw {
+        assert!(
+            !received.contains(value.as_str()),
+            "a raw sensitive value reached the client: {value:?}\nin:\n{received}"
+        );
+    }
+}
+
+/// Every cell of simple-query results as text (NULL as `NULL`), tab
+/// separated, one row per line.
+pub fn cells(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<Vec<String>> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rows as one string, for `assert_no_raw`.
+pub fn joined(rows: &[Vec<String>]) -> String {
+    rows.iter()
+        .map(|r| r.join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A `json`/`jsonb` value as received in binary format, as text (the
+/// version byte of `jsonb` checked and removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(pub String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let body = if *ty == tokio_postgres::types::Type::JSONB {
+            match raw.split_first() {
+                Some((1, rest)) => rest,
+                _ => return Err("jsonb without version byte 1".into()),
+            }
+        } else {
+            raw
+        };
+        Ok(JsonText(std::str::from_utf8(body)?.to_string()))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSON || *ty == tokio_postgres::types::Type::JSONB
+    }
+}
+
+impl JsonText {
+    /// Parsed.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("valid JSON")
+    }
+}
