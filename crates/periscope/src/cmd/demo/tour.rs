@@ -9,7 +9,7 @@ use periscope_gateway::{EndReason, GrantEvent};
 use crate::cmd::output::shell_quote;
 
 use super::database::conninfo_value;
-use super::{CONNECTION, Demo, DemoArgs, Ready};
+use super::{CONNECTION, DATABASE, Demo, DemoArgs, Ready};
 
 /// Tells, in the demo's terminal, when a grant starts and ends.
 pub(super) async fn narrate(gateway: periscope_gateway::Gateway) {
@@ -203,15 +203,17 @@ pub(super) fn print_tour(
         ready.pg_addr,
         dir.display()
     )?;
-    writeln!(
-        out,
-        "Ctrl-C stops the gateway and PostgreSQL{}.",
-        if args.keep || demo.dir.resumed {
-            " and keeps the directory"
-        } else {
-            " and removes the directory"
-        }
-    )?;
+    let keep = args.keep || demo.dir.resumed;
+    let mut stops = vec!["the gateway"];
+    if demo.cluster.is_some() {
+        stops.push("PostgreSQL");
+    }
+    let then = match (keep, demo.created_database.is_some()) {
+        (true, _) => "keeps the directory".to_string(),
+        (false, true) => format!("drops {DATABASE} and removes the directory"),
+        (false, false) => "removes the directory".to_string(),
+    };
+    writeln!(out, "Ctrl-C stops {} and {then}.", stops.join(" and "))?;
     out.flush()
 }
 
