@@ -421,6 +421,7 @@ async fn run_session<A: Authenticator>(
 
     let info = SessionInfo {
         client_addr: peer,
+        application_name: startup.application_name.clone(),
         user: startup.user.clone(),
         database: startup.database.clone(),
         client_tls: wire.stream.is_tls(),

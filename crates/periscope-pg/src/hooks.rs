@@ -92,6 +92,8 @@ pub struct ProtocolState {
 pub struct SessionInfo {
     /// Client address.
     pub client_addr: SocketAddr,
+    /// The client's `application_name`, as passed on to the upstream.
+    pub application_name: Option<String>,
     /// Client user name (the identity).
     pub user: String,
     /// Connection name the client asked for.

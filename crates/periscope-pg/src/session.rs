@@ -217,6 +217,8 @@ pub struct ShieldedSession<A: AuditSink> {
     hold: Option<BackendHold>,
     scratch: BytesMut,
     started: Instant,
+    /// Where the client connected from, for `session.end` (set at start).
+    client: Option<(std::net::SocketAddr, Option<String>)>,
     statement_count: u64,
     refused_count: u64,
     totals: MaskCounts,
@@ -265,6 +267,7 @@ impl<A: AuditSink> ShieldedSession<A> {
             hold: None,
             scratch: BytesMut::new(),
             started: Instant::now(),
+            client: None,
             statement_count: 0,
             refused_count: 0,
             totals: MaskCounts::default(),
@@ -1214,8 +1217,9 @@ fn search_path_of(sql: &str) -> Option<Vec<String>> {
 }
 
 impl<A: AuditSink> SessionHooks for ShieldedSession<A> {
-    fn on_start(&mut self, _info: &SessionInfo, handle: &SessionHandle) {
+    fn on_start(&mut self, info: &SessionInfo, handle: &SessionHandle) {
         self.started = Instant::now();
+        self.client = Some((info.client_addr, info.application_name.clone()));
         self.audit.session_started(handle);
     }
 
@@ -1245,8 +1249,14 @@ impl<A: AuditSink> SessionHooks for ShieldedSession<A> {
             SessionEnd::Terminated(m) => format!("terminated: {m}"),
             SessionEnd::Failed(m) => format!("failed: {m}"),
         };
+        let (client_addr, application_name) = match &self.client {
+            Some((addr, app)) => (Some(addr.to_string()), app.clone()),
+            None => (None, None),
+        };
         let details = json!({
             "session": self.session_id,
+            "client_addr": client_addr,
+            "application_name": application_name,
             "reason": reason,
             "duration_us": u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "statements": self.statement_count,
