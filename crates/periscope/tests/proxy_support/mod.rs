@@ -498,3 +498,216 @@ impl JsonText {
         serde_json::from_str(&self.0).expect("valid JSON")
     }
 }
+
+/// Runs the real `periscope` CLI as the holder of `token` against the
+/// world's gateway (no profile, no inherited `PERISCOPE_*` settings).
+pub async fn cli(w: &World, token: &str, args: &[&str]) -> Psql {
+    let mut cmd = tokio::process::Command::new(BIN);
+    for var in [
+        "PERISCOPE_URL",
+        "PERISCOPE_TOKEN",
+        "PERISCOPE_CA_FILE",
+        "XDG_CONFIG_HOME",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.args(args)
+        .env("PERISCOPE_CONFIG_DIR", w.gw.data_dir().join("cli-profile"))
+        .env("PERISCOPE_URL", w.gw.api_url())
+        .env("PERISCOPE_TOKEN", token)
+        .env("PERISCOPE_CA_FILE", w.gw.ca_file())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the CLI finishes within a minute")
+        .expect("the CLI runs");
+    Psql {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl World {
+    /// psql with `VERBOSITY=verbose`, so errors show their SQLSTATE
+    /// (`ERROR:  42501: ...`) and every field (DETAIL, HINT).
+    pub async fn psql_verbose(&self, conninfo: &str, password: &str, sql: &str) -> Psql {
+        let mut cmd = tokio::process::Command::new(self.shop.cluster.binaries().path("psql"));
+        cmd.args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "VERBOSITY=verbose",
+            "-d",
+            conninfo,
+            "-c",
+            sql,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGSSLMODE")
+        .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("psql finishes within two minutes")
+            .expect("psql runs");
+        Psql {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// tokio-postgres on `pg-dev` with `user` and `password`, without
+    /// panicking on refusal.
+    pub async fn try_client(
+        &self,
+        user: &str,
+        password: &str,
+        connection: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
+        connect(&format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname={connection} \
+             sslmode=disable application_name=proxy-tests",
+            self.pg_port()
+        ))
+        .await
+    }
+
+    /// alice requests `lifts` on `connection` through the API, bob approves;
+    /// returns the grant id.
+    pub async fn grant_on(&self, connection: &str, lifts: &[&str], duration: &str) -> String {
+        let created = self
+            .alice
+            .api
+            .post(
+                "/v1/requests",
+                &json!({"connection": connection, "lifts": lifts, "duration": duration,
+                        "reason": "INC-7002: support ticket"}),
+            )
+            .await
+            .unwrap();
+        let req = expect(&created, 201)["id"].as_str().unwrap().to_owned();
+        let approved = self
+            .bob
+            .api
+            .post(&format!("/v1/requests/{req}/approve"), &json!({}))
+            .await
+            .unwrap();
+        expect(&approved, 200)["grant"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Polls the audit log until `pick` finds what it wants among the
+    /// events with `action` (10 s deadline).
+    pub async fn audit_until<T>(&self, action: &str, pick: impl Fn(&[Value]) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.audit(action).await;
+            if let Some(found) = pick(&events) {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no matching {action} event within 10 s; have: {events:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The SQLSTATE and message of a FATAL the gateway answers a TLS client
+/// with, read by a minimal PostgreSQL client (SSLRequest, a TLS handshake
+/// that verifies the gateway's certificate with `ca_file`, a startup
+/// packet, the password): psql shows connection errors without their code.
+pub fn fatal_over_tls(
+    port: u16,
+    ca_file: &std::path::Path,
+    user: &str,
+    database: &str,
+    password: &str,
+) -> (String, String) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read as _, Write as _};
+
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        .unwrap();
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer).unwrap();
+    assert_eq!(answer[0], b'S', "the gateway offers TLS");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").unwrap().to_owned();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+
+    let mut body = Vec::new();
+    body.extend_from_slice(&196_608u32.to_be_bytes());
+    for (k, v) in [("user", user), ("database", database)] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&body);
+    tls.write_all(&startup).unwrap();
+
+    fn read_message(
+        tls: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    ) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 5];
+        tls.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut payload = vec![0u8; len - 4];
+        tls.read_exact(&mut payload).unwrap();
+        (head[0], payload)
+    }
+    let (tag, payload) = read_message(&mut tls);
+    assert_eq!(tag, b'R', "the gateway asks for a password");
+    assert_eq!(
+        payload,
+        3u32.to_be_bytes(),
+        "AuthenticationCleartextPassword"
+    );
+    let mut message = vec![b'p'];
+    message.extend_from_slice(&((password.len() + 5) as u32).to_be_bytes());
+    message.extend_from_slice(password.as_bytes());
+    message.push(0);
+    tls.write_all(&message).unwrap();
+    let (tag, payload) = read_message(&mut tls);
+    assert_eq!(tag, b'E', "an ErrorResponse");
+    let mut code = String::new();
+    let mut text = String::new();
+    let mut severity = String::new();
+    for field in payload.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let value = String::from_utf8_lossy(&field[1..]).into_owned();
+        match field[0] {
+            b'C' => code = value,
+            b'M' => text = value,
+            b'V' => severity = value,
+            _ => {}
+        }
+    }
+    assert_eq!(severity, "FATAL");
+    (code, text)
+}
