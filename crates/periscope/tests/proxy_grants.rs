@@ -356,3 +356,67 @@ async fn a_grant_end_closes_the_sessions_relying_on_it_within_a_second() {
     );
     assert_eq!(ends[1]["grant_ids"], json!([grant]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_end_also_closes_a_session_in_the_middle_of_a_statement() {
+    let w = world().await;
+    let grant = w.grant_on("pg-dev", &["unmask:email"], "10m").await;
+    let reliant = w.client().await;
+    let Client { client, ended } = reliant;
+    let client = std::sync::Arc::new(client);
+    let running = tokio::spawn({
+        let client = std::sync::Arc::clone(&client);
+        async move { client.simple_query("SELECT pg_sleep(60)").await }
+    });
+    // The statement is running upstream once the gateway shows it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream_count(
+        &w,
+        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'",
+    ) != 1
+    {
+        assert!(Instant::now() < deadline, "the statement never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let t0 = Instant::now();
+    w.advance_clock("10m 1s").await;
+    let error = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the statement ends within 10 s")
+        .unwrap()
+        .expect_err("the statement does not complete");
+    let elapsed = t0.elapsed();
+    let db = error
+        .as_db_error()
+        .unwrap_or_else(|| panic!("a FATAL from the gateway, got {error:?}"));
+    assert_eq!(db.code(), &SqlState::ADMIN_SHUTDOWN);
+    assert!(
+        db.message().starts_with(&format!("grant {grant} expired")),
+        "{db:?}"
+    );
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    let _ = tokio::time::timeout(Duration::from_secs(10), ended).await;
+    // And the upstream statement was cancelled, not left running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream_count(
+        &w,
+        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'",
+    ) != 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the upstream statement still runs 10 s after the session ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A count read directly from the upstream, as its superuser.
+fn upstream_count(w: &World, sql: &str) -> u64 {
+    tokio::task::block_in_place(|| w.shop.cluster.psql("shop", sql))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
