@@ -394,7 +394,6 @@ impl Drop for Session {
 }
 
 #[test]
-#[ignore = "needs the PostgreSQL listener in the gateway (pg=off until it is wired)"]
 fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audit() {
     let tmp = traversable_tempdir();
     let config_dir = tmp.path().join("config");
@@ -612,7 +611,6 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
 }
 
 #[test]
-#[ignore = "needs the PostgreSQL listener in the gateway (pg=off until it is wired)"]
 fn with_keep_the_directory_stays_and_a_second_run_resumes_it() {
     let tmp = traversable_tempdir();
     let config_dir = tmp.path().join("config");

@@ -517,11 +517,10 @@ async fn prepare(
     let pg_addr = running.endpoints().protocol("pg");
     let bootstrap = running.take_bootstrap();
     demo.running = Some(running);
+    // `gateway_options` always passes the PostgreSQL listener and `start`
+    // returns only once it is bound, so this is an internal error.
     let Some(pg_addr) = pg_addr else {
-        return Err(anyhow!(
-            "this build of periscope starts no PostgreSQL listener, so the tour cannot run"
-        )
-        .into());
+        return Err(anyhow!("the gateway started without its PostgreSQL listener").into());
     };
     step.done(format!(
         "gateway on {api_url} (API) and {pg_addr} (PostgreSQL)"
