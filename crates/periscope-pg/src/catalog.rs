@@ -490,6 +490,11 @@ impl CatalogBuilder {
 pub struct CatalogCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, Arc<PgCatalog>>>,
+    /// One load at a time per connection: sessions that arrive while the
+    /// catalog is being read wait for that read instead of each starting
+    /// their own (a burst of clients after a start would otherwise read it
+    /// once per session, slowing every one of them down).
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How long a catalog serves new sessions before it is read again.
@@ -501,6 +506,7 @@ impl CatalogCache {
         CatalogCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
         }
     }
 
@@ -509,17 +515,35 @@ impl CatalogCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn fresh(&self, connection: &str) -> Option<Arc<PgCatalog>> {
+        self.lock()
+            .get(connection)
+            .filter(|c| c.is_fresh(self.ttl))
+            .map(Arc::clone)
+    }
+
     /// The catalog of `connection`: the cached one while fresh, else read
-    /// over `upstream` (the new session's own connection) and cached.
+    /// over `upstream` (the new session's own connection) and cached; when
+    /// another session is already reading it, wait for that read.
     pub async fn get_or_load(
         &self,
         connection: &str,
         upstream: &mut UpstreamSession<'_>,
     ) -> Result<Arc<PgCatalog>, CatalogError> {
-        if let Some(cached) = self.lock().get(connection)
-            && cached.is_fresh(self.ttl)
-        {
-            return Ok(Arc::clone(cached));
+        if let Some(cached) = self.fresh(connection) {
+            return Ok(cached);
+        }
+        let gate = Arc::clone(
+            self.loading
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(connection.to_string())
+                .or_default(),
+        );
+        let _loading = gate.lock().await;
+        // Loaded by another session while this one waited?
+        if let Some(cached) = self.fresh(connection) {
+            return Ok(cached);
         }
         let started = Instant::now();
         let loaded = Arc::new(PgCatalog::load(upstream).await?);

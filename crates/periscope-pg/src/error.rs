@@ -207,6 +207,9 @@ pub mod sqlstate {
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     /// `feature_not_supported`: e.g. replication connections.
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    /// `statement_too_complex`: a statement nests deeper than the analysis
+    /// follows.
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     /// `query_canceled`: what a cancelled statement reports.
     pub const QUERY_CANCELED: &str = "57014";
     /// `internal_error`: a bug or an authenticator failure in the gateway.

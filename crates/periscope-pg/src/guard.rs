@@ -112,8 +112,17 @@ fn plain(message: impl Into<String>, hint: impl Into<String>) -> Refused {
 
 /// The refusal of a query string the analyser could not parse.
 pub fn unanalysable(error: &AnalyzeError) -> Refused {
+    let message = format!("statement refused: Periscope could not analyse it ({error})");
+    if let AnalyzeError::TooDeep { .. } = error {
+        // A limit, not a permission: PostgreSQL's own code for it.
+        return Refused {
+            error: PgError::error(sqlstate::STATEMENT_TOO_COMPLEX, message)
+                .with_hint("rewrite the statement with less nesting"),
+            shield: None,
+        };
+    }
     plain(
-        format!("statement refused: Periscope could not analyse it ({error})"),
+        message,
         "this connection refuses SQL its analyser cannot follow (refuse_unanalysable); \
          rewrite the statement, e.g. without the construct at that position",
     )
