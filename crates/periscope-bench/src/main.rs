@@ -140,7 +140,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let periscope = if want("periscope") {
         let binary = match &args.periscope {
-            Some(p) => p.clone(),
+            // Absolute: the gateway is started from its own working directory.
+            Some(p) => std::path::absolute(p)
+                .with_context(|| format!("the periscope binary {}", p.display()))?,
             None => std::env::current_exe()?.with_file_name("periscope"),
         };
         let p = setup::periscope(&binary, &cluster, workdir.path(), &args.periscope_config)
