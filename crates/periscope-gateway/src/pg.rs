@@ -378,7 +378,7 @@ struct SinkContext {
 type Submission = (EventDraft, oneshot::Sender<Result<u64, AuditFailure>>);
 
 /// One session's audit sink: events go through one queue, appended in
-/// submission order (batched, so a burst commits together), and the
+/// submission order (group-committed with other sessions' events), and the
 /// session's registry entry and grant watcher live as long as it does.
 pub struct GatewaySink {
     ctx: Arc<SinkContext>,
@@ -404,27 +404,30 @@ impl GatewaySink {
         let (queue, mut rx) = mpsc::unbounded_channel::<Submission>();
         let gateway = ctx.gateway.clone();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
-                // Polled in order, so the writer receives them in order and
-                // commits them together.
-                let appends = batch.into_iter().map(|(draft, ack)| {
-                    let gateway = gateway.clone();
-                    async move {
-                        let result = gateway
-                            .audit(draft)
-                            .await
-                            .map_err(|e| AuditFailure(e.to_string()));
-                        if let Err(e) = &result {
-                            tracing::error!(error = %e, "a session's audit event was not recorded");
+            // Handed to the writer one by one, in order (the chain keeps this
+            // session's order); the commits are awaited concurrently, so a
+            // statement's `query` event never waits behind the previous
+            // statement's outcome being committed.
+            while let Some((draft, ack)) = rx.recv().await {
+                let started = std::time::Instant::now();
+                let enqueued = gateway.audit_writer().enqueue(draft).await;
+                tokio::spawn(async move {
+                    let result = match enqueued {
+                        Ok(enqueued) => enqueued.committed().await,
+                        Err(e) => Err(e),
+                    };
+                    let result = match result {
+                        Ok(seq) => {
+                            crate::metrics::audit_written(1, started.elapsed());
+                            Ok(seq)
                         }
-                        let _ = ack.send(result);
-                    }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a session's audit event was not recorded");
+                            Err(AuditFailure(e.to_string()))
+                        }
+                    };
+                    let _ = ack.send(result);
                 });
-                futures_util::future::join_all(appends).await;
             }
         });
         let (stop, stop_rx) = oneshot::channel();

@@ -338,7 +338,10 @@ pub(crate) async fn insert_events(
             sql.push(", ").bind(e.hash.to_hex());
             sql.push(")");
         }
-        sql.query().execute(&mut *tx.tx).await?;
+        // Not kept in the connection's statement cache: every batch size is
+        // its own statement text, and up to a hundred cached multi-row
+        // INSERTs per pooled connection held on to tens of MiB for good.
+        sql.query().persistent(false).execute(&mut *tx.tx).await?;
     }
     Ok(())
 }

@@ -134,12 +134,23 @@ impl AuditWriter {
     /// An error means the event is not recorded: the caller must refuse the action
     /// it describes.
     pub async fn append(&self, draft: EventDraft) -> Result<u64, StoreError> {
+        self.enqueue(draft).await?.committed().await
+    }
+
+    /// Hands one event to the writer and returns once it is queued (waiting only
+    /// for room in the queue), with a handle that resolves when it is committed.
+    ///
+    /// Events are written in the order they are enqueued, so a caller that must
+    /// keep its events in order (one proxied session) enqueues them one after
+    /// the other and awaits the commits concurrently, instead of waiting for
+    /// each commit before handing over the next event.
+    pub async fn enqueue(&self, draft: EventDraft) -> Result<Enqueued, StoreError> {
         let (ack, acked) = oneshot::channel();
         self.queue
             .send(Message::Append { draft, ack })
             .await
             .map_err(|_| StoreError::WriterClosed)?;
-        acked.await.map_err(|_| StoreError::WriterClosed)?
+        Ok(Enqueued { acked })
     }
 
     /// Stops accepting drafts, commits everything already submitted, writes a final
@@ -156,6 +167,21 @@ impl AuditWriter {
             .map_err(|_| StoreError::WriterClosed)?
             .clone();
         result.unwrap_or(Err(StoreError::WriterClosed))
+    }
+}
+
+/// An event handed to the writer by [`AuditWriter::enqueue`], not yet known to
+/// be committed.
+#[derive(Debug)]
+pub struct Enqueued {
+    acked: oneshot::Receiver<Result<u64, StoreError>>,
+}
+
+impl Enqueued {
+    /// Resolves to the event's seq once it is committed (durable); an error
+    /// means it is not recorded.
+    pub async fn committed(self) -> Result<u64, StoreError> {
+        self.acked.await.map_err(|_| StoreError::WriterClosed)?
     }
 }
 
