@@ -370,8 +370,12 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
         .map(datadir::claim_sqlite)
         .transpose()?;
     let url = store_url(&loaded.config, &prepared.root)?;
-    let store = Store::open(&url, &StoreOptions::default()).await?;
-    tracing::info!(backend = ?store.backend(), "store open");
+    let store_options = StoreOptions {
+        durability: loaded.config.audit.durability,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&url, &store_options).await?;
+    tracing::info!(backend = ?store.backend(), durability = ?store_options.durability, "store open");
 
     let test_clock = options.test_clock.then(|| Arc::new(TestClock::new()));
     let clock: Arc<dyn Clock> = match &test_clock {

@@ -66,10 +66,11 @@ mod serde_secs;
 mod shield;
 
 pub use config::{
-    ADMIN_ROLE, AuditConfig, ClientTls, Config, ConfigError, ConnectionConfig, ConnectionKind,
-    DEFAULT_MAX_DURATION, DEFAULT_PENDING_TTL, DataPolicy, Diagnostic, MAX_APPROVALS,
-    MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig, RoleConfig, SecretRef,
-    ServerConfig, StoreConfig, StoreUrl, UpstreamTls, WebhookConfig, WebhookEvent,
+    ADMIN_ROLE, AuditConfig, AuditDurability, ClientTls, Config, ConfigError, ConnectionConfig,
+    ConnectionKind, DEFAULT_MAX_DURATION, DEFAULT_PENDING_TTL, DataPolicy, Diagnostic,
+    MAX_APPROVALS, MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig,
+    RoleConfig, SecretRef, ServerConfig, StoreConfig, StoreUrl, UpstreamTls, WebhookConfig,
+    WebhookEvent,
 };
 pub use decide::{
     Allowance, Decision, DenyReason, IgnoredLift, Lift, LiftOption, PolicyInput, Refusal,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use periscope_policy::{
-    ClientTls, Config, ConfigError, SecretRef, StoreUrl, UpstreamTls, WebhookEvent,
+    AuditDurability, ClientTls, Config, ConfigError, SecretRef, StoreUrl, UpstreamTls, WebhookEvent,
 };
 use periscope_redact::{Entity, Operator};
 
@@ -430,6 +430,18 @@ fn the_builtin_admin_role_cannot_be_redeclared() {
 }
 
 #[test]
+fn audit_durability_defaults_to_surviving_power_loss() {
+    let default = Config::parse("", "periscope.toml").unwrap();
+    assert_eq!(default.audit.durability, AuditDurability::PowerLoss);
+    let relaxed = Config::parse(
+        "[audit]\ndurability = \"process-crash\"\n",
+        "periscope.toml",
+    )
+    .unwrap();
+    assert_eq!(relaxed.audit.durability, AuditDurability::ProcessCrash);
+}
+
+#[test]
 fn server_and_store_values_are_checked() {
     assert_one(
         "[server]\napi_listen = \"localhost\"\n",
@@ -455,6 +467,11 @@ fn server_and_store_values_are_checked() {
         "[audit]\ncheckpoint_every = 0\n",
         "checkpoint_every",
         "between 1 and",
+    );
+    assert_one(
+        "[audit]\ndurability = \"fast\"\n",
+        "fast",
+        "unknown variant `fast`, expected `power-loss` or `process-crash`",
     );
     assert_one(
         "[webhook]\nurl = \"https://h.example\"\n",

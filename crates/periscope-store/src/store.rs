@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use periscope_policy::AuditDurability;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
@@ -50,6 +51,9 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// How long to wait for a free pool connection before failing.
     pub acquire_timeout: Duration,
+    /// Which failure a committed write (an acknowledged audit event) survives
+    /// (`[audit] durability`).
+    pub durability: AuditDurability,
 }
 
 impl Default for StoreOptions {
@@ -58,6 +62,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(30),
+            durability: AuditDurability::default(),
         }
     }
 }
@@ -97,7 +102,7 @@ impl Store {
             // WAL is a property of the file, and switching to it needs an exclusive
             // lock: set it once, on a lone connection, before the pool exists.
             let mut conn = sqlx::AnyConnection::connect_with(&connect).await?;
-            sqlite_session_settings(&mut conn, options.busy_timeout).await?;
+            sqlite_session_settings(&mut conn, options.busy_timeout, options.durability).await?;
             let mode: (String,) = sqlx::query_as("PRAGMA journal_mode = WAL")
                 .fetch_one(&mut conn)
                 .await?;
@@ -110,13 +115,18 @@ impl Store {
             conn.close().await?;
         }
         let busy_timeout = options.busy_timeout;
+        let durability = options.durability;
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-                        sqlite_session_settings(conn, busy_timeout).await?;
+                        sqlite_session_settings(conn, busy_timeout, durability).await?;
+                    } else if durability == AuditDurability::ProcessCrash {
+                        // A commit returns once the server has it in memory; its
+                        // WAL writer flushes it within a few hundred milliseconds.
+                        conn.execute("SET synchronous_commit = off").await?;
                     }
                     Ok(())
                 })
@@ -234,12 +244,19 @@ impl WriteTx {
 async fn sqlite_session_settings(
     conn: &mut sqlx::AnyConnection,
     busy_timeout: Duration,
+    durability: AuditDurability,
 ) -> Result<(), sqlx::Error> {
     let millis = busy_timeout.as_millis().min(i32::MAX as u128);
-    // `synchronous = FULL`: in WAL mode, every commit is fsynced before it returns,
-    // so an acknowledged audit event survives power loss, not just a process crash.
+    // `FULL`: in WAL mode, every commit is fsynced before it returns, so an
+    // acknowledged audit event survives power loss, not just a process crash.
+    // `NORMAL`: the commit is in the WAL file (the OS's page cache) when it
+    // returns, which a crash of this process cannot undo.
+    let synchronous = match durability {
+        AuditDurability::PowerLoss => "FULL",
+        AuditDurability::ProcessCrash => "NORMAL",
+    };
     let settings = format!(
-        "PRAGMA busy_timeout = {millis}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+        "PRAGMA busy_timeout = {millis}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
     );
     conn.execute(sqlx::AssertSqlSafe(settings)).await?;
     Ok(())
@@ -288,4 +305,31 @@ pub fn sqlite_url(path: &Path) -> Result<String, StoreError> {
         }
     }
     Ok(format!("sqlite://{escaped}?mode=rwc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous_of(durability: AuditDurability) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            durability,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_data_dir(dir.path(), &options).await.unwrap();
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        level
+    }
+
+    #[tokio::test]
+    async fn sqlite_flushes_each_commit_unless_told_process_crash_is_enough() {
+        // 2 = FULL (fsync per commit), 1 = NORMAL (WAL write, fsync at checkpoints).
+        assert_eq!(synchronous_of(AuditDurability::PowerLoss).await, 2);
+        assert_eq!(synchronous_of(AuditDurability::ProcessCrash).await, 1);
+    }
 }

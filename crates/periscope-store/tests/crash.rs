@@ -14,12 +14,24 @@ use periscope_audit::{AuditSigner, Start};
 const ACKS_BEFORE_KILL: usize = 300;
 
 async fn acknowledged_events_survive_sigkill(db: TestDb) -> TestResult {
+    events_survive_sigkill_with(db, "power-loss").await
+}
+
+/// `[audit] durability = "process-crash"` does not flush each commit to disk,
+/// but what it acknowledged is with the OS (SQLite) or the database server
+/// (PostgreSQL), where killing the writer cannot undo it.
+async fn acknowledged_events_survive_sigkill_without_flushes(db: TestDb) -> TestResult {
+    events_survive_sigkill_with(db, "process-crash").await
+}
+
+async fn events_survive_sigkill_with(db: TestDb, durability: &'static str) -> TestResult {
     // Only the child writes: close this process's connections first.
     db.store.close().await;
     let url = db.url.clone();
     let acked = tokio::task::spawn_blocking(move || -> std::io::Result<BTreeSet<u64>> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_periscope-store-crash-writer"))
             .arg(&url)
+            .arg(durability)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -70,3 +82,4 @@ async fn acknowledged_events_survive_sigkill(db: TestDb) -> TestResult {
 }
 
 both_backends!(acknowledged_events_survive_sigkill);
+both_backends!(acknowledged_events_survive_sigkill_without_flushes);

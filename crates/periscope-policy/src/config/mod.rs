@@ -196,14 +196,39 @@ impl fmt::Display for SecretRef {
 pub struct AuditConfig {
     /// Write a signed checkpoint every this many events (default 1000).
     pub checkpoint_every: u64,
+    /// Which failure an acknowledged audit event (and so the action it
+    /// records) must survive.
+    pub durability: AuditDurability,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             checkpoint_every: 1000,
+            durability: AuditDurability::default(),
         }
     }
+}
+
+/// `[audit] durability`: the failure an acknowledged audit event survives.
+///
+/// Every proxied statement waits for its audit event before its results are
+/// released, so this is the price of each statement: a disk flush, or a
+/// write into the operating system's (or the PostgreSQL store's) memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditDurability {
+    /// Flushed to disk before it is acknowledged (default): survives a power
+    /// loss or an operating-system crash (SQLite `synchronous = FULL`,
+    /// PostgreSQL `synchronous_commit = on`).
+    #[default]
+    PowerLoss,
+    /// Handed to the operating system (SQLite WAL, `synchronous = NORMAL`)
+    /// or to the PostgreSQL store's server (`synchronous_commit = off`)
+    /// before it is acknowledged: survives a crash or SIGKILL of the gateway,
+    /// but the last events may be lost if the machine running the store
+    /// loses power or crashes. Much cheaper per statement.
+    ProcessCrash,
 }
 
 /// `[requests]`.

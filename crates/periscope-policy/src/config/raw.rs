@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use super::{ClientTls, ConnectionKind, UpstreamTls, WebhookEvent};
+use super::{AuditDurability, ClientTls, ConnectionKind, UpstreamTls, WebhookEvent};
 
 pub(crate) type S<T> = Spanned<T>;
 
@@ -55,6 +55,7 @@ pub(crate) struct RawStore {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAudit {
     pub checkpoint_every: Option<S<i64>>,
+    pub durability: Option<AuditDurability>,
 }
 
 #[derive(Deserialize, Default)]

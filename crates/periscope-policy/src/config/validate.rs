@@ -56,7 +56,10 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
     Config {
         server,
         store,
-        audit: AuditConfig { checkpoint_every },
+        audit: AuditConfig {
+            checkpoint_every,
+            durability: raw.audit.durability.unwrap_or_default(),
+        },
         requests: RequestsConfig { pending_ttl },
         webhook,
         connections,

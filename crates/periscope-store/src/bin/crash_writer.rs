@@ -3,12 +3,14 @@
 //! killed. `tests/crash.rs` SIGKILLs it mid-burst and checks that every printed seq
 //! survived and the chain still verifies.
 //!
-//! Usage: `periscope-store-crash-writer DATABASE_URL`
+//! Usage: `periscope-store-crash-writer DATABASE_URL [power-loss|process-crash]`
+//! (the `[audit] durability` to open the store with; default `power-loss`).
 
 use std::io::Write;
 use std::sync::Arc;
 
 use periscope_audit::{AuditSigner, AuditTime, EventDraft};
+use periscope_policy::AuditDurability;
 use periscope_store::{AuditWriter, AuditWriterConfig, Store, StoreOptions};
 
 /// Seed of the checkpoint key, shared with the test that verifies the chain.
@@ -16,10 +18,18 @@ const SEED: [u8; 32] = [42; 32];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let url = std::env::args()
-        .nth(1)
-        .ok_or("usage: periscope-store-crash-writer DATABASE_URL")?;
-    let store = Store::open(&url, &StoreOptions::default()).await?;
+    let usage = "usage: periscope-store-crash-writer DATABASE_URL [power-loss|process-crash]";
+    let url = std::env::args().nth(1).ok_or(usage)?;
+    let durability = match std::env::args().nth(2).as_deref() {
+        None | Some("power-loss") => AuditDurability::PowerLoss,
+        Some("process-crash") => AuditDurability::ProcessCrash,
+        Some(_) => return Err(usage.into()),
+    };
+    let options = StoreOptions {
+        durability,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&url, &options).await?;
     let time = AuditTime::from_unix_micros(1_795_928_400_000_000)?;
     let clock_time = time.clone();
     let writer = AuditWriter::spawn(
