@@ -297,22 +297,18 @@ impl World {
     /// Runs the real psql (`-X -A -t`, stop at the first error) with
     /// `password` as PGPASSWORD.
     pub async fn psql_as(&self, conninfo: &str, password: &str, sql: &str) -> Psql {
+        self.run_psql(&[], conninfo, password, sql).await
+    }
+
+    async fn run_psql(&self, extra: &[&str], conninfo: &str, password: &str, sql: &str) -> Psql {
         let mut cmd = tokio::process::Command::new(self.shop.cluster.binaries().path("psql"));
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            conninfo,
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGSSLMODE")
-        .kill_on_drop(true);
+        cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(extra)
+            .args(["-d", conninfo, "-c", sql])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env_remove("PGSSLMODE")
+            .kill_on_drop(true);
         let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
             .await
             .expect("psql finishes within two minutes")
@@ -533,33 +529,8 @@ impl World {
     /// psql with `VERBOSITY=verbose`, so errors show their SQLSTATE
     /// (`ERROR:  42501: ...`) and every field (DETAIL, HINT).
     pub async fn psql_verbose(&self, conninfo: &str, password: &str, sql: &str) -> Psql {
-        let mut cmd = tokio::process::Command::new(self.shop.cluster.binaries().path("psql"));
-        cmd.args([
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            "VERBOSITY=verbose",
-            "-d",
-            conninfo,
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGSSLMODE")
-        .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        self.run_psql(&["-v", "VERBOSITY=verbose"], conninfo, password, sql)
             .await
-            .expect("psql finishes within two minutes")
-            .expect("psql runs");
-        Psql {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
     }
 
     /// tokio-postgres on `pg-dev` with `user` and `password`, without
