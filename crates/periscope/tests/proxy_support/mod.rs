@@ -365,27 +365,7 @@ impl World {
 
     /// alice requests `lifts`, bob approves; returns the grant id.
     pub async fn grant(&self, lifts: &[&str], duration: &str) -> String {
-        let created = self
-            .alice
-            .api
-            .post(
-                "/v1/requests",
-                &json!({"connection": "pg-prod", "lifts": lifts, "duration": duration,
-                        "reason": "INC-7001: customer cannot log in"}),
-            )
-            .await
-            .unwrap();
-        let req = expect(&created, 201)["id"].as_str().unwrap().to_owned();
-        let approved = self
-            .bob
-            .api
-            .post(&format!("/v1/requests/{req}/approve"), &json!({}))
-            .await
-            .unwrap();
-        expect(&approved, 200)["grant"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.grant_on("pg-prod", lifts, duration).await
     }
 
     /// Moves the gateway's test clock forward.
