@@ -15,6 +15,7 @@
 //!
 //! `scripts/bench-pg` builds everything in release mode and runs this.
 
+mod identity;
 mod pgbench;
 mod procfs;
 mod report;

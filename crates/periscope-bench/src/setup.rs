@@ -424,33 +424,8 @@ pub async fn periscope(
              build one with the pg listener wired in"
         );
     };
-    let admin = process
-        .bootstrap_token()
-        .context("the gateway printed no bootstrap token")?
-        .to_owned();
-    let api = process.client(Some(&admin))?;
-    let user = api
-        .post(
-            "/v1/admin/users",
-            &serde_json::json!({"name": ROLE, "roles": ["bencher"]}),
-        )
-        .await?;
-    if user.status != 201 {
-        bail!("creating the bench identity: {} {}", user.status, user.body);
-    }
-    let token = api
-        .post(
-            &format!("/v1/admin/users/{ROLE}/tokens"),
-            &serde_json::json!({"description": "periscope-bench"}),
-        )
-        .await?;
-    if token.status != 201 {
-        bail!("creating the bench token: {} {}", token.status, token.body);
-    }
-    let token = token.json()["token"]
-        .as_str()
-        .context("no token in the answer")?
-        .to_owned();
+    let token =
+        crate::identity::identity_token(&process, ROLE, "bencher", "periscope-bench").await?;
     Ok(Periscope {
         process,
         token,

@@ -16,9 +16,9 @@
 //!
 //! `scripts/soak-pg` builds in release mode and runs this.
 
+mod identity;
 // Shared with periscope-bench, which uses more of it.
 #[allow(dead_code)]
-#[path = "procfs.rs"]
 mod procfs;
 
 use std::path::PathBuf;
@@ -153,30 +153,7 @@ async fn gateway(
             .env("RUST_LOG", "warn"),
     )
     .with_context(|| format!("starting {} up", args.periscope.display()))?;
-    let admin = process
-        .bootstrap_token()
-        .context("the gateway printed no bootstrap token")?
-        .to_owned();
-    let api = process.client(Some(&admin))?;
-    let user = api
-        .post(
-            "/v1/admin/users",
-            &serde_json::json!({"name": "soak", "roles": ["soaker"]}),
-        )
-        .await?;
-    if user.status != 201 {
-        bail!("creating the soak identity: {} {}", user.status, user.body);
-    }
-    let token = api
-        .post("/v1/admin/users/soak/tokens", &serde_json::json!({}))
-        .await?;
-    if token.status != 201 {
-        bail!("creating the soak token: {} {}", token.status, token.body);
-    }
-    let token = token.json()["token"]
-        .as_str()
-        .context("no token in the answer")?
-        .to_owned();
+    let token = identity::identity_token(&process, "soak", "soaker", "periscope-soak").await?;
     Ok((process, token))
 }
 
