@@ -20,7 +20,8 @@ const INSERT_CHUNK: usize = 200;
 /// Rows per page when streaming: bounds memory whatever the chain length.
 const PAGE: i64 = 500;
 
-const EVENT_COLUMNS: &str = "seq, time, actor, action, target, details, grant_ids, prev_hash, hash";
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, time, actor, action, target, details, grant_ids, prev_hash, hash";
 
 /// Filters for [`Store::search_audit`]; every field left `None` matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -323,19 +324,16 @@ pub(crate) async fn insert_events(
             if i > 0 {
                 sql.push(", ");
             }
-            let details = serde_json::to_string(&e.details)
-                .map_err(|err| StoreError::Invalid(format!("audit details: {err}")))?;
-            let grant_ids = serde_json::to_string(&e.grant_ids)
-                .map_err(|err| StoreError::Invalid(format!("audit grant ids: {err}")))?;
+            let row = StoredEvent::of(e)?;
             sql.push("(").bind(sql::to_i64(e.seq));
             sql.push(", ").bind(e.time.as_str().to_owned());
             sql.push(", ").bind(e.actor.clone());
             sql.push(", ").bind(e.action.clone());
             sql.push(", ").bind(e.target.clone());
-            sql.push(", ").bind(details);
-            sql.push(", ").bind(grant_ids);
-            sql.push(", ").bind(e.prev_hash.to_hex());
-            sql.push(", ").bind(e.hash.to_hex());
+            sql.push(", ").bind(row.details);
+            sql.push(", ").bind(row.grant_ids);
+            sql.push(", ").bind(row.prev_hash);
+            sql.push(", ").bind(row.hash);
             sql.push(")");
         }
         // Not kept in the connection's statement cache: every batch size is
@@ -344,6 +342,29 @@ pub(crate) async fn insert_events(
         sql.query().persistent(false).execute(&mut *tx.tx).await?;
     }
     Ok(())
+}
+
+/// The columns of an event that are stored as encoded text rather than as the
+/// event holds them; both insert paths (the pool's and the writer's own SQLite
+/// connection) encode through here, so the stored form cannot drift apart.
+pub(crate) struct StoredEvent {
+    pub(crate) details: String,
+    pub(crate) grant_ids: String,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
+}
+
+impl StoredEvent {
+    pub(crate) fn of(event: &AuditEvent) -> Result<StoredEvent, StoreError> {
+        Ok(StoredEvent {
+            details: serde_json::to_string(&event.details)
+                .map_err(|err| StoreError::Invalid(format!("audit details: {err}")))?,
+            grant_ids: serde_json::to_string(&event.grant_ids)
+                .map_err(|err| StoreError::Invalid(format!("audit grant ids: {err}")))?,
+            prev_hash: event.prev_hash.to_hex(),
+            hash: event.hash.to_hex(),
+        })
+    }
 }
 
 /// Inserts a checkpoint; an identical one already present is left alone.

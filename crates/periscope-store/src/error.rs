@@ -80,11 +80,19 @@ pub enum StoreError {
     /// The database failed (connection lost, disk full, lock timeout...). Nothing of
     /// the operation was committed.
     #[error("database error: {0}")]
-    Backend(Arc<sqlx::Error>),
+    Backend(Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
+        StoreError::Backend(Arc::new(err))
+    }
+}
+
+/// The audit writer's own SQLite connection (see `sqlite_chain`) fails the same
+/// way the pool does, and callers act on it the same way.
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
         StoreError::Backend(Arc::new(err))
     }
 }

@@ -25,6 +25,7 @@ mod error;
 mod identity;
 mod request;
 mod sql;
+mod sqlite_chain;
 mod store;
 mod token;
 mod writer;

@@ -8,10 +8,12 @@ use std::time::Duration;
 use periscope_policy::AuditDurability;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::StoreError;
+use crate::sqlite_chain::SqliteFile;
 
 /// File name of the embedded database inside the data directory. SQLite keeps two
 /// companions beside it while open: `periscope.db-wal` and `periscope.db-shm`.
@@ -79,6 +81,9 @@ pub struct Store {
     /// order, instead of spinning on the file lock; the busy timeout still covers
     /// writers in other processes. `None` on PostgreSQL.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// The embedded file, for the audit writer's own connection; `None` on
+    /// PostgreSQL.
+    sqlite_file: Option<SqliteFile>,
 }
 
 impl Store {
@@ -133,10 +138,29 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let sqlite_file = match &write_gate {
+            Some(write_gate) => {
+                let path = url
+                    .parse::<SqliteConnectOptions>()
+                    .map_err(|e| StoreError::Invalid(format!("invalid database URL: {e}")))?
+                    .get_filename()
+                    .to_path_buf();
+                // An in-memory database has no file another connection could open.
+                path.is_file().then(|| SqliteFile {
+                    path,
+                    busy_timeout,
+                    durability,
+                    write_gate: write_gate.clone(),
+                })
+            }
+            None => None,
+        };
         let store = Store {
             pool,
             backend,
-            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            write_gate,
+            sqlite_file,
         };
         store.migrate().await?;
         Ok(store)
@@ -156,6 +180,11 @@ impl Store {
     /// Which database this store uses.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Where the audit writer opens its own connection, on SQLite.
+    pub(crate) fn sqlite_file(&self) -> Option<&SqliteFile> {
+        self.sqlite_file.as_ref()
     }
 
     /// Closes every pooled connection; on SQLite this also folds the WAL back into

@@ -7,6 +7,11 @@
 //! transaction, and only after the commit tells each submitter its seq. While one
 //! batch commits, the next one accumulates, so the batch size follows the load by
 //! itself and an idle gateway still commits each event at once.
+//!
+//! On SQLite the writer runs on a thread of its own with its own connection,
+//! so a batch is begun, linked, inserted and committed without a hop between
+//! threads (see `sqlite_chain`); on PostgreSQL it is a tokio task using the
+//! pool, and the chain lock serialises it with other replicas' writers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::audit::{insert_checkpoint, insert_events, link_each, read_head};
 use crate::error::StoreError;
+use crate::sqlite_chain::{SqliteChain, SqliteFile};
 use crate::store::Store;
 
 /// Where the writer reads the time it writes into checkpoints. The gateway passes
@@ -48,10 +54,7 @@ impl Default for AuditWriterConfig {
 }
 
 enum Message {
-    Append {
-        draft: EventDraft,
-        ack: oneshot::Sender<Result<u64, StoreError>>,
-    },
+    Append { draft: EventDraft, ack: Ack },
     Shutdown,
 }
 
@@ -93,7 +96,9 @@ struct Counters {
 }
 
 impl AuditWriter {
-    /// Starts the writer task on the current tokio runtime.
+    /// Starts the writer: on SQLite, on a thread of its own with its own
+    /// connection to the file (see `sqlite_chain`); on PostgreSQL, as a task on
+    /// the current tokio runtime using the store's pool.
     pub fn spawn(
         store: Store,
         signer: AuditSigner,
@@ -110,7 +115,21 @@ impl AuditWriter {
             config,
             stats: stats.clone(),
         };
-        tokio::spawn(task.run(receiver, done));
+        match task.store.sqlite_file().cloned() {
+            Some(file) => {
+                let spawned = std::thread::Builder::new()
+                    .name("periscope-audit-writer".into())
+                    .spawn(move || task.run_on_thread(&file, receiver, done));
+                if let Err(err) = spawned {
+                    // The receiver went down with the closure: every append
+                    // fails with `WriterClosed`, so nothing is acknowledged.
+                    tracing::error!(error = %err, "could not start the audit writer thread");
+                }
+            }
+            None => {
+                tokio::spawn(task.run(receiver, done));
+            }
+        }
         AuditWriter {
             queue,
             finished,
@@ -193,7 +212,14 @@ struct Task {
     stats: Arc<Counters>,
 }
 
+type Ack = oneshot::Sender<Result<u64, StoreError>>;
+
+/// What one batch's transaction produced: each draft's seq or refusal, and the
+/// checkpoint written with it.
+type Written = (Vec<Result<u64, StoreError>>, Option<Checkpoint>);
+
 impl Task {
+    /// The writer on the tokio runtime, through the store's pool (PostgreSQL).
     async fn run(self, mut receiver: mpsc::Receiver<Message>, done: watch::Sender<Finished>) {
         let max_batch = self.config.max_batch.max(1);
         let mut messages = Vec::with_capacity(max_batch);
@@ -201,36 +227,81 @@ impl Task {
         // `recv_many` waits for at least one message, then takes all that are
         // queued (up to the limit): that is the whole group-commit policy.
         while receiver.recv_many(&mut messages, max_batch).await > 0 {
-            let mut batch = Vec::with_capacity(messages.len());
-            for message in messages.drain(..) {
-                match message {
-                    Message::Append { draft, ack } => batch.push((draft, ack)),
-                    // Refuse new drafts; the ones already queued are still written
-                    // by the next rounds of this loop.
-                    Message::Shutdown => receiver.close(),
-                }
+            let (drafts, acks) = take_batch(&mut messages, &mut receiver);
+            if acks.is_empty() {
+                continue;
             }
-            if !batch.is_empty()
-                && let Some(checkpoint) = self.commit(batch).await
-            {
+            let written = self.write(drafts).await;
+            if let Some(checkpoint) = self.answer(acks, written) {
                 last_checkpoint = Some(checkpoint);
             }
         }
         let result = self.final_checkpoint(last_checkpoint).await;
+        self.finish(result, &done);
+    }
+
+    /// The writer on its own thread with its own SQLite connection: the same
+    /// policy as [`Task::run`], with blocking receives.
+    fn run_on_thread(
+        self,
+        file: &SqliteFile,
+        mut receiver: mpsc::Receiver<Message>,
+        done: watch::Sender<Finished>,
+    ) {
+        let max_batch = self.config.max_batch.max(1);
+        let mut messages = Vec::with_capacity(max_batch);
+        let mut last_checkpoint = None;
+        let mut chain = None;
+        while let Some(first) = receiver.blocking_recv() {
+            messages.push(first);
+            while messages.len() < max_batch {
+                match receiver.try_recv() {
+                    Ok(message) => messages.push(message),
+                    Err(_) => break,
+                }
+            }
+            let (drafts, acks) = take_batch(&mut messages, &mut receiver);
+            if acks.is_empty() {
+                continue;
+            }
+            // Opened on first use, and again after a failed open, so a file
+            // that is briefly unavailable fails batches, not the writer.
+            let written = match open_chain(&mut chain, file) {
+                Ok(chain) => chain.append(|head| self.link(head, drafts)),
+                Err(err) => Err(err),
+            }
+            .map(|(checkpoint, outcomes)| (outcomes, checkpoint));
+            if let Some(checkpoint) = self.answer(acks, written) {
+                last_checkpoint = Some(checkpoint);
+            }
+        }
+        let result = open_chain(&mut chain, file).and_then(|chain| {
+            let head = chain.head()?;
+            let (checkpoint, fresh) = self.closing_checkpoint(head, last_checkpoint);
+            if let (Some(checkpoint), true) = (&checkpoint, fresh) {
+                chain.add_checkpoint(checkpoint)?;
+                self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(checkpoint)
+        });
+        self.finish(result, &done);
+    }
+
+    fn finish(
+        &self,
+        result: Result<Option<Checkpoint>, StoreError>,
+        done: &watch::Sender<Finished>,
+    ) {
         if let Err(err) = &result {
             tracing::error!(error = %err, "audit writer could not write its final checkpoint");
         }
         done.send_replace(Some(result));
     }
 
-    /// Commits one batch and answers every submitter. Returns the checkpoint written
-    /// with it, if the batch crossed a multiple of `checkpoint_every`.
-    async fn commit(
-        &self,
-        batch: Vec<(EventDraft, oneshot::Sender<Result<u64, StoreError>>)>,
-    ) -> Option<Checkpoint> {
-        let (drafts, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match self.write(drafts).await {
+    /// Answers every submitter of one batch and counts it. Returns the
+    /// checkpoint written with it, if any.
+    fn answer(&self, acks: Vec<Ack>, written: Result<Written, StoreError>) -> Option<Checkpoint> {
+        match written {
             Ok((outcomes, checkpoint)) => {
                 let written = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -255,16 +326,19 @@ impl Task {
         }
     }
 
-    /// One transaction: lock the chain, link the drafts after the head, insert them,
-    /// maybe sign a checkpoint, commit. Refused drafts get their own error and take
-    /// no seq; the others are unaffected.
-    async fn write(
+    /// Links the drafts after `head`: the events to insert, the checkpoint to
+    /// sign with them if the batch crosses a multiple of `checkpoint_every`, and
+    /// each draft's outcome (refused drafts get their own error and take no seq;
+    /// the others are unaffected).
+    fn link(
         &self,
+        head: Head,
         drafts: Vec<EventDraft>,
-    ) -> Result<(Vec<Result<u64, StoreError>>, Option<Checkpoint>), StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        tx.lock_audit_chain().await?;
-        let head = read_head(&mut tx).await?;
+    ) -> (
+        Vec<AuditEvent>,
+        Option<Checkpoint>,
+        Vec<Result<u64, StoreError>>,
+    ) {
         let (linked, new_head) = link_each(head, drafts);
         let mut events: Vec<AuditEvent> = Vec::with_capacity(linked.len());
         let outcomes = linked
@@ -278,10 +352,20 @@ impl Task {
                 Err(refused) => Err(StoreError::Audit(refused)),
             })
             .collect();
-        insert_events(&mut tx, &events).await?;
         let every = self.config.checkpoint_every;
         let checkpoint = (every > 0 && new_head.seq / every > head.seq / every)
             .then(|| self.signer.sign_checkpoint(new_head, (self.clock)()));
+        (events, checkpoint, outcomes)
+    }
+
+    /// One transaction through the pool: lock the chain, link the drafts after
+    /// the head, insert them, maybe sign a checkpoint, commit.
+    async fn write(&self, drafts: Vec<EventDraft>) -> Result<Written, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        tx.lock_audit_chain().await?;
+        let head = read_head(&mut tx).await?;
+        let (events, checkpoint, outcomes) = self.link(head, drafts);
+        insert_events(&mut tx, &events).await?;
         if let Some(checkpoint) = &checkpoint {
             insert_checkpoint(&mut tx, checkpoint).await?;
         }
@@ -296,15 +380,63 @@ impl Task {
         last: Option<Checkpoint>,
     ) -> Result<Option<Checkpoint>, StoreError> {
         let head = self.store.audit_head().await?;
-        if head == Head::GENESIS {
-            return Ok(None);
+        let (checkpoint, fresh) = self.closing_checkpoint(head, last);
+        if let (Some(checkpoint), true) = (&checkpoint, fresh) {
+            self.store.add_checkpoint(checkpoint).await?;
+            self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(last) = last.filter(|c| c.head() == head) {
-            return Ok(Some(last));
-        }
-        let checkpoint = self.signer.sign_checkpoint(head, (self.clock)());
-        self.store.add_checkpoint(&checkpoint).await?;
-        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(checkpoint))
+        Ok(checkpoint)
     }
+
+    /// The checkpoint to end on at `head`: none for an empty chain, the last one
+    /// written if it is at the head already, else a new one (`true`: still to be
+    /// stored).
+    fn closing_checkpoint(
+        &self,
+        head: Head,
+        last: Option<Checkpoint>,
+    ) -> (Option<Checkpoint>, bool) {
+        if head == Head::GENESIS {
+            return (None, false);
+        }
+        match last.filter(|c| c.head() == head) {
+            Some(last) => (Some(last), false),
+            None => (
+                Some(self.signer.sign_checkpoint(head, (self.clock)())),
+                true,
+            ),
+        }
+    }
+}
+
+/// Splits received messages into the drafts to write and their submitters; a
+/// shutdown request closes the queue (drafts already queued are still written
+/// by the next rounds).
+fn take_batch(
+    messages: &mut Vec<Message>,
+    receiver: &mut mpsc::Receiver<Message>,
+) -> (Vec<EventDraft>, Vec<Ack>) {
+    let mut drafts = Vec::with_capacity(messages.len());
+    let mut acks = Vec::with_capacity(messages.len());
+    for message in messages.drain(..) {
+        match message {
+            Message::Append { draft, ack } => {
+                drafts.push(draft);
+                acks.push(ack);
+            }
+            Message::Shutdown => receiver.close(),
+        }
+    }
+    (drafts, acks)
+}
+
+/// The writer thread's connection, opened if it is not yet.
+fn open_chain<'a>(
+    chain: &'a mut Option<SqliteChain>,
+    file: &SqliteFile,
+) -> Result<&'a mut SqliteChain, StoreError> {
+    if chain.is_none() {
+        *chain = Some(SqliteChain::open(file)?);
+    }
+    chain.as_mut().ok_or(StoreError::WriterClosed)
 }

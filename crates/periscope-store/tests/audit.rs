@@ -336,6 +336,50 @@ async fn writer_failure_reaches_every_submitter(db: TestDb) -> TestResult {
     Ok(())
 }
 
+/// The group-commit writer and the store's own transactions (a request, an
+/// identity, a refused login: state changes with their events) append to the
+/// same chain from one process at the same time: on SQLite the writer has its
+/// own connection, and both must still take turns on the file without a busy
+/// error, a duplicate seq or a gap.
+async fn writer_and_store_transactions_take_turns(db: TestDb) -> TestResult {
+    let (clock, _) = manual_clock();
+    let writer = AuditWriter::spawn(
+        db.store.clone(),
+        signer(),
+        clock,
+        AuditWriterConfig::default(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let writer = writer.clone();
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 3 == 0 {
+                let events = store
+                    .append_audit(vec![draft(i, "approver", "request.approve", "pg")])
+                    .await?;
+                Ok::<_, StoreError>(events[0].seq)
+            } else {
+                writer.append(draft(i, "alice", "query", "pg")).await
+            }
+        }));
+    }
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        let seq = task.await??;
+        assert!(seqs.insert(seq), "seq {seq} handed out twice");
+    }
+    assert_eq!(seqs, (1..=300).collect());
+    writer.shutdown().await?;
+    let report = db
+        .store
+        .verify_audit(&[signer().verifier_key()], Start::Genesis)
+        .await?;
+    assert_eq!(report.events_checked, 300);
+    assert_eq!(report.uncovered_events, 0);
+    Ok(())
+}
+
 /// Two replicas, each with its own writer and key, on one database: one chain,
 /// verified with both keys.
 async fn two_writers_share_one_chain(db: TestDb) -> TestResult {
@@ -388,4 +432,5 @@ both_backends!(
     writer_group_commits_and_checkpoints,
     writer_failure_reaches_every_submitter,
     two_writers_share_one_chain,
+    writer_and_store_transactions_take_turns,
 );
