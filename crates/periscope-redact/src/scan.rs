@@ -1801,6 +1801,12 @@ const fn letters(word: &[u8]) -> u32 {
 
 /// A cheap filter before the full name rules: every secret-like name contains
 /// one of these stems. One pass over the key, dispatching on each byte.
+///
+/// `key` at the very start of a key made only of letters and digits (`keys`,
+/// `keyspace`) is not counted: such a name is lowercased as it is, so no
+/// secret stem or word can contain that `key` (they would need letters before
+/// it), and a trailing `key` word needs a qualifier before it. Cache stats
+/// (`keys=51942`) are common in logs and would otherwise reach the full rules.
 fn key_gate(key: &[u8]) -> bool {
     if key.len() < 3 {
         return false;
@@ -1808,13 +1814,14 @@ fn key_gate(key: &[u8]) -> bool {
     let starts = |rest: &[u8], stem: &[u8]| {
         rest.len() >= stem.len() && rest[..stem.len()].eq_ignore_ascii_case(stem)
     };
+    let plain = key.iter().all(u8::is_ascii_alphanumeric);
     (0..key.len() - 2).any(|i| {
         let rest = &key[i..];
         match rest[0] | 0x20 {
             b'p' => starts(rest, b"pass") || starts(rest, b"pwd"),
             b's' => starts(rest, b"secret"),
             b't' => starts(rest, b"token"),
-            b'k' => starts(rest, b"key"),
+            b'k' => (i > 0 || !plain) && starts(rest, b"key"),
             b'a' => starts(rest, b"auth"),
             b'c' => starts(rest, b"cred") || starts(rest, b"cookie"),
             _ => false,
@@ -2305,6 +2312,26 @@ mod tests {
         let text = b"abc123XYZ_def ghi\xff";
         assert_eq!(word_end(text, 0), 9);
         assert_eq!(word_end(b"abcdefghijklmnop", 0), 16);
+    }
+
+    #[test]
+    fn key_gate_turns_away_only_names_the_full_rules_reject() {
+        let heads = ["key", "Key", "KEY", "keys", "kEy"];
+        let tails = [
+            "", "s", "space", "word", "Id", "id", "count", "Token", "token", "Pass", "pass",
+            "secret", "Secret", "apikey", "Key", "auth", "cred", "cookie", "pwd", "2", "_x",
+            "-token", ".secret", "$key", "_key", "tok_en",
+        ];
+        for head in heads {
+            for tail in tails {
+                let name = format!("{head}{tail}");
+                if !key_gate(name.as_bytes()) {
+                    assert!(!is_secret_name(&name), "{name}");
+                }
+            }
+        }
+        assert!(!key_gate(b"keys"));
+        assert!(key_gate(b"api_key") && key_gate(b"key_token") && key_gate(b"keyToken"));
     }
 
     #[test]
