@@ -260,14 +260,19 @@ impl Scanner {
         let mut i = 0;
         loop {
             // Spaces, quotes, slashes, commas...: one table lookup each.
-            while i < n && CLASS[usize::from(t[i])] == C_SKIP {
+            let mut class = C_SKIP;
+            while i < n {
+                class = CLASS[usize::from(t[i])];
+                if class != C_SKIP {
+                    break;
+                }
                 i += 1;
             }
             if i >= n {
                 return;
             }
             let b0 = t[i];
-            let next = if is_alnum(b0) {
+            let next = if class == C_WORD {
                 // A word start: the byte before is not alphanumeric (see below).
                 let end = word_end(t, i);
                 if !self.may_start(t, i, end) {
@@ -1576,22 +1581,21 @@ const fn splat(b: u8) -> u64 {
 /// For each byte of `x`, the high bit is set when the byte is an ASCII digit.
 fn digit_mask(x: u64) -> u64 {
     let y = x & !HIGH;
-    (y + splat(0x80 - b'0')) & !(y + splat(0x80 - b'9' - 1)) & !x & HIGH
+    ((y + splat(0x80 - b'0')) ^ (y + splat(0x80 - b'9' - 1))) & !x & HIGH
 }
 
 /// For each of the eight bytes of `x`, the high bit is set when the byte is
 /// not an ASCII letter or digit. Range checks on 7-bit values cannot carry
-/// into the next byte, so every byte is tested independently.
+/// into the next byte, so every byte is tested independently; a byte is in a
+/// range when the addition for its lower bound set the high bit and the one
+/// for its upper bound did not, and since the second implies the first, `^`
+/// tells them apart in one operation.
 fn non_alnum_mask(x: u64) -> u64 {
     let y = x & !HIGH;
-    let ge_0 = y + splat(0x80 - b'0');
-    let gt_9 = y + splat(0x80 - b'9' - 1);
-    let digit = ge_0 & !gt_9;
+    let digit = (y + splat(0x80 - b'0')) ^ (y + splat(0x80 - b'9' - 1));
     let z = y | splat(0x20);
-    let ge_a = z + splat(0x80 - b'a');
-    let gt_z = z + splat(0x80 - b'z' - 1);
-    let letter = ge_a & !gt_z;
-    !((digit | letter) & !x) & HIGH
+    let letter = (z + splat(0x80 - b'a')) ^ (z + splat(0x80 - b'z' - 1));
+    ((digit | letter) & !x & HIGH) ^ HIGH
 }
 
 /// Whether a lowercase word starting with `b0 b1` may start a detector:
