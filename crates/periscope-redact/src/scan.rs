@@ -337,11 +337,11 @@ impl Scanner {
         timestamp(t, i)
     }
 
-    /// Where scanning resumes after the number that the word of digits `i..end`
-    /// starts, when that number cannot be anything: fewer than eight digits in
-    /// all its groups (every number detector needs more) and fewer than four
-    /// groups (no dotted quad). `None` when it may be something, or when the
-    /// word is not a plain run of digits: [`Scanner::word`] then decides.
+    /// Where scanning resumes after the number that the word `i..end` starts
+    /// with a digit, when that number cannot be anything: fewer than eight
+    /// digits in all its groups (every number detector needs more) and fewer
+    /// than four groups (no dotted quad), or digits glued to letters. `None`
+    /// when it may be something: [`Scanner::word`] then decides.
     ///
     /// The groups are read as [`Groups::read`] reads them, and the result is
     /// what [`Scanner::number_word`] returns for such a number: the end of the
@@ -352,12 +352,18 @@ impl Scanner {
     fn small_number(&self, t: &[u8], i: usize, end: usize) -> Option<usize> {
         const MAX_DIGITS: usize = 8;
         let len = end - i;
+        if self.hex_optional || !t[i].is_ascii_digit() {
+            return None;
+        }
+        let colon = t.get(end) == Some(&b':');
+        if !t[i..end].iter().all(u8::is_ascii_digit) {
+            // Digits glued to letters (`2521ms`, `13f62e6c`) are no number;
+            // only a Base58 wallet or, before `:`, an IPv6 group may start so.
+            let wallet = (26..=35).contains(&len);
+            return (!wallet && !(colon && len <= 4)).then_some(end);
+        }
         // After `:` come times and IPv6 addresses, not number groups.
-        if self.hex_optional
-            || len >= MAX_DIGITS
-            || t.get(end) == Some(&b':')
-            || !t[i..end].iter().all(u8::is_ascii_digit)
-        {
+        if len >= MAX_DIGITS || colon {
             return None;
         }
         let mut total = len;
@@ -2502,7 +2508,8 @@ mod tests {
         ];
         let pres = ["", " ", "x", ".", "a.", "+", "-", "a-", "$", "_"];
         let groups = [
-            "1", "12", "123", "1234", "0", "00", "255", "256", "12345", "1234567",
+            "1", "12", "123", "1234", "0", "00", "255", "256", "12345", "1234567", "2521ms",
+            "13f6", "1a2b", "2001", "12345678",
         ];
         let seps = [
             " ", "-", ".", "/", ":", "::", "_", "a", "..", ". ", " x", "", "ms", ",", "-a",
