@@ -361,7 +361,7 @@ impl Scanner {
             // Digits glued to letters (`2521ms`, `13f62e6c`) are no number;
             // only a Base58 wallet or, before `:`, an IPv6 group may start so.
             let wallet = (26..=35).contains(&len);
-            return (!wallet && !(colon && len <= 4)).then_some(end);
+            return (!(wallet || (colon && len <= 4))).then_some(end);
         }
         // After `:` come times and IPv6 addresses, not number groups.
         if len >= MAX_DIGITS || colon {
@@ -1898,7 +1898,9 @@ const fn letters(word: &[u8]) -> u32 {
 }
 
 /// A cheap filter before the full name rules: every secret-like name contains
-/// one of these stems. One pass over the key, dispatching on each byte.
+/// one of these stems. One pass over the key: each window of three bytes,
+/// case-folded, is compared with the stems' first three letters, and only a
+/// hit is compared in full.
 ///
 /// `key` at the very start of a key made only of letters and digits (`keys`,
 /// `keyspace`) is not counted: such a name is lowercased as it is, so no
@@ -1906,24 +1908,34 @@ const fn letters(word: &[u8]) -> u32 {
 /// it), and a trailing `key` word needs a qualifier before it. Cache stats
 /// (`keys=51942`) are common in logs and would otherwise reach the full rules.
 fn key_gate(key: &[u8]) -> bool {
-    if key.len() < 3 {
-        return false;
+    const fn head(stem: &[u8]) -> u32 {
+        stem[0] as u32 | (stem[1] as u32) << 8 | (stem[2] as u32) << 16
     }
-    let starts = |rest: &[u8], stem: &[u8]| {
-        rest.len() >= stem.len() && rest[..stem.len()].eq_ignore_ascii_case(stem)
-    };
+    const PASS: u32 = head(b"pass");
+    const PWD: u32 = head(b"pwd");
+    const SECRET: u32 = head(b"secret");
+    const TOKEN: u32 = head(b"token");
+    const KEY: u32 = head(b"key");
+    const AUTH: u32 = head(b"auth");
+    const CRED: u32 = head(b"cred");
+    const COOKIE: u32 = head(b"cookie");
     let plain = key.iter().all(u8::is_ascii_alphanumeric);
-    (0..key.len() - 2).any(|i| {
-        let rest = &key[i..];
-        match rest[0] | 0x20 {
-            b'p' => starts(rest, b"pass") || starts(rest, b"pwd"),
-            b's' => starts(rest, b"secret"),
-            b't' => starts(rest, b"token"),
-            b'k' => (i > 0 || !plain) && starts(rest, b"key"),
-            b'a' => starts(rest, b"auth"),
-            b'c' => starts(rest, b"cred") || starts(rest, b"cookie"),
-            _ => false,
-        }
+    key.windows(3).enumerate().any(|(i, w)| {
+        // `| 0x20` lowercases letters and turns no other key byte (digits,
+        // `_ - . $`) into a letter, so only letters can match a stem's head.
+        let folded = (u32::from(w[0]) | u32::from(w[1]) << 8 | u32::from(w[2]) << 16) | 0x20_2020;
+        let stem: &[u8] = match folded {
+            PASS => b"pass",
+            PWD => b"pwd",
+            SECRET => b"secret",
+            TOKEN => b"token",
+            KEY if i > 0 || !plain => b"key",
+            AUTH => b"auth",
+            CRED => b"cred",
+            COOKIE => b"cookie",
+            _ => return false,
+        };
+        key[i..].len() >= stem.len() && key[i..i + stem.len()].eq_ignore_ascii_case(stem)
     })
 }
 
@@ -2429,6 +2441,50 @@ mod tests {
         let text = b"abc123XYZ_def ghi\xff";
         assert_eq!(word_end(text, 0), 9);
         assert_eq!(word_end(b"abcdefghijklmnop", 0), 16);
+    }
+
+    /// `key_gate` as it was written before its three-byte windows.
+    fn key_gate_by_bytes(key: &[u8]) -> bool {
+        if key.len() < 3 {
+            return false;
+        }
+        let starts = |rest: &[u8], stem: &[u8]| {
+            rest.len() >= stem.len() && rest[..stem.len()].eq_ignore_ascii_case(stem)
+        };
+        let plain = key.iter().all(u8::is_ascii_alphanumeric);
+        (0..key.len() - 2).any(|i| {
+            let rest = &key[i..];
+            match rest[0] | 0x20 {
+                b'p' => starts(rest, b"pass") || starts(rest, b"pwd"),
+                b's' => starts(rest, b"secret"),
+                b't' => starts(rest, b"token"),
+                b'k' => (i > 0 || !plain) && starts(rest, b"key"),
+                b'a' => starts(rest, b"auth"),
+                b'c' => starts(rest, b"cred") || starts(rest, b"cookie"),
+                _ => false,
+            }
+        })
+    }
+
+    #[test]
+    fn key_gate_agrees_with_the_byte_by_byte_gate() {
+        let parts = [
+            "", "pass", "PaSs", "pas", "pwd", "PWD", "secret", "SECRE", "token", "toke", "key",
+            "KEY", "ke", "auth", "aut", "cred", "CRE", "cookie", "cooki", "_", "-", ".", "$", "x",
+            "api", "s", "9", "@", "[", "^",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let name = format!("{a}{b}{c}");
+                    assert_eq!(
+                        key_gate(name.as_bytes()),
+                        key_gate_by_bytes(name.as_bytes()),
+                        "{name}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
