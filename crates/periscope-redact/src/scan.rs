@@ -828,6 +828,7 @@ impl Scanner {
 
     /// `key=value` / `key: value` / `"key": "value"` where the key is named like a
     /// secret, and `Authorization: <scheme> <credential>`.
+    #[inline(always)]
     fn key_value(&self, t: &[u8], sep: usize, sink: &mut Sink) -> usize {
         let next = sep + 1;
         // `12:34:56`, `host:5432`: keys do not end in a digit before a colon.
@@ -2353,6 +2354,7 @@ fn time_of_day(t: &[u8], i: usize) -> Option<usize> {
 
 /// `2024-05-01T12:34:56.789Z` / `2024-05-01 12:34:56`: a timestamp, skipped as
 /// a unit. A bare date is left to the date-of-birth detector.
+#[inline(always)]
 fn timestamp(t: &[u8], i: usize) -> Option<usize> {
     // `YYYY-MM-DD?HH:MM` at fixed offsets, checked eight bytes at a time.
     const fn lanes(idx: &[usize]) -> u64 {
