@@ -721,6 +721,7 @@ impl Scanner {
 
     // ----- secrets ---------------------------------------------------------
 
+    #[inline(never)]
     fn pem(&self, t: &[u8], i: usize, sink: &mut Sink) -> Option<usize> {
         if !t[i..].starts_with(b"-----BEGIN ") || !sink.wants(Entity::PrivateKey) {
             return None;
@@ -877,6 +878,7 @@ impl Scanner {
         }
     }
 
+    #[inline(never)]
     fn url_credentials(&self, t: &[u8], colon: usize, sink: &mut Sink) {
         if !sink.wants(Entity::UrlCredentials) {
             return;
@@ -920,6 +922,7 @@ impl Scanner {
 
     // ----- PII -------------------------------------------------------------
 
+    #[inline(never)]
     fn email(&self, t: &[u8], at: usize, sink: &mut Sink) -> usize {
         let next = at + 1;
         if !sink.wants(Entity::Email) {
@@ -1161,6 +1164,7 @@ impl Scanner {
         Some(end)
     }
 
+    #[inline(never)]
     fn ipv6(&self, t: &[u8], i: usize, sink: &mut Sink) -> Option<usize> {
         let mut end = run_end(t, i, is_ipv6_char);
         if end - i > 45 {
@@ -1224,6 +1228,7 @@ impl Scanner {
         None
     }
 
+    #[inline(never)]
     fn phone_international(&self, t: &[u8], plus: usize, sink: &mut Sink) -> Option<usize> {
         if !sink.wants(Entity::Phone)
             || (plus > 0 && (is_alnum(t[plus - 1]) || t[plus - 1] == b'+'))
@@ -1276,6 +1281,7 @@ impl Scanner {
     }
 
     /// `(415) 555-2671`, US national format with the area code in parentheses.
+    #[inline(never)]
     fn phone_paren(&self, t: &[u8], i: usize, sink: &mut Sink) -> Option<usize> {
         if !sink.wants(Entity::Phone) || (i > 0 && is_alnum(t[i - 1])) {
             return None;
