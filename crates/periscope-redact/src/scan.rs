@@ -279,8 +279,12 @@ impl Scanner {
                     // The most common number in logs, skipped as a unit.
                     e
                 } else if !self.may_start(t, i, end) {
-                    // Most words: no detector starts there.
+                    // Most words: no detector starts there. The byte after the
+                    // word is most often a space or a quote: stepped over here.
                     i = end;
+                    if t.get(end).is_some_and(|&b| CLASS[usize::from(b)] == C_SKIP) {
+                        i += 1;
+                    }
                     continue;
                 } else if let Some(e) = self.small_number(t, i, end) {
                     // Decimals, versions, sizes: too few digits for anything.
