@@ -368,8 +368,18 @@ impl Scanner {
             return (!(wallet || (colon && len <= 4))).then_some(end);
         }
         // After `:` come times and IPv6 addresses, not number groups.
-        if len >= MAX_DIGITS || colon {
+        if colon {
             return None;
+        }
+        if len >= MAX_DIGITS {
+            // Epoch milliseconds standing alone (13 digits from `1`) are never
+            // a card (see `validate::is_epoch_millis`), and a lone run of 13
+            // digits can be nothing else.
+            let lone = !matches!(
+                (t.get(end), t.get(end + 1)),
+                (Some(b' ' | b'-' | b'.' | b'/'), Some(d)) if d.is_ascii_digit()
+            );
+            return (len == 13 && t[i] == b'1' && lone).then_some(end);
         }
         // Up to three groups: their digit counts, and whether one starts with
         // `0` (the trunk prefix of national phone numbers).
@@ -422,7 +432,9 @@ impl Scanner {
         let b1 = t.get(i + 1).copied().unwrap_or(0);
         let len = end - i;
         if b0.is_ascii_lowercase() {
-            return lower_pair(b0, b1) || (is_hex(b0) && self.hexish(t, i, end));
+            // `sk_`, `sk-`, `rk_`: the word before the `_` or `-` is two letters.
+            let pair = lower_pair(b0, b1) && (b1 != b'k' || len == 2);
+            return pair || (is_hex(b0) && self.hexish(t, i, end));
         }
         if b0.is_ascii_digit() {
             // A short lone run (`200`, `4567,`) can be nothing: no separator
@@ -2635,6 +2647,9 @@ mod tests {
             "6789",
             "555",
             "2671",
+            "1727884813914",
+            "4222222222222",
+            "1234567890123",
             "123456789",
             "078",
             "05",
