@@ -432,8 +432,11 @@ impl Scanner {
         let b1 = t.get(i + 1).copied().unwrap_or(0);
         let len = end - i;
         if b0.is_ascii_lowercase() {
-            // `sk_`, `sk-`, `rk_`: the word before the `_` or `-` is two letters.
-            let pair = lower_pair(b0, b1) && (b1 != b'k' || len == 2);
+            // `sk_`, `sk-`, `rk_`: the word before the `_` or `-` is two
+            // letters; `ht` only matters in `http://` and `https://`.
+            let pair = lower_pair(b0, b1)
+                && (b1 != b'k' || len == 2)
+                && (b1 != b't' || b0 != b'h' || t.get(end) == Some(&b':'));
             return pair || (is_hex(b0) && self.hexish(t, i, end));
         }
         if b0.is_ascii_digit() {
