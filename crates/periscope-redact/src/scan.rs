@@ -275,10 +275,7 @@ impl Scanner {
             let next = if class == C_WORD {
                 // A word start: the byte before is not alphanumeric (see below).
                 let end = word_end(t, i);
-                let next = if let Some(e) = self.leading_timestamp(t, i, end) {
-                    // The most common number in logs, skipped as a unit.
-                    e
-                } else if !self.may_start(t, i, end) {
+                let next = if !self.may_start(t, i, end) {
                     // Most words: no detector starts there. The byte after the
                     // word is most often a space or a quote: stepped over here.
                     i = end;
@@ -286,6 +283,9 @@ impl Scanner {
                         i += 1;
                     }
                     continue;
+                } else if let Some(e) = self.leading_timestamp(t, i, end) {
+                    // The most common number in logs, skipped as a unit.
+                    e
                 } else if let Some(e) = self.small_number(t, i, end) {
                     // Decimals, versions, sizes: too few digits for anything.
                     e
