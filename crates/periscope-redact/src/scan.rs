@@ -288,7 +288,10 @@ impl Scanner {
                     e
                 } else if let Some(e) = self.small_number(t, i, end) {
                     // Decimals, versions, sizes: too few digits for anything.
-                    e
+                    // Nothing was found, and `e` ends a group of digits that
+                    // no letter follows, so no word goes on there.
+                    i = e;
+                    continue;
                 } else {
                     self.word(t, i, end, sink)
                 };
@@ -2727,6 +2730,9 @@ mod tests {
                     let w = scanner.word(t, start, end, &mut sink);
                     assert!(sink.found.is_empty(), "{text:?}");
                     assert_eq!(e, w.max(end), "{text:?}");
+                    // The main loop resumes there without looking for the
+                    // rest of a word.
+                    assert!(!t.get(e).copied().is_some_and(is_alnum), "{text:?}");
                     checked += 1;
                 }
             }
