@@ -1858,8 +1858,11 @@ fn key_before(t: &[u8], sep: usize) -> Option<(usize, usize)> {
     let head = &t[..sep];
     let mut ke = sep;
     let skip_to = sep.saturating_sub(6);
-    while ke > skip_to && matches!(head[ke - 1], b' ' | b'\t' | b'"' | b'\'' | b'\\') {
-        ke -= 1;
+    // Most keys end at the separator (`job=`) or one quote before it.
+    if !is_key_char(head.last().copied().unwrap_or(b'=')) {
+        while ke > skip_to && matches!(head[ke - 1], b' ' | b'\t' | b'"' | b'\'' | b'\\') {
+            ke -= 1;
+        }
     }
     // Letters seen in the key, one bit per letter: a key without the letters
     // of any secret stem is rejected here, before any comparison. A key is at
