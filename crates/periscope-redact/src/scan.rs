@@ -9,8 +9,9 @@
 //! * the **start of a word** (an ASCII letter or digit after a non-alphanumeric
 //!   byte): the first byte picks the few detectors that can start there, e.g. `g`
 //!   looks for `ghp_`/`github_pat_`/`glpat-`, a digit starts the number-group
-//!   reader (cards, SSNs, phones, IPv4, routing numbers, dates); then the scanner
-//!   jumps to the end of the word;
+//!   reader (cards, SSNs, phones, IPv4, routing numbers, dates) unless the
+//!   number is a timestamp or too short for any of them (decimals, versions);
+//!   then the scanner jumps to the end of the word;
 //! * `@` (emails), `=` and `:` (secret-named keys, `Authorization`, URL
 //!   credentials, IPv6 starting with `::`), `+` and `(` (phones), `-` (PEM blocks).
 //!
