@@ -7,13 +7,6 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 
-/// The proxy allocates and frees many small buffers per statement (messages,
-/// audit drafts, analyses) across threads; mimalloc's per-thread free lists make
-/// that cheaper than glibc's malloc, which showed as a tenth of the gateway's CPU
-/// under load (see docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Periscope: debug production through a gateway that shields sensitive data by default.
 #[derive(Debug, Parser)]
 #[command(name = "periscope", version, about, propagate_version = true)]
