@@ -17,6 +17,9 @@ pub const GRANTS_ACTIVE: &str = "periscope_grants_active";
 pub const SESSIONS_ACTIVE: &str = "periscope_sessions_active";
 /// Audit events committed by this gateway.
 pub const AUDIT_EVENTS: &str = "periscope_audit_events_total";
+/// Audit transactions committed by this gateway's writer: events divided by
+/// commits is how many events each commit (each fsync) carried.
+pub const AUDIT_COMMITS: &str = "periscope_audit_commits_total";
 /// Time to commit an audit event (durable), seconds.
 pub const AUDIT_WRITE_SECONDS: &str = "periscope_audit_write_seconds";
 /// Webhook deliveries that failed for good (after every retry) or were dropped.
@@ -57,6 +60,10 @@ fn describe() {
     metrics::describe_gauge!(GRANTS_ACTIVE, "Grants in force now");
     metrics::describe_gauge!(SESSIONS_ACTIVE, "Live proxy sessions on this gateway");
     metrics::describe_counter!(AUDIT_EVENTS, "Audit events committed by this gateway");
+    metrics::describe_counter!(
+        AUDIT_COMMITS,
+        "Audit transactions committed by this gateway's writer"
+    );
     metrics::describe_histogram!(
         AUDIT_WRITE_SECONDS,
         metrics::Unit::Seconds,
@@ -109,6 +116,12 @@ pub fn sessions_active(n: usize) {
 pub fn audit_written(events: usize, took: Duration) {
     metrics::counter!(AUDIT_EVENTS).increment(events as u64);
     metrics::histogram!(AUDIT_WRITE_SECONDS).record(took.as_secs_f64());
+}
+
+/// Sets the writer's commit count (read from its stats when metrics are
+/// served).
+pub fn audit_commits(n: u64) {
+    metrics::counter!(AUDIT_COMMITS).absolute(n);
 }
 
 /// Counts a webhook delivery given up on.

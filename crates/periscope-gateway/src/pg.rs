@@ -42,6 +42,7 @@ use periscope_policy::{
     Allowance, ClientTls as ConnectionTls, Config, DenyReason, Shield, UpstreamTls as ConfigTls,
 };
 use periscope_sql::AnalysisCache;
+use periscope_store::StoreError;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -375,7 +376,24 @@ struct SinkContext {
     bus: Mutex<Option<broadcast::Receiver<GrantEvent>>>,
 }
 
-type Submission = (EventDraft, oneshot::Sender<Result<u64, AuditFailure>>);
+/// What a session hands its sink's task.
+enum Submission {
+    /// Written as soon as the writer takes it; `ack` learns its seq.
+    Now(EventDraft, oneshot::Sender<Result<u64, AuditFailure>>),
+    /// Held until the session's next event or [`OUTCOME_DELAY`], whichever
+    /// comes first (see [`AuditSink::submit_later`]).
+    Later(EventDraft),
+}
+
+/// Longest a statement's outcome event waits for the session's next event
+/// to share its commit. It bounds how stale the audit log can be for an
+/// idle session, and what a crash of the gateway can lose: outcomes not yet
+/// written, never an event a client's results waited for.
+const OUTCOME_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Held outcomes beyond which they are written without waiting (a session
+/// streaming many quick statements, each with its own outcome).
+const MAX_HELD: usize = 64;
 
 /// One session's audit sink: events go through one queue, appended in
 /// submission order (group-committed with other sessions' events), and the
@@ -407,28 +425,66 @@ impl GatewaySink {
             // Handed to the writer one by one, in order (the chain keeps this
             // session's order); the commits are awaited concurrently, so a
             // statement's `query` event never waits behind the previous
-            // statement's outcome being committed.
-            while let Some((draft, ack)) = rx.recv().await {
-                let started = std::time::Instant::now();
-                let enqueued = gateway.audit_writer().enqueue(draft).await;
-                tokio::spawn(async move {
-                    let result = match enqueued {
-                        Ok(enqueued) => enqueued.committed().await,
-                        Err(e) => Err(e),
-                    };
-                    let result = match result {
-                        Ok(seq) => {
-                            crate::metrics::audit_written(1, started.elapsed());
-                            Ok(seq)
+            // statement's outcome being committed. Outcomes are held back
+            // until the next event, so the two share one commit: one commit
+            // per statement instead of two.
+            let mut held: Vec<EventDraft> = Vec::new();
+            let mut flush_at = None;
+            loop {
+                let next = match flush_at {
+                    Some(at) => tokio::select! {
+                        next = rx.recv() => next,
+                        () = tokio::time::sleep_until(at) => {
+                            write_held(&gateway, &mut held).await;
+                            flush_at = None;
+                            continue;
                         }
-                        Err(e) => {
-                            tracing::error!(error = %e, "a session's audit event was not recorded");
-                            Err(AuditFailure(e.to_string()))
+                    },
+                    None => rx.recv().await,
+                };
+                let Some(submission) = next else { break };
+                match submission {
+                    Submission::Later(draft) => {
+                        held.push(draft);
+                        if held.len() >= MAX_HELD {
+                            write_held(&gateway, &mut held).await;
+                            flush_at = None;
+                        } else if flush_at.is_none() {
+                            flush_at = Some(tokio::time::Instant::now() + OUTCOME_DELAY);
                         }
-                    };
-                    let _ = ack.send(result);
-                });
+                    }
+                    Submission::Now(draft, ack) => {
+                        flush_at = None;
+                        let started = std::time::Instant::now();
+                        // The held outcomes and this event: one unit, one commit.
+                        held.push(draft);
+                        let enqueued = gateway
+                            .audit_writer()
+                            .enqueue_all(std::mem::take(&mut held))
+                            .await;
+                        tokio::spawn(async move {
+                            let mut handles = match enqueued {
+                                Ok(handles) => handles,
+                                Err(e) => {
+                                    let _ = ack.send(recorded(Err(e), started));
+                                    return;
+                                }
+                            };
+                            let own = handles.pop();
+                            for outcome in handles {
+                                let _ = recorded(outcome.committed().await, started);
+                            }
+                            let result = match own {
+                                Some(own) => own.committed().await,
+                                None => Err(StoreError::WriterClosed),
+                            };
+                            let _ = ack.send(recorded(result, started));
+                        });
+                    }
+                }
             }
+            // The session is gone: what it held is written now.
+            write_held(&gateway, &mut held).await;
         });
         let (stop, stop_rx) = oneshot::channel();
         GatewaySink {
@@ -454,7 +510,7 @@ impl AuditSink for GatewaySink {
 
     fn submit(&self, draft: EventDraft) -> AuditAck {
         let (tx, rx) = oneshot::channel();
-        let queued = self.queue.send((draft, tx)).is_ok();
+        let queued = self.queue.send(Submission::Now(draft, tx)).is_ok();
         Box::pin(async move {
             if !queued {
                 return Err(AuditFailure("the session's audit queue is closed".into()));
@@ -462,6 +518,12 @@ impl AuditSink for GatewaySink {
             rx.await
                 .map_err(|_| AuditFailure("the audit writer stopped".into()))?
         })
+    }
+
+    fn submit_later(&self, draft: EventDraft) {
+        if self.queue.send(Submission::Later(draft)).is_err() {
+            tracing::error!("a session's audit queue closed before its last outcome was recorded");
+        }
     }
 
     fn session_started(&self, handle: &SessionHandle) {
@@ -489,6 +551,48 @@ impl AuditSink for GatewaySink {
             bus,
             stop,
         ));
+    }
+}
+
+/// Hands held outcome events to the writer, in order, and logs (and counts)
+/// their commits without anyone waiting for them.
+async fn write_held(gateway: &Gateway, held: &mut Vec<EventDraft>) {
+    if held.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let enqueued = gateway
+        .audit_writer()
+        .enqueue_all(std::mem::take(held))
+        .await;
+    tokio::spawn(async move {
+        match enqueued {
+            Ok(handles) => {
+                for outcome in handles {
+                    let _ = recorded(outcome.committed().await, started);
+                }
+            }
+            Err(e) => {
+                let _ = recorded(Err(e), started);
+            }
+        }
+    });
+}
+
+/// A session event's commit, counted in the metrics or logged as lost.
+fn recorded(
+    result: Result<u64, StoreError>,
+    started: std::time::Instant,
+) -> Result<u64, AuditFailure> {
+    match result {
+        Ok(seq) => {
+            crate::metrics::audit_written(1, started.elapsed());
+            Ok(seq)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a session's audit event was not recorded");
+            Err(AuditFailure(e.to_string()))
+        }
     }
 }
 

@@ -38,6 +38,15 @@ pub trait AuditSink: Send + Sync + 'static {
     /// when the caller does not need to wait (outcome events).
     fn submit(&self, draft: EventDraft) -> AuditAck;
 
+    /// Submits an event no one waits for (a statement's outcome), which the
+    /// sink may hold back briefly to write it together with the session's
+    /// next event: it still precedes every later event of this sink, and a
+    /// sink that holds events back must write them within a bounded delay
+    /// and before the session's end event. The default writes it at once.
+    fn submit_later(&self, draft: EventDraft) {
+        drop(self.submit(draft));
+    }
+
     /// The relay started: `handle` ends the session from outside (grant
     /// expiry or revocation).
     fn session_started(&self, handle: &SessionHandle) {

@@ -54,7 +54,12 @@ impl Default for AuditWriterConfig {
 }
 
 enum Message {
-    Append { draft: EventDraft, ack: Ack },
+    Append {
+        draft: EventDraft,
+        ack: Ack,
+    },
+    /// Several drafts that must share one transaction.
+    AppendAll(Vec<(EventDraft, Ack)>),
     Shutdown,
 }
 
@@ -170,6 +175,31 @@ impl AuditWriter {
             .await
             .map_err(|_| StoreError::WriterClosed)?;
         Ok(Enqueued { acked })
+    }
+
+    /// Hands several events to the writer as one unit: they are written in
+    /// this order, next to each other, in the same transaction (one commit,
+    /// one fsync for all of them), after everything enqueued before.
+    ///
+    /// A session uses it to write a statement's outcome, which nobody waits
+    /// for, together with its next statement, which must be committed before
+    /// its results are shown.
+    pub async fn enqueue_all(&self, drafts: Vec<EventDraft>) -> Result<Vec<Enqueued>, StoreError> {
+        let mut handles = Vec::with_capacity(drafts.len());
+        let mut message = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let (ack, acked) = oneshot::channel();
+            message.push((draft, ack));
+            handles.push(Enqueued { acked });
+        }
+        if message.is_empty() {
+            return Ok(handles);
+        }
+        self.queue
+            .send(Message::AppendAll(message))
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        Ok(handles)
     }
 
     /// Stops accepting drafts, commits everything already submitted, writes a final
@@ -423,6 +453,12 @@ fn take_batch(
             Message::Append { draft, ack } => {
                 drafts.push(draft);
                 acks.push(ack);
+            }
+            Message::AppendAll(all) => {
+                for (draft, ack) in all {
+                    drafts.push(draft);
+                    acks.push(ack);
+                }
             }
             Message::Shutdown => receiver.close(),
         }

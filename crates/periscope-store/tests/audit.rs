@@ -380,6 +380,35 @@ async fn writer_and_store_transactions_take_turns(db: TestDb) -> TestResult {
     Ok(())
 }
 
+/// Drafts enqueued as one unit are written next to each other in a single
+/// commit, even when the writer is idle and would otherwise commit the first
+/// on its own.
+async fn writer_commits_a_unit_at_once(db: TestDb) -> TestResult {
+    let (clock, _) = manual_clock();
+    let writer = AuditWriter::spawn(
+        db.store.clone(),
+        signer(),
+        clock,
+        AuditWriterConfig::default(),
+    );
+    assert_eq!(writer.append(draft(0, "alice", "query", "pg")).await?, 1);
+    for round in 0..3u64 {
+        let unit = (0..4)
+            .map(|i| draft(i, "alice", "query.result", "pg"))
+            .collect();
+        let mut seqs = Vec::new();
+        for handle in writer.enqueue_all(unit).await? {
+            seqs.push(handle.committed().await?);
+        }
+        let first = 2 + round * 4;
+        assert_eq!(seqs, (first..first + 4).collect::<Vec<_>>());
+        assert_eq!(writer.stats().batches, 2 + round, "one commit per unit");
+    }
+    assert!(writer.enqueue_all(Vec::new()).await?.is_empty());
+    writer.shutdown().await?;
+    Ok(())
+}
+
 /// Two replicas, each with its own writer and key, on one database: one chain,
 /// verified with both keys.
 async fn two_writers_share_one_chain(db: TestDb) -> TestResult {
@@ -433,4 +462,5 @@ both_backends!(
     writer_failure_reaches_every_submitter,
     two_writers_share_one_chain,
     writer_and_store_transactions_take_turns,
+    writer_commits_a_unit_at_once,
 );

@@ -11,7 +11,7 @@ mod proxy_support;
 use periscope_testkit::GatewayOptions;
 use proxy_support::{
     API_TOKENS, UPSTREAM_PASSWORD, UPSTREAM_USER, World, assert_no_raw, cells, cli, config,
-    fatal_over_tls, shop, start_gateway, user,
+    fatal_over_tls, shop, start_gateway, user, world,
 };
 use serde_json::{Value, json};
 use tokio_postgres::error::SqlState;
@@ -566,4 +566,50 @@ async fn audit_events_describe_sessions_and_statements() {
     }
     assert_no_raw(&export, &raw);
     assert!(API_TOKENS.iter().all(|t| !export.contains(t)));
+}
+
+/// The writer's commit count, from `/metrics`.
+async fn audit_commits(w: &World) -> u64 {
+    let r = w.admin.get("/metrics").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+        .lines()
+        .find_map(|line| line.strip_prefix("periscope_audit_commits_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no periscope_audit_commits_total in:\n{}", r.body))
+}
+
+/// A statement's outcome is not committed on its own: it waits (briefly) to
+/// share the commit of the session's next statement, which halves the
+/// commits of a busy session, and an idle session's last outcome is still
+/// written within moments, without the session having to end.
+#[tokio::test(flavor = "multi_thread")]
+async fn outcomes_share_the_next_statements_commit_and_idle_ones_are_written_anyway() {
+    let w = world().await;
+    let client = w.client().await;
+    client.simple_query("SELECT 1").await.unwrap();
+    // The session stays open and idle: its outcome arrives anyway.
+    w.audit_until("query.result", |events| (!events.is_empty()).then_some(()))
+        .await;
+
+    let results_before = w.audit("query.result").await.len();
+    let commits_before = audit_commits(&w).await;
+    let statements = 30;
+    for i in 0..statements {
+        let rows = client.simple_query(&format!("SELECT {i}")).await.unwrap();
+        assert_eq!(cells(&rows), vec![vec![i.to_string()]]);
+    }
+    w.audit_until("query.result", |events| {
+        (events.len() >= results_before + statements).then_some(())
+    })
+    .await;
+    let commits = audit_commits(&w).await - commits_before;
+    // Each statement's `query` event must be committed before its rows are
+    // shown; its outcome rides along with the next one. Without that, 30
+    // statements took 60 commits.
+    assert!(
+        commits <= statements as u64 + 3,
+        "{statements} statements took {commits} audit commits"
+    );
+    drop(client);
 }

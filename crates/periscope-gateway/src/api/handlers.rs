@@ -35,7 +35,8 @@ pub(crate) async fn readyz(State(gateway): State<Gateway>) -> Result<Response, F
     }
 }
 
-pub(crate) async fn metrics() -> Response {
+pub(crate) async fn metrics(State(gateway): State<Gateway>) -> Response {
+    crate::metrics::audit_commits(gateway.audit_writer().stats().batches);
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
