@@ -7,6 +7,8 @@
 //! the analysis already trusts); binary COPY is refused before it runs,
 //! because its values carry no type information to mask by.
 
+use std::borrow::Cow;
+
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -320,7 +322,7 @@ impl CopyMasker {
                 (vec![(Some(line.to_vec()), 0..line.len())], &fallback)
             }
         };
-        let masked: Vec<Option<Vec<u8>>> = fields
+        let masked: Vec<Option<Cow<'_, [u8]>>> = fields
             .iter()
             .zip(plan.columns.iter())
             .map(|((value, _), col)| {

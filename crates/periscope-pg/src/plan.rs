@@ -604,16 +604,18 @@ impl Masking {
     }
 
     /// The masked bytes of one non-NULL value, or `None` when unchanged.
-    pub(crate) fn mask_value(
+    /// A whole-column replacement is borrowed from the plan: no allocation
+    /// per row for the most common masking.
+    pub(crate) fn mask_value<'p>(
         &self,
-        col: &ColumnPlan,
+        col: &'p ColumnPlan,
         value: &[u8],
         counts: &mut MaskCounts,
-    ) -> Option<Vec<u8>> {
-        match &col.action {
+    ) -> Option<Cow<'p, [u8]>> {
+        let owned = match &col.action {
             ColumnAction::Replace { text, count } => {
                 counts.add(count);
-                Some(text.as_bytes().to_vec())
+                return Some(Cow::Borrowed(text.as_bytes()));
             }
             ColumnAction::Operator { entity } => {
                 counts.add(&CountKey::Entity(*entity));
@@ -632,7 +634,8 @@ impl Masking {
                 Some(self.mask_json_value(col, value, Some(plan), counts).0)
             }
             ColumnAction::Scan => self.scan_value(col, value, counts),
-        }
+        };
+        owned.map(Cow::Owned)
     }
 
     fn scan_value(
@@ -652,7 +655,7 @@ impl Masking {
             oid::BYTEA => self.scan_bytea(col.binary, value, counts),
             t if col.binary && !is_text_like(t) => self.scan_binary(t, value, counts),
             _ => {
-                let text = String::from_utf8_lossy(value);
+                let text = utf8_lossy(value);
                 let masked = self.masker.mask_str(&text);
                 if masked.counts.is_empty() {
                     return None;
@@ -672,7 +675,7 @@ impl Masking {
             let hex = value.strip_prefix(b"\\x")?;
             Cow::Owned(decode_hex(hex)?)
         };
-        let text = String::from_utf8_lossy(&raw);
+        let text = utf8_lossy(&raw);
         let masked = self.masker.mask_str(&text);
         if masked.counts.is_empty() {
             return None;
@@ -931,7 +934,17 @@ fn scannable_text<'a>(col: &ColumnPlan, value: &'a [u8]) -> Option<Cow<'a, str>>
     if col.type_oid == oid::BYTEA || (col.binary && !is_text_like(col.type_oid)) {
         return None;
     }
-    Some(String::from_utf8_lossy(value))
+    Some(utf8_lossy(value))
+}
+
+/// `value` as text, borrowed when it is valid UTF-8 (nearly always): the
+/// standard validator checks eight bytes at a time, which the lossy
+/// decoder does not, and it runs on every scanned value.
+fn utf8_lossy(value: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(value) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value),
+    }
 }
 
 fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {

@@ -58,6 +58,9 @@ use crate::hooks::{
 use crate::plan::{FieldInfo, MaskCounts, Masking, RowPlan};
 use crate::relay::SessionHandle;
 
+/// Size of the buffer masked rows are written into (see `scratch`).
+const SCRATCH_CAPACITY: usize = 16 * 1024;
+
 /// How long a statement's results wait for its audit event before the
 /// session is ended instead.
 pub const AUDIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -265,7 +268,10 @@ impl<A: AuditSink> ShieldedSession<A> {
             sql_cursors: HashMap::new(),
             batch_forwarded: false,
             hold: None,
-            scratch: BytesMut::new(),
+            // Rows are rewritten into this buffer and split off one by one;
+            // starting it (and so every later refill) at 16 KiB makes one
+            // allocation serve dozens of rows instead of one each.
+            scratch: BytesMut::with_capacity(SCRATCH_CAPACITY),
             started: Instant::now(),
             client: None,
             statement_count: 0,
