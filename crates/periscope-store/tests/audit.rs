@@ -19,6 +19,17 @@ fn draft(secs: i64, actor: &str, action: &str, target: &str) -> EventDraft {
     EventDraft::new(t(secs), actor, action, target)
 }
 
+/// A writer with the default tuning, the test key and a manual clock.
+fn default_writer(db: &TestDb) -> AuditWriter {
+    let (clock, _) = manual_clock();
+    AuditWriter::spawn(
+        db.store.clone(),
+        signer(),
+        clock,
+        AuditWriterConfig::default(),
+    )
+}
+
 fn signer() -> AuditSigner {
     AuditSigner::from_seed(&[7; 32])
 }
@@ -299,13 +310,7 @@ async fn writer_group_commits_and_checkpoints(db: TestDb) -> TestResult {
 /// When the database refuses a batch, every waiting submitter gets the error and
 /// nothing is acknowledged; once the database is back, the chain goes on gap-free.
 async fn writer_failure_reaches_every_submitter(db: TestDb) -> TestResult {
-    let (clock, _) = manual_clock();
-    let writer = AuditWriter::spawn(
-        db.store.clone(),
-        signer(),
-        clock,
-        AuditWriterConfig::default(),
-    );
+    let writer = default_writer(&db);
     assert_eq!(writer.append(draft(0, "alice", "query", "pg")).await?, 1);
 
     let mut raw = db.raw().await;
@@ -342,13 +347,7 @@ async fn writer_failure_reaches_every_submitter(db: TestDb) -> TestResult {
 /// own connection, and both must still take turns on the file without a busy
 /// error, a duplicate seq or a gap.
 async fn writer_and_store_transactions_take_turns(db: TestDb) -> TestResult {
-    let (clock, _) = manual_clock();
-    let writer = AuditWriter::spawn(
-        db.store.clone(),
-        signer(),
-        clock,
-        AuditWriterConfig::default(),
-    );
+    let writer = default_writer(&db);
     let mut tasks = Vec::new();
     for i in 0..300 {
         let writer = writer.clone();
@@ -384,13 +383,7 @@ async fn writer_and_store_transactions_take_turns(db: TestDb) -> TestResult {
 /// commit, even when the writer is idle and would otherwise commit the first
 /// on its own.
 async fn writer_commits_a_unit_at_once(db: TestDb) -> TestResult {
-    let (clock, _) = manual_clock();
-    let writer = AuditWriter::spawn(
-        db.store.clone(),
-        signer(),
-        clock,
-        AuditWriterConfig::default(),
-    );
+    let writer = default_writer(&db);
     assert_eq!(writer.append(draft(0, "alice", "query", "pg")).await?, 1);
     for round in 0..3u64 {
         let unit = (0..4)
