@@ -20,6 +20,16 @@ const INSERT_CHUNK: usize = 200;
 /// Rows per page when streaming: bounds memory whatever the chain length.
 const PAGE: i64 = 500;
 
+/// The chain head: the last event's seq and hash.
+pub(crate) const HEAD_QUERY: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+
+/// Stores a checkpoint; an identical one already present is left alone. `$n`
+/// placeholders, which both PostgreSQL and SQLite (and so the writer's own
+/// SQLite connection) accept.
+pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints \
+     (seq, key_id, hash, time, signature) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (seq, key_id) DO NOTHING";
+
 pub(crate) const EVENT_COLUMNS: &str =
     "seq, time, actor, action, target, details, grant_ids, prev_hash, hash";
 
@@ -55,9 +65,7 @@ pub enum ExportFrom {
 impl Store {
     /// The last event's position, [`Head::GENESIS`] for an empty chain.
     pub async fn audit_head(&self) -> Result<Head, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(HEAD_QUERY).fetch_optional(&self.pool).await?;
         match row {
             None => Ok(Head::GENESIS),
             Some(row) => head_of(&row),
@@ -303,9 +311,7 @@ pub(crate) fn link_each(
 
 /// The chain head as this transaction sees it (call after [`WriteTx::lock_audit_chain`]).
 pub(crate) async fn read_head(tx: &mut WriteTx) -> Result<Head, StoreError> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *tx.tx)
-        .await?;
+    let row = sqlx::query(HEAD_QUERY).fetch_optional(&mut *tx.tx).await?;
     match row {
         None => Ok(Head::GENESIS),
         Some(row) => head_of(&row),
@@ -369,23 +375,26 @@ impl StoredEvent {
 
 /// Inserts a checkpoint; an identical one already present is left alone.
 pub(crate) async fn insert_checkpoint(tx: &mut WriteTx, cp: &Checkpoint) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (seq, key_id, hash, time, signature) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq, key_id) DO NOTHING",
-    )
-    .bind(sql::to_i64(cp.seq))
-    .bind(cp.key_id.to_string())
-    .bind(cp.hash.to_hex())
-    .bind(cp.time.as_str().to_owned())
-    .bind(cp.signature.to_string())
-    .execute(&mut *tx.tx)
-    .await?;
+    sqlx::query(INSERT_CHECKPOINT)
+        .bind(sql::to_i64(cp.seq))
+        .bind(cp.key_id.to_string())
+        .bind(cp.hash.to_hex())
+        .bind(cp.time.as_str().to_owned())
+        .bind(cp.signature.to_string())
+        .execute(&mut *tx.tx)
+        .await?;
     Ok(())
 }
 
 fn head_of(row: &AnyRow) -> Result<Head, StoreError> {
-    let seq = sql::to_u64(row.try_get("seq")?, || "audit head seq".into())?;
-    let hash = ChainHash::from_hex(&sql::text(row, "hash")?)
+    head_from(row.try_get("seq")?, &sql::text(row, "hash")?)
+}
+
+/// The head from the two columns of [`HEAD_QUERY`], whichever connection read
+/// them.
+pub(crate) fn head_from(seq: i64, hash: &str) -> Result<Head, StoreError> {
+    let seq = sql::to_u64(seq, || "audit head seq".into())?;
+    let hash = ChainHash::from_hex(hash)
         .map_err(|e| StoreError::corrupt(format!("audit event {seq} hash"), e))?;
     Ok(Head { seq, hash })
 }

@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use periscope_audit::{AuditEvent, ChainHash, Checkpoint, Head};
+use periscope_audit::{AuditEvent, Checkpoint, Head};
 use periscope_policy::AuditDurability;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Mutex;
 
-use crate::audit::{EVENT_COLUMNS, StoredEvent};
+use crate::audit::{EVENT_COLUMNS, HEAD_QUERY, INSERT_CHECKPOINT, StoredEvent, head_from};
 use crate::error::StoreError;
 use crate::sql;
 
@@ -69,7 +69,7 @@ impl SqliteChain {
     pub(crate) fn append<T>(
         &mut self,
         link: impl FnOnce(Head) -> (Vec<AuditEvent>, Option<Checkpoint>, T),
-    ) -> Result<(Option<Checkpoint>, T), StoreError> {
+    ) -> Result<(T, Option<Checkpoint>), StoreError> {
         let _gate = self.write_gate.blocking_lock();
         let tx = self
             .conn
@@ -99,7 +99,7 @@ impl SqliteChain {
             insert_checkpoint(&tx, checkpoint)?;
         }
         tx.commit()?;
-        Ok((checkpoint, answer))
+        Ok((answer, checkpoint))
     }
 
     /// The chain head as committed now.
@@ -120,8 +120,7 @@ impl SqliteChain {
 }
 
 fn read_head(conn: &Connection) -> Result<Head, StoreError> {
-    let mut query =
-        conn.prepare_cached("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")?;
+    let mut query = conn.prepare_cached(HEAD_QUERY)?;
     let row = query
         .query_row([], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
@@ -129,20 +128,12 @@ fn read_head(conn: &Connection) -> Result<Head, StoreError> {
         .optional()?;
     match row {
         None => Ok(Head::GENESIS),
-        Some((seq, hash)) => {
-            let seq = sql::to_u64(seq, || "audit head seq".into())?;
-            let hash = ChainHash::from_hex(&hash)
-                .map_err(|e| StoreError::corrupt(format!("audit event {seq} hash"), e))?;
-            Ok(Head { seq, hash })
-        }
+        Some((seq, hash)) => head_from(seq, &hash),
     }
 }
 
 fn insert_checkpoint(conn: &Connection, cp: &Checkpoint) -> Result<(), StoreError> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO audit_checkpoints (seq, key_id, hash, time, signature) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (seq, key_id) DO NOTHING",
-    )?;
+    let mut insert = conn.prepare_cached(INSERT_CHECKPOINT)?;
     insert.execute(params![
         sql::to_i64(cp.seq),
         cp.key_id.to_string(),

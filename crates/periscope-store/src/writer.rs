@@ -296,11 +296,8 @@ impl Task {
             }
             // Opened on first use, and again after a failed open, so a file
             // that is briefly unavailable fails batches, not the writer.
-            let written = match open_chain(&mut chain, file) {
-                Ok(chain) => chain.append(|head| self.link(head, drafts)),
-                Err(err) => Err(err),
-            }
-            .map(|(checkpoint, outcomes)| (outcomes, checkpoint));
+            let written = open_chain(&mut chain, file)
+                .and_then(|chain| chain.append(|head| self.link(head, drafts)));
             if let Some(checkpoint) = self.answer(acks, written) {
                 last_checkpoint = Some(checkpoint);
             }
