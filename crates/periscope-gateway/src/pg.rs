@@ -435,7 +435,7 @@ impl GatewaySink {
                     Some(at) => tokio::select! {
                         next = rx.recv() => next,
                         () = tokio::time::sleep_until(at) => {
-                            write_held(&gateway, &mut held).await;
+                            hand_over(&gateway, std::mem::take(&mut held), None).await;
                             flush_at = None;
                             continue;
                         }
@@ -447,7 +447,7 @@ impl GatewaySink {
                     Submission::Later(draft) => {
                         held.push(draft);
                         if held.len() >= MAX_HELD {
-                            write_held(&gateway, &mut held).await;
+                            hand_over(&gateway, std::mem::take(&mut held), None).await;
                             flush_at = None;
                         } else if flush_at.is_none() {
                             flush_at = Some(tokio::time::Instant::now() + OUTCOME_DELAY);
@@ -455,36 +455,14 @@ impl GatewaySink {
                     }
                     Submission::Now(draft, ack) => {
                         flush_at = None;
-                        let started = std::time::Instant::now();
                         // The held outcomes and this event: one unit, one commit.
                         held.push(draft);
-                        let enqueued = gateway
-                            .audit_writer()
-                            .enqueue_all(std::mem::take(&mut held))
-                            .await;
-                        tokio::spawn(async move {
-                            let mut handles = match enqueued {
-                                Ok(handles) => handles,
-                                Err(e) => {
-                                    let _ = ack.send(recorded(Err(e), started));
-                                    return;
-                                }
-                            };
-                            let own = handles.pop();
-                            for outcome in handles {
-                                let _ = recorded(outcome.committed().await, started);
-                            }
-                            let result = match own {
-                                Some(own) => own.committed().await,
-                                None => Err(StoreError::WriterClosed),
-                            };
-                            let _ = ack.send(recorded(result, started));
-                        });
+                        hand_over(&gateway, std::mem::take(&mut held), Some(ack)).await;
                     }
                 }
             }
             // The session is gone: what it held is written now.
-            write_held(&gateway, &mut held).await;
+            hand_over(&gateway, held, None).await;
         });
         let (stop, stop_rx) = oneshot::channel();
         GatewaySink {
@@ -554,27 +532,32 @@ impl AuditSink for GatewaySink {
     }
 }
 
-/// Hands held outcome events to the writer, in order, and logs (and counts)
-/// their commits without anyone waiting for them.
-async fn write_held(gateway: &Gateway, held: &mut Vec<EventDraft>) {
-    if held.is_empty() {
+/// Hands a session's events to the writer as one unit (written next to each
+/// other, in one commit), and follows their commits in the background: each
+/// is counted or logged, and `ack`, when given, learns the last one's seq.
+async fn hand_over(
+    gateway: &Gateway,
+    drafts: Vec<EventDraft>,
+    ack: Option<oneshot::Sender<Result<u64, AuditFailure>>>,
+) {
+    if drafts.is_empty() {
         return;
     }
     let started = std::time::Instant::now();
-    let enqueued = gateway
-        .audit_writer()
-        .enqueue_all(std::mem::take(held))
-        .await;
+    let enqueued = gateway.audit_writer().enqueue_all(drafts).await;
     tokio::spawn(async move {
-        match enqueued {
+        let last = match enqueued {
             Ok(handles) => {
-                for outcome in handles {
-                    let _ = recorded(outcome.committed().await, started);
+                let mut last = Err(AuditFailure(StoreError::WriterClosed.to_string()));
+                for handle in handles {
+                    last = recorded(handle.committed().await, started);
                 }
+                last
             }
-            Err(e) => {
-                let _ = recorded(Err(e), started);
-            }
+            Err(e) => recorded(Err(e), started),
+        };
+        if let Some(ack) = ack {
+            let _ = ack.send(last);
         }
     });
 }
