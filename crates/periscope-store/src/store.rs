@@ -23,14 +23,39 @@ pub const SQLITE_FILE_NAME: &str = "periscope.db";
 /// across every replica sharing the database (the ASCII bytes of `periscop`).
 pub(crate) const AUDIT_CHAIN_LOCK: i64 = 0x7065_7269_7363_6f70;
 
-/// The schema, applied in order; the same SQL runs on both backends.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "core", include_str!("../migrations/0001_core.sql")),
-    (
+/// One step of the schema: the same SQL on both backends where it can be.
+struct SchemaStep {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+impl SchemaStep {
+    const fn shared(version: i64, name: &'static str, sql: &'static str) -> SchemaStep {
+        SchemaStep {
+            version,
+            name,
+            sqlite: sql,
+            postgres: sql,
+        }
+    }
+}
+
+/// The schema, applied in order.
+const MIGRATIONS: &[SchemaStep] = &[
+    SchemaStep::shared(1, "core", include_str!("../migrations/0001_core.sql")),
+    SchemaStep::shared(
         2,
         "requests grants",
         include_str!("../migrations/0002_requests_grants.sql"),
     ),
+    SchemaStep {
+        version: 3,
+        name: "audit indexes",
+        sqlite: include_str!("../migrations/0003_audit_indexes.sqlite.sql"),
+        postgres: include_str!("../migrations/0003_audit_indexes.postgres.sql"),
+    },
 ];
 
 /// Which database a [`Store`] talks to.
@@ -94,6 +119,16 @@ impl Store {
     ///   (the file is created when missing);
     /// - `postgres://user:password@host:port/database` (also `postgresql://`).
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        Store::open_at_schema(url, options, i64::MAX).await
+    }
+
+    /// [`Store::open`], migrating the schema up to `version` only (tests start
+    /// from an older schema).
+    async fn open_at_schema(
+        url: &str,
+        options: &StoreOptions,
+        version: i64,
+    ) -> Result<Store, StoreError> {
         let backend = backend_of(url)?;
         let url = match backend {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
@@ -162,7 +197,7 @@ impl Store {
             write_gate,
             sqlite_file,
         };
-        store.migrate().await?;
+        store.migrate_up_to(version).await?;
         Ok(store)
     }
 
@@ -193,15 +228,20 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Applies pending migrations. Safe when several replicas start at once: the
-    /// migrator takes its own database lock.
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies pending migrations up to `version`. Safe when several replicas
+    /// start at once: the migrator takes its own database lock.
+    async fn migrate_up_to(&self, version: i64) -> Result<(), StoreError> {
         let migrations = MIGRATIONS
             .iter()
-            .map(|&(version, name, sql)| {
+            .filter(|step| step.version <= version)
+            .map(|step| {
+                let sql = match self.backend {
+                    Backend::Sqlite => step.sqlite,
+                    Backend::Postgres => step.postgres,
+                };
                 Migration::new(
-                    version,
-                    Cow::Borrowed(name),
+                    step.version,
+                    Cow::Borrowed(step.name),
                     MigrationType::Simple,
                     sqlx::SqlStr::from_static(sql),
                     false,
@@ -360,5 +400,105 @@ mod tests {
         // 2 = FULL (fsync per commit), 1 = NORMAL (WAL write, fsync at checkpoints).
         assert_eq!(synchronous_of(AuditDurability::PowerLoss).await, 2);
         assert_eq!(synchronous_of(AuditDurability::ProcessCrash).await, 1);
+    }
+
+    /// Column types and primary-key flags of `audit_events`, and the names of
+    /// its explicit indexes.
+    async fn audit_events_shape(store: &Store) -> (Vec<(String, String, i64)>, Vec<String>) {
+        let columns: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT name, type, pk FROM pragma_table_info('audit_events')")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' \
+             ORDER BY name",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        (columns, indexes.into_iter().map(|(n,)| n).collect())
+    }
+
+    #[tokio::test]
+    async fn sqlite_schema_3_keeps_the_chain_and_checkpoints_of_an_older_file() {
+        use periscope_audit::{AuditSigner, AuditTime, EventDraft, Start};
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url(&dir.path().join(SQLITE_FILE_NAME)).unwrap();
+        let options = StoreOptions::default();
+        let signer = AuditSigner::from_seed(&[3; 32]);
+        let time = |s: i64| AuditTime::from_unix_micros(s * 1_000_000).unwrap();
+
+        // A file as schema 2 left it: events, a checkpoint, and the old indexes.
+        let old = Store::open_at_schema(&url, &options, 2).await.unwrap();
+        let (_, old_indexes) = audit_events_shape(&old).await;
+        assert_eq!(old_indexes.len(), 5, "{old_indexes:?}");
+        let drafts = (0..50)
+            .map(|i| {
+                EventDraft::new(
+                    time(i),
+                    ["alice", "bob"][i as usize % 2],
+                    "query",
+                    "pg-prod",
+                )
+                .with_details(serde_json::json!({"n": i}))
+            })
+            .collect();
+        let written = old.append_audit(drafts).await.unwrap();
+        let checkpoint = signer.sign_checkpoint(old.audit_head().await.unwrap(), time(60));
+        old.add_checkpoint(&checkpoint).await.unwrap();
+        old.close().await;
+
+        let store = Store::open(&url, &options).await.unwrap();
+        let (columns, indexes) = audit_events_shape(&store).await;
+        assert!(
+            columns.contains(&("seq".into(), "INTEGER".into(), 1)),
+            "seq is the rowid: {columns:?}"
+        );
+        assert_eq!(indexes, ["audit_events_by_actor", "audit_events_by_time"]);
+        let tail = store.audit_tail(100).await.unwrap();
+        assert_eq!(tail, written);
+        assert_eq!(
+            store.audit_checkpoints(None).await.unwrap(),
+            vec![checkpoint]
+        );
+        let report = store
+            .verify_audit(&[signer.verifier_key()], Start::Genesis)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.events_checked, report.checkpoints_verified),
+            (50, 1)
+        );
+        // Searches still find what they did, and the chain goes on from its head.
+        let bob = store
+            .search_audit(&crate::AuditQuery {
+                actor: Some("bob".into()),
+                ..crate::AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(bob.len(), 25);
+        let next = store
+            .append_audit(vec![EventDraft::new(
+                time(70),
+                "carol",
+                "session.start",
+                "pg-prod",
+            )])
+            .await
+            .unwrap();
+        assert_eq!(next[0].seq, 51);
+        assert_eq!(next[0].prev_hash, written[49].hash);
+        // A checkpoint still needs its event: the rebuilt reference holds.
+        let orphan = signer.sign_checkpoint(
+            periscope_audit::Head {
+                seq: 999,
+                hash: next[0].hash,
+            },
+            time(80),
+        );
+        assert!(store.add_checkpoint(&orphan).await.is_err());
+        store.close().await;
     }
 }
