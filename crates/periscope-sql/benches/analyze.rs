@@ -135,6 +135,22 @@ fn bench(c: &mut Criterion) {
             b.iter(|| cache.get_or_analyze(black_box(sql), &cat, &opts))
         });
     }
+    // The simple protocol inlines the value: every text is new, and the
+    // literal-blind key serves them all from one entry.
+    let inlined: Vec<String> = (1..=1000)
+        .map(|aid| PGBENCH.replace("$1", &(aid * 997).to_string()))
+        .collect();
+    let cache = AnalysisCache::new(1024);
+    let mut next = inlined.iter().cycle();
+    c.bench_function("cached/pgbench_select_inlined_values", |b| {
+        b.iter(|| {
+            cache.get_or_analyze(
+                black_box(next.next().map_or("", String::as_str)),
+                &cat,
+                &opts,
+            )
+        })
+    });
 }
 
 criterion_group!(benches, bench);

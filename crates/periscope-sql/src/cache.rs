@@ -1,5 +1,11 @@
 //! A bounded cache of analyses, so a statement sent thousands of times a second
 //! (pgbench, an ORM's hot query) costs a hash lookup instead of a parse.
+//!
+//! Clients that inline their values (the simple protocol: pgbench `-M simple`,
+//! many ORMs, `psql`) send `... WHERE id = 41`, then `... WHERE id = 42`: a
+//! different text each time. For those the key is the text with such numbers
+//! blanked out (see [`literal_blind_key`]), but only where the number's value
+//! cannot change the analysis.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +16,7 @@ use crate::AnalyzeOptions;
 use crate::analyze::analyze;
 use crate::catalog::Catalog;
 use crate::error::AnalyzeError;
-use crate::lexer::fast_hash;
+use crate::lexer::{self, Tok, TokKind, fast_hash};
 use crate::model::Analysis;
 
 /// Hit and miss counts, for metrics.
@@ -25,7 +31,10 @@ pub struct CacheStats {
 }
 
 struct Entry {
+    /// The text the entry was analysed from.
     sql: Box<str>,
+    /// The literal-blind key of `sql`, when it has one.
+    blind: Option<Box<str>>,
     opts: AnalyzeOptions,
     analysis: Arc<Analysis>,
 }
@@ -89,7 +98,8 @@ impl AnalysisCache {
         catalog: &dyn Catalog,
         opts: &AnalyzeOptions,
     ) -> Result<Arc<Analysis>, AnalyzeError> {
-        let key = cache_key(sql, opts);
+        let blind = literal_blind_key(sql, opts);
+        let key = cache_key(blind.as_ref().map_or(sql, |b| b.key.as_str()), opts);
         let version = catalog.version();
         {
             let mut inner = self.lock();
@@ -97,11 +107,18 @@ impl AnalysisCache {
                 inner.lru.clear();
                 inner.catalog_version = Some(version);
             }
-            let hit = inner
-                .lru
-                .get(&key)
-                .filter(|e| &*e.sql == sql && e.opts == *opts)
-                .map(|e| Arc::clone(&e.analysis));
+            let hit = inner.lru.get(&key).and_then(|e| {
+                if e.opts != *opts {
+                    return None;
+                }
+                if &*e.sql == sql {
+                    return Some(Arc::clone(&e.analysis));
+                }
+                match (&blind, &e.blind) {
+                    (Some(b), Some(k)) if b.key == **k => rebased(&e.analysis, sql, &b.toks),
+                    _ => None,
+                }
+            });
             if let Some(a) = hit {
                 inner.hits += 1;
                 return Ok(a);
@@ -116,6 +133,7 @@ impl AnalysisCache {
                 key,
                 Entry {
                     sql: sql.into(),
+                    blind: blind.map(|b| b.key.into_boxed_str()),
                     opts: opts.clone(),
                     analysis: Arc::clone(&analysis),
                 },
@@ -147,6 +165,142 @@ fn cache_key(sql: &str, opts: &AnalyzeOptions) -> u64 {
         h = h.rotate_left(5) ^ fast_hash(s.as_bytes());
     }
     h
+}
+
+/// What stands for a blanked-out number in a literal-blind key: a NUL, which no
+/// PostgreSQL query text can contain, so no raw text looks like a key.
+const BLANK: char = '\0';
+
+/// A query string's literal-blind key, with the tokens it was cut into.
+struct BlindKey {
+    key: String,
+    toks: Vec<Tok>,
+}
+
+/// The key under which texts that differ only in the value of some numbers
+/// share one analysis, or `None` when `sql` has no such number.
+///
+/// Only one thing is blanked out: a number compared to a column, as in
+/// `WHERE aid = 42` or `AND price >= 10.5`: a number right after one of `=`,
+/// `<>`, `!=`, `<`, `>`, `<=`, `>=`, itself right after a (possibly quoted)
+/// identifier, in a query string that is a single `SELECT`. The analysis
+/// never reads such a number's value: a column compared to a constant is a
+/// filter on that column whatever the constant. Every number whose value the
+/// analysis does read stays in the key: `ORDER BY 2` (which output is the
+/// filter), `WHERE 1 = 1` (a constant-true predicate), `x = -1` (a different
+/// operator, `=-`), numbers after `TRUE`, `FALSE` or `NULL` (literals, not
+/// columns), and all strings (function arguments such as JSON keys and
+/// `regclass` names).
+fn literal_blind_key(sql: &str, opts: &AnalyzeOptions) -> Option<BlindKey> {
+    // Cheap refusal before lexing (a comment before SELECT only costs the
+    // blind key, never correctness).
+    let start = sql.trim_start().as_bytes();
+    if !start
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"select"))
+    {
+        return None;
+    }
+    if !has_compared_number(start) {
+        return None;
+    }
+    let toks = lexer::lex(sql, opts.dialect);
+    let significant = |t: &&Tok| !matches!(t.kind, TokKind::Space | TokKind::Comment);
+    let first = toks.iter().find(significant)?;
+    if !sql[first.start..first.end].eq_ignore_ascii_case("select") {
+        return None;
+    }
+    // One statement: nothing significant after a semicolon.
+    if let Some(semi) = toks.iter().position(|t| t.kind == TokKind::Semicolon)
+        && toks[semi + 1..].iter().any(|t| significant(&t))
+    {
+        return None;
+    }
+    let mut key = String::with_capacity(sql.len());
+    let mut copied = 0;
+    for (i, tok) in toks.iter().enumerate() {
+        if is_blind_number(sql, &toks, i) {
+            key.push_str(&sql[copied..tok.start]);
+            key.push(BLANK);
+            copied = tok.end;
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    key.push_str(&sql[copied..]);
+    Some(BlindKey { key, toks })
+}
+
+/// Whether some `=`, `<` or `>` is followed, after optional spaces, by a digit or
+/// a dot: a byte scan that spares the lexer the texts that cannot have a blind key
+/// (prepared statements with `$1` among them).
+fn has_compared_number(sql: &[u8]) -> bool {
+    sql.iter().enumerate().any(|(i, b)| {
+        matches!(b, b'=' | b'<' | b'>')
+            && sql[i + 1..]
+                .iter()
+                .find(|c| !c.is_ascii_whitespace())
+                .is_some_and(|c| c.is_ascii_digit() || *c == b'.')
+    })
+}
+
+/// Whether `toks[i]` is a number compared to a column (see [`literal_blind_key`]).
+fn is_blind_number(sql: &str, toks: &[Tok], i: usize) -> bool {
+    let tok = &toks[i];
+    let text = |t: &Tok| &sql[t.start..t.end];
+    if tok.kind != TokKind::Literal
+        || !text(tok).starts_with(|c: char| c.is_ascii_digit() || c == '.')
+    {
+        return false;
+    }
+    // The operator: the run of single-character tokens before the number
+    // (whitespace allowed between it and the number; tokens are contiguous, so
+    // a run without whitespace is one operator to PostgreSQL, e.g. `=-`).
+    let mut j = i;
+    while j > 0 && toks[j - 1].kind == TokKind::Space {
+        j -= 1;
+    }
+    let op_end = j;
+    while j > 0 && toks[j - 1].kind == TokKind::Other {
+        j -= 1;
+    }
+    if j == op_end {
+        return false;
+    }
+    let op = &sql[toks[j].start..toks[op_end - 1].end];
+    if !matches!(op, "=" | "<>" | "!=" | "<" | ">" | "<=" | ">=") {
+        return false;
+    }
+    // The operand before the operator: an identifier.
+    let Some(before) = toks[..j].iter().rev().find(|t| t.kind != TokKind::Space) else {
+        return false;
+    };
+    match before.kind {
+        TokKind::QuotedIdent => true,
+        TokKind::Word => {
+            let word = text(before);
+            !["true", "false", "null"]
+                .iter()
+                .any(|w| word.eq_ignore_ascii_case(w))
+        }
+        _ => false,
+    }
+}
+
+/// `analysis` (of another text with the same literal-blind key) as the analysis
+/// of `sql`: only the statement's byte range differs, since blanked numbers may
+/// have other lengths. `None` if the statements do not line up.
+fn rebased(analysis: &Analysis, sql: &str, toks: &[Tok]) -> Option<Arc<Analysis>> {
+    let pieces = lexer::split_statements(sql, toks);
+    if pieces.len() != analysis.statements.len() {
+        return None;
+    }
+    let mut rebased = analysis.clone();
+    for (st, piece) in rebased.statements.iter_mut().zip(&pieces) {
+        st.range = piece.start..piece.end;
+    }
+    Some(Arc::new(rebased))
 }
 
 #[cfg(test)]
@@ -198,5 +352,91 @@ mod tests {
                 .expect("analyses");
         }
         assert_eq!(cache.stats().len, 2);
+    }
+
+    fn blinded(sql: &str) -> Option<String> {
+        literal_blind_key(sql, &AnalyzeOptions::default()).map(|b| b.key.replace(BLANK, "#"))
+    }
+
+    #[test]
+    fn only_numbers_compared_to_a_column_are_blanked() {
+        assert_eq!(
+            blinded("SELECT abalance FROM pgbench_accounts WHERE aid = 86234;").as_deref(),
+            Some("SELECT abalance FROM pgbench_accounts WHERE aid = #;")
+        );
+        assert_eq!(
+            blinded("select a from t where t.b>=1.5 and \"C\"<>.5 and d!=0x1F").as_deref(),
+            Some("select a from t where t.b>=# and \"C\"<># and d!=#")
+        );
+        for kept in [
+            "SELECT a FROM t ORDER BY 2",
+            "SELECT a FROM t WHERE 1 = 1",
+            "SELECT a FROM t WHERE a = -1",
+            "SELECT a FROM t WHERE a =-1",
+            "SELECT a FROM t WHERE TRUE = 1 OR null = 2",
+            "SELECT a FROM t WHERE f(a) = 1",
+            "SELECT a FROM t WHERE a = '1'",
+            "SELECT a FROM t WHERE a = $1",
+            "SELECT a FROM t WHERE a IN (1, 2) LIMIT 3",
+            "SELECT a FROM t -- where a = 1",
+            "SELECT 'a = 1'",
+            "DELETE FROM t WHERE a = 1",
+            "SELECT a FROM t WHERE a = 1; SELECT 2",
+        ] {
+            assert_eq!(blinded(kept), None, "{kept}");
+        }
+    }
+
+    /// Every pair: the first text warms the cache, the second is answered from
+    /// it or not; either way the answer must equal a fresh analysis.
+    #[test]
+    fn an_answer_for_another_number_is_the_analysis_of_that_text() {
+        let mut cat = StaticCatalog::new();
+        cat.add_table("public", "t", &["a", "b", "email"]);
+        let opts = AnalyzeOptions::default();
+        let cases = [
+            (
+                "SELECT a FROM t WHERE b = 7",
+                "SELECT a FROM t WHERE b = 123456",
+                true,
+            ),
+            (
+                "  SELECT a FROM t WHERE b = 123456 ;",
+                "  SELECT a FROM t WHERE b = 7 ;",
+                true,
+            ),
+            (
+                "SELECT email FROM t WHERE a < 1 AND b > 2",
+                "SELECT email FROM t WHERE a < 10 AND b > 20",
+                true,
+            ),
+            (
+                "SELECT a, email FROM t ORDER BY 1",
+                "SELECT a, email FROM t ORDER BY 2",
+                false,
+            ),
+            (
+                "SELECT a FROM t WHERE 1 = 2",
+                "SELECT a FROM t WHERE 1 = 1",
+                false,
+            ),
+            (
+                "SELECT a FROM t WHERE a = 1 ORDER BY 1",
+                "SELECT a FROM t WHERE a = 2 ORDER BY 2",
+                false,
+            ),
+        ];
+        for (warm, asked, shared) in cases {
+            let cache = AnalysisCache::new(8);
+            cache.get_or_analyze(warm, &cat, &opts).expect("analyses");
+            let answer = cache.get_or_analyze(asked, &cat, &opts).expect("analyses");
+            let fresh = analyze(asked, &cat, &opts).expect("analyses");
+            assert_eq!(*answer, fresh, "{warm} then {asked}");
+            assert_eq!(
+                &asked[answer.statements[0].range.clone()],
+                asked[fresh.statements[0].range.clone()].to_string()
+            );
+            assert_eq!(cache.stats().hits, u64::from(shared), "{warm} then {asked}");
+        }
     }
 }
