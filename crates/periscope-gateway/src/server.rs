@@ -214,6 +214,13 @@ impl Running {
             task.abort();
         }
         let checkpoint = self.gateway.audit_writer().shutdown().await;
+        let stats = self.gateway.audit_writer().stats();
+        tracing::info!(
+            events = stats.events,
+            commits = stats.batches,
+            failed_commits = stats.failed_batches,
+            "audit writer stopped"
+        );
         let result = match checkpoint {
             Ok(Some(cp)) => {
                 tracing::info!(seq = cp.seq, key_id = %cp.key_id, "final audit checkpoint written");
