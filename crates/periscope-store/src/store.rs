@@ -231,6 +231,28 @@ impl Store {
     /// Applies pending migrations up to `version`. Safe when several replicas
     /// start at once: the migrator takes its own database lock.
     async fn migrate_up_to(&self, version: i64) -> Result<(), StoreError> {
+        // An upgrade may rebuild the audit table (schema 3 on SQLite): say so
+        // before a start that can take minutes on a large log. A new database
+        // has no migrations table yet, and nothing to say.
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(None);
+        let target = MIGRATIONS
+            .iter()
+            .map(|step| step.version)
+            .filter(|&v| v <= version)
+            .max()
+            .unwrap_or(0);
+        if let Some(applied) = applied
+            && applied < target
+        {
+            tracing::info!(
+                from = applied,
+                to = target,
+                "upgrading the store's schema (on SQLite the audit table is rebuilt, about 9 s per million events)"
+            );
+        }
         let migrations = MIGRATIONS
             .iter()
             .filter(|step| step.version <= version)
