@@ -200,6 +200,9 @@ pub mod sqlstate {
     pub const SERVER_REJECTED_CONNECTION: &str = "08004";
     /// `connection_failure`: the upstream connection was lost mid-session.
     pub const CONNECTION_FAILURE: &str = "08006";
+    /// `connection_does_not_exist`: the client went away while a statement
+    /// ran; only the statement's audit outcome carries it.
+    pub const CONNECTION_DOES_NOT_EXIST: &str = "08003";
     /// `admin_shutdown`: the gateway ended the session (grant expiry,
     /// revocation, shutdown).
     pub const ADMIN_SHUTDOWN: &str = "57P01";

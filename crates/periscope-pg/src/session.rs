@@ -748,6 +748,29 @@ impl<A: AuditSink> ShieldedSession<A> {
         self.audit.submit_later(draft);
     }
 
+    /// Statements still running when the session ends get their outcome too,
+    /// so that every `query` event that ran upstream has a `query.result`:
+    /// an error with the SQLSTATE a client would see for the cause.
+    fn interrupted_outcomes(&mut self, end: &SessionEnd) {
+        let code = match end {
+            SessionEnd::UpstreamLost(_) => sqlstate::CONNECTION_FAILURE,
+            SessionEnd::ClientClosed => sqlstate::CONNECTION_DOES_NOT_EXIST,
+            SessionEnd::Terminated(_) => sqlstate::ADMIN_SHUTDOWN,
+            SessionEnd::Failed(_) => sqlstate::INTERNAL_ERROR,
+        };
+        for pending in std::mem::take(&mut self.pending) {
+            match pending {
+                // A query string's current statement, unless it already
+                // failed (the server skips the rest) or all have finished.
+                Pending::Query(q) if !q.failed && q.index < q.seqs.len() => {
+                    self.outcome(&q.run, Some(code), None);
+                }
+                Pending::Execute { run, .. } => self.outcome(&run, Some(code), None),
+                _ => {}
+            }
+        }
+    }
+
     fn after_success(&mut self, run: &Run) {
         let Some(st) = run.stmt.as_ref().and_then(StatementRef::get) else {
             return;
@@ -1251,6 +1274,7 @@ impl<A: AuditSink> SessionHooks for ShieldedSession<A> {
     }
 
     fn on_end(&mut self, end: &SessionEnd) {
+        self.interrupted_outcomes(end);
         let reason = match end {
             SessionEnd::ClientClosed => "client closed the session".to_string(),
             SessionEnd::UpstreamLost(r) => format!("upstream lost: {r}"),

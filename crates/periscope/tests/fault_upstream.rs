@@ -146,16 +146,26 @@ async fn upstream_killed_mid_query_fails_fast_is_audited_and_recovers() {
         assert_eq!(end["details"]["statements"], 1, "{end}");
     }
     let queries = w.audit("query").await;
-    assert_eq!(
-        queries
-            .iter()
-            .filter(|q| q["details"]["text"]
+    let sleeps: Vec<&Value> = queries
+        .iter()
+        .filter(|q| {
+            q["details"]["text"]
                 .as_str()
-                .is_some_and(|t| t.contains("pg_sleep")))
-            .count(),
-        2,
-        "{queries:?}"
-    );
+                .is_some_and(|t| t.contains("pg_sleep"))
+        })
+        .collect();
+    assert_eq!(sleeps.len(), 2, "{queries:?}");
+    // Each interrupted statement has its outcome: an error, 08006, pointing
+    // at its query event.
+    let results = w.audit("query.result").await;
+    for query in &sleeps {
+        let result = results
+            .iter()
+            .find(|r| r["details"]["query_seq"] == query["seq"])
+            .unwrap_or_else(|| panic!("no query.result for {query}: {results:?}"));
+        assert_eq!(result["details"]["outcome"], "error", "{result}");
+        assert_eq!(result["details"]["sqlstate"], "08006", "{result}");
+    }
 
     // The server comes back (crash recovery); the gateway was never
     // restarted and serves new sessions again, masking included.
