@@ -107,23 +107,34 @@ impl AnalysisCache {
                 inner.lru.clear();
                 inner.catalog_version = Some(version);
             }
+            // The entry's analysis, and whether it is of this very text.
             let hit = inner.lru.get(&key).and_then(|e| {
                 if e.opts != *opts {
                     return None;
                 }
-                if &*e.sql == sql {
-                    return Some(Arc::clone(&e.analysis));
-                }
-                match (&blind, &e.blind) {
-                    (Some(b), Some(k)) if b.key == **k => rebased(&e.analysis, sql, &b.toks),
-                    _ => None,
-                }
+                let same_text = &*e.sql == sql;
+                let same_blind_key = matches!(
+                    (&blind, &e.blind),
+                    (Some(b), Some(k)) if b.key == **k
+                );
+                (same_text || same_blind_key).then(|| (Arc::clone(&e.analysis), same_text))
             });
-            if let Some(a) = hit {
+            if hit.is_some() {
                 inner.hits += 1;
-                return Ok(a);
+            } else {
+                inner.misses += 1;
             }
-            inner.misses += 1;
+            drop(inner);
+            // Another text's analysis is copied outside the lock.
+            match (hit, &blind) {
+                (Some((analysis, true)), _) => return Ok(analysis),
+                (Some((analysis, false)), Some(b)) => {
+                    if let Some(rebased) = rebased(&analysis, sql, &b.toks) {
+                        return Ok(rebased);
+                    }
+                }
+                _ => {}
+            }
         }
         // Analyse without holding the lock: other sessions keep hitting.
         let analysis = Arc::new(analyze(sql, catalog, opts)?);
