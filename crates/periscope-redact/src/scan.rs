@@ -2390,13 +2390,7 @@ fn time_of_day(t: &[u8], i: usize) -> Option<usize> {
     if h - i > 2 || t.get(h) != Some(&b':') || !is_digits(t, h + 1, 2) {
         return None;
     }
-    let mut e = h + 3;
-    if t.get(e) == Some(&b':') && is_digits(t, e + 1, 2) {
-        e += 3;
-        if t.get(e) == Some(&b'.') && t.get(e + 1).is_some_and(u8::is_ascii_digit) {
-            e = run_end(t, e + 1, |b| b.is_ascii_digit());
-        }
-    }
+    let e = seconds_by_bytes(t, h + 3);
     // `12:34:56::1` or `12:34:5a` are not times; let the other detectors look.
     match t.get(e) {
         Some(b) if is_hex(*b) || *b == b':' => None,
@@ -2457,19 +2451,36 @@ fn timestamp(t: &[u8], i: usize) -> Option<usize> {
                 };
             }
         }
-    } else if t.get(e) == Some(&b':') && is_digits(t, e + 1, 2) {
+    } else {
+        e = seconds_by_bytes(t, e);
+    }
+    timestamp_end(t, e)
+}
+
+/// Past the optional `:SS` and `.fff` that follow `HH:MM` at `e`, read a byte
+/// at a time: a bare time of day's, and a timestamp's near the end of the text
+/// (where its eight-byte load does not fit).
+#[inline(always)]
+fn seconds_by_bytes(t: &[u8], mut e: usize) -> usize {
+    if t.get(e) == Some(&b':') && is_digits(t, e + 1, 2) {
         e += 3;
         if t.get(e) == Some(&b'.') && t.get(e + 1).is_some_and(u8::is_ascii_digit) {
             e = run_end(t, e + 1, |b| b.is_ascii_digit());
         }
     }
-    // `12:34:56::1` or `12:34:5a` are not times; let the other detectors look.
+    e
+}
+
+/// Where a timestamp whose time ends at `e` ends: after a `Z`, or nowhere
+/// when more hex or a colon follows (`12:34:56::1`, `12:34:5a` are not
+/// times; the other detectors look at them).
+#[inline(always)]
+fn timestamp_end(t: &[u8], e: usize) -> Option<usize> {
     match t.get(e) {
-        Some(b) if is_hex(*b) || *b == b':' => return None,
-        Some(b'Z') => e += 1,
-        _ => {}
+        Some(b) if is_hex(*b) || *b == b':' => None,
+        Some(b'Z') => Some(e + 1),
+        _ => Some(e),
     }
-    Some(e)
 }
 
 #[cfg(test)]
@@ -2579,7 +2590,8 @@ mod tests {
         assert!(key_gate(b"api_key") && key_gate(b"key_token") && key_gate(b"keyToken"));
     }
 
-    /// `timestamp` as it was written before its eight-byte fast path.
+    /// `timestamp` as it was written before its eight-byte loads: the shape
+    /// byte by byte, the seconds by the byte reader the short tail still uses.
     fn timestamp_by_bytes(t: &[u8], i: usize) -> Option<usize> {
         let w = t.get(i..i + 16)?;
         let shape = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15]
@@ -2592,19 +2604,7 @@ mod tests {
         if !shape {
             return None;
         }
-        let mut e = i + 16;
-        if t.get(e) == Some(&b':') && is_digits(t, e + 1, 2) {
-            e += 3;
-            if t.get(e) == Some(&b'.') && t.get(e + 1).is_some_and(u8::is_ascii_digit) {
-                e = run_end(t, e + 1, |b| b.is_ascii_digit());
-            }
-        }
-        match t.get(e) {
-            Some(b) if is_hex(*b) || *b == b':' => return None,
-            Some(b'Z') => e += 1,
-            _ => {}
-        }
-        Some(e)
+        timestamp_end(t, seconds_by_bytes(t, i + 16))
     }
 
     #[test]
@@ -2646,6 +2646,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Where `small_number` ends the word at `start`, if it takes it: always
+    /// where the full word reader ends it, and with nothing found.
+    fn small_number_agrees(scanner: &Scanner, t: &[u8], start: usize, end: usize) -> Option<usize> {
+        let e = scanner.small_number(t, start, end)?;
+        let text = String::from_utf8_lossy(t);
+        let mut sink = Sink::new(scanner.detect, false);
+        let w = scanner.word(t, start, end, &mut sink);
+        assert!(sink.found.is_empty(), "{text:?}");
+        assert_eq!(e, w.max(end), "{text:?}");
+        Some(e)
     }
 
     #[test]
@@ -2727,12 +2739,7 @@ mod tests {
             let start = t.iter().position(u8::is_ascii_digit).unwrap_or(0);
             let end = word_end(t, start);
             for scanner in &scanners {
-                if let Some(e) = scanner.small_number(t, start, end) {
-                    let mut sink = Sink::new(scanner.detect, false);
-                    let w = scanner.word(t, start, end, &mut sink);
-                    assert!(sink.found.is_empty(), "{text:?}");
-                    assert_eq!(e, w.max(end), "{text:?}");
-                }
+                small_number_agrees(scanner, t, start, end);
             }
         }
         let mut checked = 0;
@@ -2749,11 +2756,7 @@ mod tests {
             }
             let end = word_end(t, start);
             for scanner in &scanners {
-                if let Some(e) = scanner.small_number(t, start, end) {
-                    let mut sink = Sink::new(scanner.detect, false);
-                    let w = scanner.word(t, start, end, &mut sink);
-                    assert!(sink.found.is_empty(), "{text:?}");
-                    assert_eq!(e, w.max(end), "{text:?}");
+                if let Some(e) = small_number_agrees(scanner, t, start, end) {
                     // The main loop resumes there without looking for the
                     // rest of a word.
                     assert!(!t.get(e).copied().is_some_and(is_alnum), "{text:?}");
