@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -133,6 +134,9 @@ pub(crate) struct Inner {
     pub(crate) webhook: WebhookSender,
     pub(crate) endpoints: RwLock<Endpoints>,
     pub(crate) ended: crate::expiry::Ended,
+    /// Audit events committed inside store transactions of their own (not
+    /// through `writer`), for `periscope_audit_events_total`.
+    pub(crate) audit_in_transactions: AtomicU64,
 }
 
 /// The shared gateway state; cheap to clone.
@@ -252,7 +256,7 @@ impl Gateway {
     pub async fn audit(&self, draft: EventDraft) -> Result<u64, StoreError> {
         let started = Instant::now();
         let seq = self.inner.writer.append(draft).await?;
-        metrics::audit_written(1, started.elapsed());
+        metrics::audit_waited(started.elapsed());
         Ok(seq)
     }
 
@@ -269,8 +273,17 @@ impl Gateway {
     /// Counts events that were committed inside a store transaction.
     pub(crate) fn count_audit(&self, events: usize, started: Instant) {
         if events > 0 {
-            metrics::audit_written(events, started.elapsed());
+            self.inner
+                .audit_in_transactions
+                .fetch_add(events as u64, Ordering::Relaxed);
+            metrics::audit_waited(started.elapsed());
         }
+    }
+
+    /// Audit events committed inside other store transactions (not through
+    /// the writer), for the metrics.
+    pub(crate) fn audit_events_in_transactions(&self) -> u64 {
+        self.inner.audit_in_transactions.load(Ordering::Relaxed)
     }
 
     /// Authenticates an API call: an API token (not a session secret), with

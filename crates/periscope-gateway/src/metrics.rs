@@ -112,16 +112,17 @@ pub fn sessions_active(n: usize) {
     metrics::gauge!(SESSIONS_ACTIVE).set(n as f64);
 }
 
-/// Records `events` audit events committed in `took`.
-pub fn audit_written(events: usize, took: Duration) {
-    metrics::counter!(AUDIT_EVENTS).increment(events as u64);
+/// Records how long someone waited for an audit commit.
+pub fn audit_waited(took: Duration) {
     metrics::histogram!(AUDIT_WRITE_SECONDS).record(took.as_secs_f64());
 }
 
-/// Sets the writer's commit count (read from its stats when metrics are
-/// served).
-pub fn audit_commits(n: u64) {
-    metrics::counter!(AUDIT_COMMITS).absolute(n);
+/// Sets the audit counters when metrics are served: the events and commits
+/// counted by the writer's own statistics (no per-event bookkeeping on the
+/// hot path), plus the events committed inside other store transactions.
+pub fn audit_totals(events: u64, commits: u64) {
+    metrics::counter!(AUDIT_EVENTS).absolute(events);
+    metrics::counter!(AUDIT_COMMITS).absolute(commits);
 }
 
 /// Counts a webhook delivery given up on.

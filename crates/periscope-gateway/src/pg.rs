@@ -42,10 +42,11 @@ use periscope_policy::{
     Allowance, ClientTls as ConnectionTls, Config, DenyReason, Shield, UpstreamTls as ConfigTls,
 };
 use periscope_sql::AnalysisCache;
-use periscope_store::StoreError;
+use periscope_store::{EnqueuedUnit, StoreError};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, oneshot};
+use tokio::time::Instant;
 
 use crate::bus::{EndReason, GrantEnded, GrantEvent};
 use crate::config::read_secret;
@@ -376,15 +377,6 @@ struct SinkContext {
     bus: Mutex<Option<broadcast::Receiver<GrantEvent>>>,
 }
 
-/// What a session hands its sink's task.
-enum Submission {
-    /// Written as soon as the writer takes it; `ack` learns its seq.
-    Now(EventDraft, oneshot::Sender<Result<u64, AuditFailure>>),
-    /// Held until the session's next event or [`OUTCOME_DELAY`], whichever
-    /// comes first (see [`AuditSink::submit_later`]).
-    Later(EventDraft),
-}
-
 /// Longest a statement's outcome event waits for the session's next event
 /// to share its commit. It bounds how stale the audit log can be for an
 /// idle session, and what a crash of the gateway can lose: outcomes not yet
@@ -395,16 +387,43 @@ const OUTCOME_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
 /// streaming many quick statements, each with its own outcome).
 const MAX_HELD: usize = 64;
 
-/// One session's audit sink: events go through one queue, appended in
-/// submission order (group-committed with other sessions' events), and the
+/// One session's audit sink: events are handed to the group-commit writer
+/// in submission order (committed with other sessions' events), and the
 /// session's registry entry and grant watcher live as long as it does.
+///
+/// A statement's event is handed to the writer from the session's own task,
+/// and the writer's answer wakes that task directly: no other task stands
+/// between a statement and its commit. Outcomes are held back (see
+/// [`AuditSink::submit_later`]) so that they share the next statement's
+/// commit; a timer task writes those the next statement does not take.
 pub struct GatewaySink {
     ctx: Arc<SinkContext>,
-    queue: mpsc::UnboundedSender<Submission>,
+    held: Arc<HeldOutcomes>,
     guard: Mutex<Option<SessionGuard>>,
     /// Dropping it stops the grant watcher.
     _stop: oneshot::Sender<()>,
     stop_rx: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+/// A session's outcome events not yet handed to the writer, shared by the
+/// session and its timer task.
+struct HeldOutcomes {
+    gateway: Gateway,
+    state: Mutex<Held>,
+    /// Arms the timer task (the held list went from empty to not empty) or
+    /// tells it the session ended.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Held {
+    drafts: Vec<EventDraft>,
+    /// When the oldest of `drafts` was held.
+    since: Option<Instant>,
+    /// The timer task is counting down (it need not be woken).
+    armed: bool,
+    /// The session ended: the timer task stops.
+    closed: bool,
 }
 
 impl std::fmt::Debug for GatewaySink {
@@ -419,55 +438,16 @@ impl std::fmt::Debug for GatewaySink {
 impl GatewaySink {
     fn new(ctx: SinkContext) -> GatewaySink {
         let ctx = Arc::new(ctx);
-        let (queue, mut rx) = mpsc::unbounded_channel::<Submission>();
-        let gateway = ctx.gateway.clone();
-        tokio::spawn(async move {
-            // Handed to the writer one by one, in order (the chain keeps this
-            // session's order); the commits are awaited concurrently, so a
-            // statement's `query` event never waits behind the previous
-            // statement's outcome being committed. Outcomes are held back
-            // until the next event, so the two share one commit: one commit
-            // per statement instead of two.
-            let mut held: Vec<EventDraft> = Vec::new();
-            let mut flush_at = None;
-            loop {
-                let next = match flush_at {
-                    Some(at) => tokio::select! {
-                        next = rx.recv() => next,
-                        () = tokio::time::sleep_until(at) => {
-                            hand_over(&gateway, std::mem::take(&mut held), None).await;
-                            flush_at = None;
-                            continue;
-                        }
-                    },
-                    None => rx.recv().await,
-                };
-                let Some(submission) = next else { break };
-                match submission {
-                    Submission::Later(draft) => {
-                        held.push(draft);
-                        if held.len() >= MAX_HELD {
-                            hand_over(&gateway, std::mem::take(&mut held), None).await;
-                            flush_at = None;
-                        } else if flush_at.is_none() {
-                            flush_at = Some(tokio::time::Instant::now() + OUTCOME_DELAY);
-                        }
-                    }
-                    Submission::Now(draft, ack) => {
-                        flush_at = None;
-                        // The held outcomes and this event: one unit, one commit.
-                        held.push(draft);
-                        hand_over(&gateway, std::mem::take(&mut held), Some(ack)).await;
-                    }
-                }
-            }
-            // The session is gone: what it held is written now.
-            hand_over(&gateway, held, None).await;
+        let held = Arc::new(HeldOutcomes {
+            gateway: ctx.gateway.clone(),
+            state: Mutex::new(Held::default()),
+            wake: Notify::new(),
         });
+        tokio::spawn(write_held_outcomes(Arc::clone(&held)));
         let (stop, stop_rx) = oneshot::channel();
         GatewaySink {
             ctx,
-            queue,
+            held,
             guard: Mutex::new(None),
             _stop: stop,
             stop_rx: Mutex::new(Some(stop_rx)),
@@ -479,6 +459,74 @@ impl GatewaySink {
     }
 }
 
+impl HeldOutcomes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `drafts` to the writer as one unit (one commit). Called with the
+    /// state locked, so that the session's events keep their order.
+    fn hand_over(&self, drafts: Vec<EventDraft>) -> Result<EnqueuedUnit, StoreError> {
+        self.gateway.audit_writer().enqueue_unit_now(drafts)
+    }
+
+    /// Writes what is held, with nobody waiting for it: a failure is logged
+    /// here (the writer logs a failed commit itself).
+    fn write_held(&self, held: &mut Held) {
+        held.since = None;
+        let drafts = std::mem::take(&mut held.drafts);
+        if drafts.is_empty() {
+            return;
+        }
+        let events = drafts.len();
+        if let Err(e) = self.hand_over(drafts) {
+            tracing::error!(error = %e, events, "a session's audit events were not recorded");
+        }
+    }
+}
+
+/// The timer of one session's held outcomes: once armed, it writes them when
+/// the oldest has waited [`OUTCOME_DELAY`], unless the session's next event
+/// took them first; it disarms when nothing is held. A busy session thus
+/// wakes it about once per delay, not once per statement.
+async fn write_held_outcomes(held: Arc<HeldOutcomes>) {
+    loop {
+        held.wake.notified().await;
+        loop {
+            let deadline = {
+                let mut state = held.lock();
+                if state.closed {
+                    return;
+                }
+                match state.since {
+                    None => {
+                        state.armed = false;
+                        break;
+                    }
+                    Some(since) if since.elapsed() >= OUTCOME_DELAY => {
+                        held.write_held(&mut state);
+                        state.armed = false;
+                        break;
+                    }
+                    Some(since) => since + OUTCOME_DELAY,
+                }
+            };
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+impl Drop for GatewaySink {
+    fn drop(&mut self) {
+        // The session is gone: what it held is written now.
+        let mut state = self.held.lock();
+        self.held.write_held(&mut state);
+        state.closed = true;
+        drop(state);
+        self.held.wake.notify_one();
+    }
+}
+
 impl AuditSink for GatewaySink {
     fn draft(&self, action: &str) -> EventDraft {
         self.ctx
@@ -487,20 +535,44 @@ impl AuditSink for GatewaySink {
     }
 
     fn submit(&self, draft: EventDraft) -> AuditAck {
-        let (tx, rx) = oneshot::channel();
-        let queued = self.queue.send(Submission::Now(draft, tx)).is_ok();
+        let started = Instant::now();
+        let enqueued = {
+            let mut state = self.held.lock();
+            // The held outcomes and this event: one unit, one commit.
+            state.since = None;
+            let mut drafts = std::mem::take(&mut state.drafts);
+            drafts.push(draft);
+            self.held.hand_over(drafts)
+        };
         Box::pin(async move {
-            if !queued {
-                return Err(AuditFailure("the session's audit queue is closed".into()));
+            let outcome = enqueued
+                .map_err(|e| recorded_failure(&e))?
+                .committed()
+                .await
+                .map_err(|e| recorded_failure(&e))?;
+            crate::metrics::audit_waited(started.elapsed());
+            let mut last = Err(AuditFailure(StoreError::WriterClosed.to_string()));
+            for result in outcome {
+                last = result.map_err(|e| recorded_failure(&e));
             }
-            rx.await
-                .map_err(|_| AuditFailure("the audit writer stopped".into()))?
+            last
         })
     }
 
     fn submit_later(&self, draft: EventDraft) {
-        if self.queue.send(Submission::Later(draft)).is_err() {
-            tracing::error!("a session's audit queue closed before its last outcome was recorded");
+        let mut state = self.held.lock();
+        state.drafts.push(draft);
+        if state.drafts.len() >= MAX_HELD {
+            self.held.write_held(&mut state);
+            return;
+        }
+        if state.since.is_none() {
+            state.since = Some(Instant::now());
+        }
+        if !state.armed {
+            state.armed = true;
+            drop(state);
+            self.held.wake.notify_one();
         }
     }
 
@@ -532,51 +604,10 @@ impl AuditSink for GatewaySink {
     }
 }
 
-/// Hands a session's events to the writer as one unit (written next to each
-/// other, in one commit), and follows their commits in the background: each
-/// is counted or logged, and `ack`, when given, learns the last one's seq.
-async fn hand_over(
-    gateway: &Gateway,
-    drafts: Vec<EventDraft>,
-    ack: Option<oneshot::Sender<Result<u64, AuditFailure>>>,
-) {
-    if drafts.is_empty() {
-        return;
-    }
-    let started = std::time::Instant::now();
-    let enqueued = gateway.audit_writer().enqueue_all(drafts).await;
-    tokio::spawn(async move {
-        let last = match enqueued {
-            Ok(handles) => {
-                let mut last = Err(AuditFailure(StoreError::WriterClosed.to_string()));
-                for handle in handles {
-                    last = recorded(handle.committed().await, started);
-                }
-                last
-            }
-            Err(e) => recorded(Err(e), started),
-        };
-        if let Some(ack) = ack {
-            let _ = ack.send(last);
-        }
-    });
-}
-
-/// A session event's commit, counted in the metrics or logged as lost.
-fn recorded(
-    result: Result<u64, StoreError>,
-    started: std::time::Instant,
-) -> Result<u64, AuditFailure> {
-    match result {
-        Ok(seq) => {
-            crate::metrics::audit_written(1, started.elapsed());
-            Ok(seq)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "a session's audit event was not recorded");
-            Err(AuditFailure(e.to_string()))
-        }
-    }
+/// A session event that was not recorded, logged.
+fn recorded_failure(e: &StoreError) -> AuditFailure {
+    tracing::error!(error = %e, "a session's audit event was not recorded");
+    AuditFailure(e.to_string())
 }
 
 /// The FATAL a session gets when a grant it relies on ends.

@@ -435,6 +435,7 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
             webhook: WebhookSender::spawn(options.webhook_retry),
             endpoints: RwLock::new(Endpoints::default()),
             ended: Default::default(),
+            audit_in_transactions: Default::default(),
         }),
     };
 

@@ -3,10 +3,18 @@
 //! The PostgreSQL proxy records one event per SQL statement, thousands per second.
 //! Committing each alone would cost one fsync (SQLite) or one WAL flush (PostgreSQL)
 //! per statement. Instead every submitter hands its draft to one writer task through
-//! a bounded channel; the task takes everything waiting, appends it in a single
+//! a channel; the task takes everything waiting, appends it in a single
 //! transaction, and only after the commit tells each submitter its seq. While one
 //! batch commits, the next one accumulates, so the batch size follows the load by
 //! itself and an idle gateway still commits each event at once.
+//!
+//! Room in the queue is counted by a semaphore: [`AuditWriter::append`] and
+//! [`AuditWriter::enqueue`] wait for room, so a flood of submitters slows
+//! down rather than growing the queue. [`AuditWriter::enqueue_unit_now`]
+//! hands a unit over without waiting, for a caller that must not await
+//! between deciding an event's place and handing it over (a proxied session
+//! keeps its events in order this way) and whose own waiting bounds how many
+//! of its units can be queued.
 //!
 //! On SQLite the writer runs on a thread of its own with its own connection,
 //! so a batch is begun, linked, inserted and committed without a hop between
@@ -17,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use periscope_audit::{AuditEvent, AuditSigner, AuditTime, Checkpoint, EventDraft, Head};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::audit::{insert_checkpoint, insert_events, link_each, read_head};
 use crate::error::StoreError;
@@ -38,8 +46,9 @@ pub struct AuditWriterConfig {
     pub checkpoint_every: u64,
     /// Most events committed in one transaction.
     pub max_batch: usize,
-    /// Drafts that may wait for the writer; when full, submitters wait (the proxy
-    /// slows down rather than acknowledging what is not written).
+    /// Drafts that may wait for the writer through [`AuditWriter::append`],
+    /// [`AuditWriter::enqueue`] and [`AuditWriter::enqueue_all`]; when full,
+    /// those submitters wait (they slow down rather than grow the queue).
     pub queue: usize,
 }
 
@@ -54,14 +63,42 @@ impl Default for AuditWriterConfig {
 }
 
 enum Message {
-    Append {
-        draft: EventDraft,
-        ack: Ack,
+    /// Drafts written next to each other, in this order, in one transaction.
+    Write {
+        drafts: Vec<EventDraft>,
+        reply: Reply,
+        /// The room the drafts take in the queue, given back when the writer
+        /// takes them (none for [`AuditWriter::enqueue_unit_now`]).
+        _room: Option<OwnedSemaphorePermit>,
     },
-    /// Several drafts that must share one transaction.
-    AppendAll(Vec<(EventDraft, Ack)>),
     Shutdown,
 }
+
+/// Who learns how a [`Message::Write`] went.
+enum Reply {
+    /// One draft's seq.
+    One(oneshot::Sender<Result<u64, StoreError>>),
+    /// Each draft's seq, or why it was refused.
+    Unit(oneshot::Sender<Result<UnitOutcome, StoreError>>),
+}
+
+impl Reply {
+    fn fail(self, err: StoreError) {
+        // Whoever stopped waiting needs no answer.
+        match self {
+            Reply::One(ack) => {
+                let _ = ack.send(Err(err));
+            }
+            Reply::Unit(ack) => {
+                let _ = ack.send(Err(err));
+            }
+        }
+    }
+}
+
+/// How each draft of a unit went, in the order given: its seq, or why it
+/// alone was refused.
+pub type UnitOutcome = Vec<Result<u64, StoreError>>;
 
 /// What the task reports when it ends: the last checkpoint it wrote, if any.
 type Finished = Option<Result<Option<Checkpoint>, StoreError>>;
@@ -73,7 +110,9 @@ type Finished = Option<Result<Option<Checkpoint>, StoreError>>;
 /// for that.
 #[derive(Clone, Debug)]
 pub struct AuditWriter {
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::UnboundedSender<Message>,
+    room: Arc<Semaphore>,
+    room_size: usize,
     finished: watch::Receiver<Finished>,
     stats: Arc<Counters>,
 }
@@ -110,7 +149,9 @@ impl AuditWriter {
         clock: Clock,
         config: AuditWriterConfig,
     ) -> AuditWriter {
-        let (queue, receiver) = mpsc::channel(config.queue.max(1));
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let room_size = config.queue.clamp(1, Semaphore::MAX_PERMITS);
+        let room = Arc::new(Semaphore::new(room_size));
         let (done, finished) = watch::channel(None);
         let stats = Arc::new(Counters::default());
         let task = Task {
@@ -137,6 +178,8 @@ impl AuditWriter {
         }
         AuditWriter {
             queue,
+            room,
+            room_size,
             finished,
             stats,
         }
@@ -169,11 +212,9 @@ impl AuditWriter {
     /// the other and awaits the commits concurrently, instead of waiting for
     /// each commit before handing over the next event.
     pub async fn enqueue(&self, draft: EventDraft) -> Result<Enqueued, StoreError> {
+        let room = self.room_for(1).await?;
         let (ack, acked) = oneshot::channel();
-        self.queue
-            .send(Message::Append { draft, ack })
-            .await
-            .map_err(|_| StoreError::WriterClosed)?;
+        self.send(vec![draft], Reply::One(ack), Some(room))?;
         Ok(Enqueued { acked })
     }
 
@@ -184,22 +225,61 @@ impl AuditWriter {
     /// A session uses it to write a statement's outcome, which nobody waits
     /// for, together with its next statement, which must be committed before
     /// its results are shown.
-    pub async fn enqueue_all(&self, drafts: Vec<EventDraft>) -> Result<Vec<Enqueued>, StoreError> {
-        let mut handles = Vec::with_capacity(drafts.len());
-        let mut message = Vec::with_capacity(drafts.len());
-        for draft in drafts {
-            let (ack, acked) = oneshot::channel();
-            message.push((draft, ack));
-            handles.push(Enqueued { acked });
+    pub async fn enqueue_all(&self, drafts: Vec<EventDraft>) -> Result<EnqueuedUnit, StoreError> {
+        let room = self.room_for(drafts.len()).await?;
+        self.unit(drafts, Some(room))
+    }
+
+    /// Like [`AuditWriter::enqueue_all`], but hands the unit over at once,
+    /// without waiting for room in the queue: when it returns, the unit's
+    /// place in the log is fixed (after everything enqueued before it).
+    ///
+    /// For a caller whose events must keep the order in which it decides
+    /// them, from code that cannot await (a proxied session's audit sink), and
+    /// whose queued units are bounded by its own waiting: a session waits for
+    /// its statement's event before it sends more results, so it never has
+    /// more than a few units queued.
+    pub fn enqueue_unit_now(&self, drafts: Vec<EventDraft>) -> Result<EnqueuedUnit, StoreError> {
+        self.unit(drafts, None)
+    }
+
+    fn unit(
+        &self,
+        drafts: Vec<EventDraft>,
+        room: Option<OwnedSemaphorePermit>,
+    ) -> Result<EnqueuedUnit, StoreError> {
+        let (ack, acked) = oneshot::channel();
+        if drafts.is_empty() {
+            let _ = ack.send(Ok(Vec::new()));
+        } else {
+            self.send(drafts, Reply::Unit(ack), room)?;
         }
-        if message.is_empty() {
-            return Ok(handles);
-        }
-        self.queue
-            .send(Message::AppendAll(message))
+        Ok(EnqueuedUnit { acked })
+    }
+
+    /// Waits for room for `drafts` more drafts in the queue (a unit larger than
+    /// the whole queue waits for all of it).
+    async fn room_for(&self, drafts: usize) -> Result<OwnedSemaphorePermit, StoreError> {
+        let wanted = drafts.clamp(1, self.room_size) as u32;
+        Arc::clone(&self.room)
+            .acquire_many_owned(wanted)
             .await
-            .map_err(|_| StoreError::WriterClosed)?;
-        Ok(handles)
+            .map_err(|_| StoreError::WriterClosed)
+    }
+
+    fn send(
+        &self,
+        drafts: Vec<EventDraft>,
+        reply: Reply,
+        room: Option<OwnedSemaphorePermit>,
+    ) -> Result<(), StoreError> {
+        self.queue
+            .send(Message::Write {
+                drafts,
+                reply,
+                _room: room,
+            })
+            .map_err(|_| StoreError::WriterClosed)
     }
 
     /// Stops accepting drafts, commits everything already submitted, writes a final
@@ -208,7 +288,7 @@ impl AuditWriter {
     /// result.
     pub async fn shutdown(&self) -> Result<Option<Checkpoint>, StoreError> {
         // Ignore a closed queue: the task is already finishing.
-        let _ = self.queue.send(Message::Shutdown).await;
+        let _ = self.queue.send(Message::Shutdown);
         let mut finished = self.finished.clone();
         let result = finished
             .wait_for(Option::is_some)
@@ -216,6 +296,22 @@ impl AuditWriter {
             .map_err(|_| StoreError::WriterClosed)?
             .clone();
         result.unwrap_or(Err(StoreError::WriterClosed))
+    }
+}
+
+/// A unit handed to the writer by [`AuditWriter::enqueue_all`] or
+/// [`AuditWriter::enqueue_unit_now`], not yet known to be committed.
+#[derive(Debug)]
+pub struct EnqueuedUnit {
+    acked: oneshot::Receiver<Result<UnitOutcome, StoreError>>,
+}
+
+impl EnqueuedUnit {
+    /// Resolves once the unit's transaction ended: each draft's seq (or why
+    /// that draft alone was refused), or the error that failed the whole
+    /// transaction, in which case none of them is recorded.
+    pub async fn committed(self) -> Result<UnitOutcome, StoreError> {
+        self.acked.await.map_err(|_| StoreError::WriterClosed)?
     }
 }
 
@@ -242,7 +338,8 @@ struct Task {
     stats: Arc<Counters>,
 }
 
-type Ack = oneshot::Sender<Result<u64, StoreError>>;
+/// A batch's submitters, each with how many of the batch's drafts are theirs.
+type Replies = Vec<(Reply, usize)>;
 
 /// What one batch's transaction produced: each draft's seq or refusal, and the
 /// checkpoint written with it.
@@ -250,19 +347,23 @@ type Written = (Vec<Result<u64, StoreError>>, Option<Checkpoint>);
 
 impl Task {
     /// The writer on the tokio runtime, through the store's pool (PostgreSQL).
-    async fn run(self, mut receiver: mpsc::Receiver<Message>, done: watch::Sender<Finished>) {
+    async fn run(
+        self,
+        mut receiver: mpsc::UnboundedReceiver<Message>,
+        done: watch::Sender<Finished>,
+    ) {
         let max_batch = self.config.max_batch.max(1);
         let mut messages = Vec::with_capacity(max_batch);
         let mut last_checkpoint = None;
         // `recv_many` waits for at least one message, then takes all that are
         // queued (up to the limit): that is the whole group-commit policy.
         while receiver.recv_many(&mut messages, max_batch).await > 0 {
-            let (drafts, acks) = take_batch(&mut messages, &mut receiver);
-            if acks.is_empty() {
+            let (drafts, replies) = take_batch(&mut messages, &mut receiver);
+            if replies.is_empty() {
                 continue;
             }
             let written = self.write(drafts).await;
-            if let Some(checkpoint) = self.answer(acks, written) {
+            if let Some(checkpoint) = self.answer(replies, written) {
                 last_checkpoint = Some(checkpoint);
             }
         }
@@ -275,7 +376,7 @@ impl Task {
     fn run_on_thread(
         self,
         file: &SqliteFile,
-        mut receiver: mpsc::Receiver<Message>,
+        mut receiver: mpsc::UnboundedReceiver<Message>,
         done: watch::Sender<Finished>,
     ) {
         let max_batch = self.config.max_batch.max(1);
@@ -290,15 +391,15 @@ impl Task {
                     Err(_) => break,
                 }
             }
-            let (drafts, acks) = take_batch(&mut messages, &mut receiver);
-            if acks.is_empty() {
+            let (drafts, replies) = take_batch(&mut messages, &mut receiver);
+            if replies.is_empty() {
                 continue;
             }
             // Opened on first use, and again after a failed open, so a file
             // that is briefly unavailable fails batches, not the writer.
             let written = open_chain(&mut chain, file)
                 .and_then(|chain| chain.append(|head| self.link(head, drafts)));
-            if let Some(checkpoint) = self.answer(acks, written) {
+            if let Some(checkpoint) = self.answer(replies, written) {
                 last_checkpoint = Some(checkpoint);
             }
         }
@@ -327,7 +428,9 @@ impl Task {
 
     /// Answers every submitter of one batch and counts it. Returns the
     /// checkpoint written with it, if any.
-    fn answer(&self, acks: Vec<Ack>, written: Result<Written, StoreError>) -> Option<Checkpoint> {
+    fn answer(&self, replies: Replies, written: Result<Written, StoreError>) -> Option<Checkpoint> {
+        // A submitter that stopped waiting still had its events written, so
+        // the results of the sends below are ignored.
         match written {
             Ok((outcomes, checkpoint)) => {
                 let written = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
@@ -336,17 +439,26 @@ impl Task {
                 if checkpoint.is_some() {
                     self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
                 }
-                for (ack, outcome) in acks.into_iter().zip(outcomes) {
-                    // A submitter that stopped waiting still had its event written.
-                    let _ = ack.send(outcome);
+                let mut outcomes = outcomes.into_iter();
+                for (reply, drafts) in replies {
+                    match reply {
+                        Reply::One(ack) => {
+                            let outcome = outcomes.next().unwrap_or(Err(StoreError::WriterClosed));
+                            let _ = ack.send(outcome);
+                        }
+                        Reply::Unit(ack) => {
+                            let _ = ack.send(Ok(outcomes.by_ref().take(drafts).collect()));
+                        }
+                    }
                 }
                 checkpoint
             }
             Err(err) => {
                 self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %err, events = acks.len(), "audit batch failed; refusing its actions");
-                for ack in acks {
-                    let _ = ack.send(Err(err.clone()));
+                let events: usize = replies.iter().map(|(_, drafts)| drafts).sum();
+                tracing::error!(error = %err, events, "audit batch failed; refusing its actions");
+                for (reply, _) in replies {
+                    reply.fail(err.clone());
                 }
                 None
             }
@@ -441,26 +553,24 @@ impl Task {
 /// by the next rounds).
 fn take_batch(
     messages: &mut Vec<Message>,
-    receiver: &mut mpsc::Receiver<Message>,
-) -> (Vec<EventDraft>, Vec<Ack>) {
+    receiver: &mut mpsc::UnboundedReceiver<Message>,
+) -> (Vec<EventDraft>, Replies) {
     let mut drafts = Vec::with_capacity(messages.len());
-    let mut acks = Vec::with_capacity(messages.len());
+    let mut replies = Vec::with_capacity(messages.len());
     for message in messages.drain(..) {
         match message {
-            Message::Append { draft, ack } => {
-                drafts.push(draft);
-                acks.push(ack);
-            }
-            Message::AppendAll(all) => {
-                for (draft, ack) in all {
-                    drafts.push(draft);
-                    acks.push(ack);
-                }
+            Message::Write {
+                drafts: mut theirs,
+                reply,
+                _room,
+            } => {
+                replies.push((reply, theirs.len()));
+                drafts.append(&mut theirs);
             }
             Message::Shutdown => receiver.close(),
         }
     }
-    (drafts, acks)
+    (drafts, replies)
 }
 
 /// The writer thread's connection, opened if it is not yet.

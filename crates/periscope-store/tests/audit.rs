@@ -389,15 +389,32 @@ async fn writer_commits_a_unit_at_once(db: TestDb) -> TestResult {
         let unit = (0..4)
             .map(|i| draft(i, "alice", "query.result", "pg"))
             .collect();
-        let mut seqs = Vec::new();
-        for handle in writer.enqueue_all(unit).await? {
-            seqs.push(handle.committed().await?);
-        }
+        let seqs = writer
+            .enqueue_all(unit)
+            .await?
+            .committed()
+            .await?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let first = 2 + round * 4;
         assert_eq!(seqs, (first..first + 4).collect::<Vec<_>>());
         assert_eq!(writer.stats().batches, 2 + round, "one commit per unit");
     }
-    assert!(writer.enqueue_all(Vec::new()).await?.is_empty());
+    assert!(
+        writer
+            .enqueue_all(Vec::new())
+            .await?
+            .committed()
+            .await?
+            .is_empty()
+    );
+    // Handed over without waiting for room: the same one commit, after
+    // everything before it.
+    let unit = (0..3).map(|i| draft(i, "bob", "query", "pg")).collect();
+    let outcome = writer.enqueue_unit_now(unit)?.committed().await?;
+    let seqs = outcome.into_iter().collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(seqs, vec![14, 15, 16]);
+    assert_eq!(writer.stats().batches, 5);
     writer.shutdown().await?;
     Ok(())
 }

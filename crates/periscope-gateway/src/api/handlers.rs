@@ -36,7 +36,11 @@ pub(crate) async fn readyz(State(gateway): State<Gateway>) -> Result<Response, F
 }
 
 pub(crate) async fn metrics(State(gateway): State<Gateway>) -> Response {
-    crate::metrics::audit_commits(gateway.audit_writer().stats().batches);
+    let writer = gateway.audit_writer().stats();
+    crate::metrics::audit_totals(
+        writer.events + gateway.audit_events_in_transactions(),
+        writer.batches,
+    );
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
