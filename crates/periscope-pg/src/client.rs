@@ -180,7 +180,7 @@ pub(crate) async fn serve_connection<A: Authenticator>(
     tcp: TcpStream,
     peer: SocketAddr,
 ) {
-    let _ = tcp.set_nodelay(true);
+    crate::tcp::tune_session_socket(&tcp, "client");
     let handshake = tokio::time::timeout(
         shared.config.handshake_timeout,
         handshake(&shared, tcp, peer),

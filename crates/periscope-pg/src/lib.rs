@@ -73,6 +73,7 @@ pub mod plan;
 pub mod relay;
 pub mod session;
 pub mod stream;
+mod tcp;
 mod upstream;
 
 pub use auth::{

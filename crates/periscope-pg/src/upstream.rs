@@ -110,7 +110,7 @@ pub(crate) async fn connect(
         addr: addr_text.clone(),
         reason: e.to_string(),
     })?;
-    let _ = tcp.set_nodelay(true);
+    crate::tcp::tune_session_socket(&tcp, "upstream");
     let addr = tcp.peer_addr().map_err(|e| UpstreamError::Connect {
         addr: addr_text.clone(),
         reason: e.to_string(),
