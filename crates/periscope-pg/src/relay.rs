@@ -980,9 +980,12 @@ fn cut(
     }
 }
 
-/// Makes room for the next read: the rest of a partially received frame
-/// (whose length has been validated), or at least a buffer's worth. Shrinks
-/// a buffer that grew for one large message once it is empty again.
+/// Makes room for the next read: at least a buffer's worth, and for a
+/// partially received large frame (whose length has been validated), room
+/// that grows with what has arrived, at most doubling per read. A declared
+/// length so costs memory only as its bytes come in: a peer that announces
+/// 64 MiB and sends nothing more holds one buffer, not 64 MiB. Shrinks a
+/// buffer that grew for one large message once it is empty again.
 fn prepare_read(buf: &mut BytesMut, config: &RelayConfig) -> Result<(), ProtocolError> {
     if buf.is_empty() && buf.capacity() > config.buffer_size * 4 {
         *buf = BytesMut::with_capacity(config.buffer_size);
@@ -991,7 +994,8 @@ fn prepare_read(buf: &mut BytesMut, config: &RelayConfig) -> Result<(), Protocol
         Some(total) if total > buf.len() => total - buf.len(),
         _ => 0,
     };
-    let wanted = needed
+    let growth = needed.min(buf.len().max(config.buffer_size));
+    let wanted = growth
         .max(config.buffer_size.saturating_sub(buf.len()))
         .max(1024);
     buf.reserve(wanted);
@@ -1018,7 +1022,7 @@ mod tests {
     }
 
     #[test]
-    fn prepare_read_reserves_for_a_large_frame_only_after_validation() {
+    fn prepare_read_grows_with_a_large_frame_as_it_arrives_and_validates_first() {
         let config = RelayConfig {
             limits: Limits {
                 max_message: 1 << 20,
@@ -1026,9 +1030,29 @@ mod tests {
             },
             buffer_size: 4096,
         };
-        let mut buf = BytesMut::from(&[b'D', 0, 0x08, 0, 0][..]); // 512 KiB frame
+        // A 512 KiB frame announced: one buffer's worth, not the frame.
+        let mut buf = BytesMut::from(&[b'D', 0, 0x08, 0, 0][..]);
         prepare_read(&mut buf, &config).unwrap();
-        assert!(buf.capacity() >= 512 * 1024);
+        assert!(buf.capacity() < 16 * 1024, "{}", buf.capacity());
+        // Its bytes arrive as fast as there is room: the buffer grows with
+        // them, never to more than about twice what has arrived.
+        let total = 1 + (8 << 16);
+        let mut reads = 0;
+        while buf.len() < total {
+            prepare_read(&mut buf, &config).unwrap();
+            let room = (buf.capacity() - buf.len()).min(total - buf.len());
+            assert!(
+                buf.capacity() <= 2 * buf.len() + 2 * config.buffer_size,
+                "capacity {} with {} bytes",
+                buf.capacity(),
+                buf.len()
+            );
+            buf.resize(buf.len() + room, 0);
+            reads += 1;
+        }
+        assert!(reads < 40, "{reads} reads for a 512 KiB frame");
+        assert!(matches!(Frame::parse(&buf, 1 << 20), Ok(Some(f)) if f.as_bytes().len() == total));
+        // A length beyond the limit is refused before anything is reserved.
         let mut hostile = BytesMut::from(&[b'D', 0x7f, 0xff, 0xff, 0xff][..]);
         assert!(matches!(
             prepare_read(&mut hostile, &config),
