@@ -8,6 +8,8 @@
 //! another replica ended (see `crate::expiry`); LISTEN/NOTIFY can replace that
 //! poll later without changing subscribers.
 
+use periscope_policy::{Grant, GrantStatus};
+use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
 /// How many events a slow subscriber may fall behind before it sees
@@ -25,6 +27,21 @@ pub enum EndReason {
         /// Who revoked it.
         by: String,
     },
+}
+
+impl EndReason {
+    /// Why `grant` no longer lifts its shields at `now`, read from the store's
+    /// record (for a subscriber that missed the event itself); `None` while
+    /// it is scheduled or in force.
+    pub fn of(grant: &Grant, now: OffsetDateTime) -> Option<EndReason> {
+        match grant.status(now) {
+            GrantStatus::Active | GrantStatus::Scheduled => None,
+            GrantStatus::Revoked => Some(EndReason::Revoked {
+                by: grant.revoked_by.clone().unwrap_or_default(),
+            }),
+            GrantStatus::Expired => Some(EndReason::Expired),
+        }
+    }
 }
 
 /// A grant stopped lifting its shields.
@@ -90,5 +107,54 @@ impl GrantBus {
     /// A new subscription, receiving events published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<GrantEvent> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn grant(now: OffsetDateTime) -> Grant {
+        Grant {
+            id: "gr_1".into(),
+            request_id: "rq_1".into(),
+            identity: "alice".into(),
+            connection: "pg-prod".into(),
+            lifts: Vec::new(),
+            role: "dev".into(),
+            starts_at: now - Duration::minutes(10),
+            expires_at: now + Duration::minutes(20),
+            revoked_at: None,
+            revoked_by: None,
+            break_glass: false,
+            reason: "INC-1".into(),
+            approvers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn end_reason_is_read_from_the_grant_record() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let live = grant(now);
+        assert_eq!(EndReason::of(&live, now), None);
+        let scheduled = Grant {
+            starts_at: now + Duration::minutes(1),
+            ..grant(now)
+        };
+        assert_eq!(EndReason::of(&scheduled, now), None);
+        let revoked = Grant {
+            revoked_at: Some(now - Duration::seconds(1)),
+            revoked_by: Some("bob".into()),
+            ..grant(now)
+        };
+        assert_eq!(
+            EndReason::of(&revoked, now),
+            Some(EndReason::Revoked { by: "bob".into() })
+        );
+        assert_eq!(
+            EndReason::of(&live, now + Duration::minutes(20)),
+            Some(EndReason::Expired)
+        );
     }
 }

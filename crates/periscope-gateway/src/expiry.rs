@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use periscope_audit::actions;
-use periscope_policy::{GrantStatus, Shield, WebhookEvent};
+use periscope_policy::{Shield, WebhookEvent};
 use serde_json::json;
 
 use crate::bus::{EndReason, GrantEnded, GrantEvent};
@@ -189,12 +189,8 @@ impl Gateway {
                 Err(periscope_store::StoreError::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let reason = match grant.status(now) {
-                GrantStatus::Active | GrantStatus::Scheduled => continue,
-                GrantStatus::Revoked => EndReason::Revoked {
-                    by: grant.revoked_by.clone().unwrap_or_default(),
-                },
-                GrantStatus::Expired => EndReason::Expired,
+            let Some(reason) = EndReason::of(&grant, now) else {
+                continue;
             };
             self.announce_end(GrantEnded {
                 grant_id: grant.id,

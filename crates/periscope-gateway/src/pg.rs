@@ -675,11 +675,17 @@ async fn watch_grants(
                             .map(|a| a.shields().grant_ids().into_iter().map(str::to_string).collect())
                             .unwrap_or_default();
                         if let Some(gone) = ctx.grants.iter().find(|g| !live.contains(g)) {
+                            // The event itself was missed: the store says
+                            // whether it was revoked (and by whom) or expired.
+                            let reason = match ctx.gateway.store().get_grant(gone).await {
+                                Ok(grant) => EndReason::of(&grant, ctx.gateway.now()),
+                                Err(_) => None,
+                            };
                             let ended = GrantEnded {
                                 grant_id: gone.clone(),
                                 identity: ctx.identity.clone(),
                                 connection: ctx.connection.clone(),
-                                reason: EndReason::Expired,
+                                reason: reason.unwrap_or(EndReason::Expired),
                             };
                             handle.terminate_with(grant_end_error(&ctx, &ended));
                             return;
