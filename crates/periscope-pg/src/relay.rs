@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -64,6 +64,12 @@ const MAX_IOV: usize = 64;
 /// client pipelining statements behind a slow one cannot grow the session's
 /// memory.
 const MAX_DEFERRED: usize = 256;
+
+/// The first upstream read after the client sent something: about what
+/// PostgreSQL sends in one go (8 KiB), so a large result's first rows are
+/// masked and written before the rest of the buffer is read. Later reads
+/// fill the whole buffer.
+const FIRST_READ: usize = 8 * 1024;
 
 /// Counters of one session, readable while it runs.
 #[derive(Debug, Default)]
@@ -326,6 +332,11 @@ pub(crate) struct Relay<H> {
     /// first; while any is pending the upstream is neither read nor
     /// processed.
     holds: VecDeque<BackendHold>,
+    /// The client sent something and nothing has been read from the upstream
+    /// since: the next upstream read is capped at [`FIRST_READ`], so that the
+    /// first rows of a large result reach the client without waiting for a
+    /// whole buffer of rows to be masked.
+    client_waiting: bool,
 }
 
 impl<H: SessionHooks> Relay<H> {
@@ -365,6 +376,7 @@ impl<H: SessionHooks> Relay<H> {
             scratch: BytesMut::new(),
             upstream_cancel,
             holds: VecDeque::new(),
+            client_waiting: false,
         }
     }
 
@@ -399,6 +411,11 @@ impl<H: SessionHooks> Relay<H> {
                     && self.deferred.len() < MAX_DEFERRED
                     && self.holds.len() < MAX_DEFERRED;
                 let read_upstream = self.to_client.is_drained() && self.holds.is_empty();
+                let upstream_read_cap = if self.client_waiting {
+                    FIRST_READ
+                } else {
+                    usize::MAX
+                };
                 if read_client && let Err(e) = prepare_read(&mut self.client_buf, &self.config) {
                     break Stop::ClientProtocol(e);
                 }
@@ -406,6 +423,7 @@ impl<H: SessionHooks> Relay<H> {
                 {
                     break Stop::UpstreamProtocol(e);
                 }
+                let mut upstream_room = (&mut self.upstream_buf).limit(upstream_read_cap);
 
                 let event = tokio::select! {
                     biased;
@@ -421,7 +439,7 @@ impl<H: SessionHooks> Relay<H> {
                     r = next_hold(&mut self.holds), if !self.holds.is_empty() => Event::HoldResolved(r),
                     r = drive(&mut client_w, &mut self.to_client), if !self.to_client.is_drained() => Event::ClientWritten(r),
                     r = drive(&mut upstream_w, &mut self.to_upstream), if !self.to_upstream.is_drained() => Event::UpstreamWritten(r),
-                    r = upstream_r.read_buf(&mut self.upstream_buf), if read_upstream => Event::UpstreamRead(r),
+                    r = upstream_r.read_buf(&mut upstream_room), if read_upstream => Event::UpstreamRead(r),
                     r = client_r.read_buf(&mut self.client_buf), if read_client => Event::ClientRead(r),
                 };
 
@@ -448,6 +466,7 @@ impl<H: SessionHooks> Relay<H> {
                     Event::UpstreamWritten(r) => r.map_err(|e| Stop::UpstreamLost(e.to_string())),
                     Event::ClientRead(Ok(0)) => Err(Stop::ClientClosed),
                     Event::ClientRead(Ok(n)) => {
+                        self.client_waiting = true;
                         self.handle
                             .inner
                             .stats
@@ -460,6 +479,7 @@ impl<H: SessionHooks> Relay<H> {
                         "the upstream closed the connection".into(),
                     )),
                     Event::UpstreamRead(Ok(n)) => {
+                        self.client_waiting = false;
                         self.handle
                             .inner
                             .stats
