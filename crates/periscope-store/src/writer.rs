@@ -299,33 +299,23 @@ impl AuditWriter {
     }
 }
 
-/// A unit handed to the writer by [`AuditWriter::enqueue_all`] or
-/// [`AuditWriter::enqueue_unit_now`], not yet known to be committed.
+/// Drafts handed to the writer, not yet known to be committed: one event
+/// from [`AuditWriter::enqueue`] (`T` is its seq), or a unit from
+/// [`AuditWriter::enqueue_all`] or [`AuditWriter::enqueue_unit_now`]
+/// ([`EnqueuedUnit`]).
 #[derive(Debug)]
-pub struct EnqueuedUnit {
-    acked: oneshot::Receiver<Result<UnitOutcome, StoreError>>,
+pub struct Enqueued<T = u64> {
+    acked: oneshot::Receiver<Result<T, StoreError>>,
 }
 
-impl EnqueuedUnit {
-    /// Resolves once the unit's transaction ended: each draft's seq (or why
-    /// that draft alone was refused), or the error that failed the whole
-    /// transaction, in which case none of them is recorded.
-    pub async fn committed(self) -> Result<UnitOutcome, StoreError> {
-        self.acked.await.map_err(|_| StoreError::WriterClosed)?
-    }
-}
+/// A unit handed to the writer: it resolves to each draft's seq, or why that
+/// draft alone was refused.
+pub type EnqueuedUnit = Enqueued<UnitOutcome>;
 
-/// An event handed to the writer by [`AuditWriter::enqueue`], not yet known to
-/// be committed.
-#[derive(Debug)]
-pub struct Enqueued {
-    acked: oneshot::Receiver<Result<u64, StoreError>>,
-}
-
-impl Enqueued {
-    /// Resolves to the event's seq once it is committed (durable); an error
-    /// means it is not recorded.
-    pub async fn committed(self) -> Result<u64, StoreError> {
+impl<T> Enqueued<T> {
+    /// Resolves once the transaction that wrote the drafts ended; an error
+    /// means none of them is recorded.
+    pub async fn committed(self) -> Result<T, StoreError> {
         self.acked.await.map_err(|_| StoreError::WriterClosed)?
     }
 }
