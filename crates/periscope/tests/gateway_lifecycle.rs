@@ -376,7 +376,11 @@ async fn expired_revoked_and_unknown_tokens_get_401_and_every_failure_is_audited
     )
     .to_string();
     for secret in [&short, &revocable, &fresh] {
-        let secret_part = secret.rsplit('_').next().unwrap();
+        // `psc_<id>_<secret>`: the secret is base64url and may itself hold
+        // `_`, so it is everything after the second one (a split at the last
+        // `_` could leave a fragment short enough to occur by chance).
+        let secret_part = secret.splitn(3, '_').nth(2).unwrap();
+        assert!(secret_part.len() >= 40, "{secret_part}");
         assert!(
             !all.contains(secret_part),
             "a token secret reached the audit log"
