@@ -151,10 +151,12 @@ pub trait SessionHooks: Send + 'static {
     }
 
     /// Asked right after every [`SessionHooks::on_frontend`] call: a hold
-    /// returned here stops the relay from processing upstream output until
-    /// it resolves (holds are awaited in the order they were taken). Output
-    /// already queued for the client is not recalled, so a hold covers every
-    /// response to the message just handled and to the ones after it.
+    /// returned here stops the relay from processing upstream output, and
+    /// from sending a refusal of the message just handled or of a later
+    /// one, until it resolves (holds are awaited in the order they were
+    /// taken). Output already queued for the client is not recalled, so a
+    /// hold covers every response to the message just handled and to the
+    /// ones after it.
     fn take_backend_hold(&mut self) -> Option<BackendHold> {
         None
     }

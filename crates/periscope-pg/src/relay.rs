@@ -272,6 +272,10 @@ struct Deferred {
     error: PgError,
     /// Also send ReadyForQuery (when no upstream one answers this request).
     ready: bool,
+    /// Holds taken up to this refusal (its own audit event's included): it
+    /// is sent only once they have all resolved, so a client never sees a
+    /// refusal the audit log does not hold.
+    after_holds: u64,
 }
 
 /// What woke the loop.
@@ -332,6 +336,9 @@ pub(crate) struct Relay<H> {
     /// first; while any is pending the upstream is neither read nor
     /// processed.
     holds: VecDeque<BackendHold>,
+    /// Holds taken and resolved since the session started.
+    holds_taken: u64,
+    holds_resolved: u64,
     /// The client sent something and nothing has been read from the upstream
     /// since: the next upstream read is capped at [`FIRST_READ`], so that the
     /// first rows of a large result reach the client without waiting for a
@@ -376,6 +383,8 @@ impl<H: SessionHooks> Relay<H> {
             scratch: BytesMut::new(),
             upstream_cancel,
             holds: VecDeque::new(),
+            holds_taken: 0,
+            holds_resolved: 0,
             client_waiting: false,
         }
     }
@@ -447,6 +456,9 @@ impl<H: SessionHooks> Relay<H> {
                     Event::Terminate(err) => Err(Stop::Terminated(err)),
                     Event::HoldResolved(Ok(())) => {
                         self.holds.pop_front();
+                        self.holds_resolved += 1;
+                        // Refusals that waited for their audit event.
+                        self.emit_due(false);
                         // Complete frames cannot wait in the buffer (each
                         // read processes them all), but a hold taken while
                         // the handshake's leftovers were unprocessed can.
@@ -634,6 +646,7 @@ impl<H: SessionHooks> Relay<H> {
             anchor,
             error,
             ready,
+            after_holds: self.holds_taken,
         });
         self.emit_due(false);
     }
@@ -642,6 +655,9 @@ impl<H: SessionHooks> Relay<H> {
     /// those anchored right before the ReadyForQuery about to be forwarded.
     fn emit_due(&mut self, before_next_ready: bool) {
         while let Some(front) = self.deferred.front() {
+            if front.after_holds > self.holds_resolved {
+                break;
+            }
             let due = match front.anchor {
                 Anchor::After(n) => n <= self.ready_seen,
                 Anchor::Before(n) => {
@@ -723,6 +739,7 @@ impl<H: SessionHooks> Relay<H> {
             let action = self.hooks.on_frontend(frame, &self.state);
             if let Some(hold) = self.hooks.take_backend_hold() {
                 self.holds.push_back(hold);
+                self.holds_taken += 1;
             }
             match action {
                 FrontendAction::Forward => {

@@ -419,7 +419,35 @@ impl<A: AuditSink> ShieldedSession<A> {
         );
         d.insert("message".into(), Value::from(refused.error.message.clone()));
         let draft = self.draft(QUERY_REFUSED, Value::Object(d));
-        drop(self.audit.submit(draft));
+        // The refusal is shown only once its event is durable, like a
+        // statement's results: a client never sees what the log may lose, and
+        // a client pipelining refused statements waits for the log.
+        let ack = self.audit.submit(draft);
+        self.hold_until(Box::pin(async move {
+            match tokio::time::timeout(AUDIT_TIMEOUT, ack).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(PgError::fatal(
+                    sqlstate::INTERNAL_ERROR,
+                    format!("{e}; the statement was refused, and the session was closed"),
+                )),
+                Err(_) => Err(PgError::fatal(
+                    sqlstate::INTERNAL_ERROR,
+                    "the audit log did not record the refusal in time; the session was closed",
+                )),
+            }
+        }));
+    }
+
+    /// Makes the relay wait for `hold` (after any hold already pending)
+    /// before it shows anything more.
+    fn hold_until(&mut self, hold: BackendHold) {
+        self.hold = Some(match self.hold.take() {
+            None => hold,
+            Some(previous) => Box::pin(async move {
+                previous.await?;
+                hold.await
+            }),
+        });
     }
 
     /// Submits `query` events and makes the relay hold the results until
@@ -456,13 +484,7 @@ impl<A: AuditSink> ShieldedSession<A> {
                 )),
             }
         });
-        self.hold = Some(match self.hold.take() {
-            None => hold,
-            Some(previous) => Box::pin(async move {
-                previous.await?;
-                hold.await
-            }),
-        });
+        self.hold_until(hold);
     }
 
     fn outputs_of<'a>(&'a self, stmt: &'a StatementAnalysis) -> Option<&'a [OutputColumn]> {

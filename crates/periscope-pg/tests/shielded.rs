@@ -195,6 +195,50 @@ async fn results_wait_for_the_audit_event_and_an_audit_failure_ends_the_session(
 }
 
 #[tokio::test]
+async fn refusals_wait_for_their_audit_event_and_an_audit_failure_ends_the_session() {
+    let (cluster, _) = seeded_cluster(3);
+    let proxy = Shielded::start(&cluster, "", vec![]).await;
+    let (client, _conn) = proxy.connect().await;
+    // Audit writes take 300 ms: the refusal must not arrive before its ack,
+    // in either protocol.
+    *proxy.audit.delay.lock().unwrap() = std::time::Duration::from_millis(300);
+    let err = client
+        .simple_query("DELETE FROM customers")
+        .await
+        .unwrap_err();
+    let refused_at = std::time::Instant::now();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "42501");
+    let err = client
+        .execute("UPDATE customers SET email = $1", &[&"x"])
+        .await
+        .unwrap_err();
+    let refused_again_at = std::time::Instant::now();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "42501");
+    let acks = proxy.audit.refusal_acks.lock().unwrap().clone();
+    assert_eq!(acks.len(), 2, "{acks:?}");
+    assert!(
+        acks[0] <= refused_at && acks[1] <= refused_again_at,
+        "a refusal was shown before its audit event was durable"
+    );
+    assert_eq!(proxy.audit.with_action("query.refused").len(), 2);
+
+    // The log refuses appends: the refusal is not shown as if recorded; the
+    // session ends with a FATAL saying why.
+    *proxy.audit.delay.lock().unwrap() = std::time::Duration::ZERO;
+    proxy
+        .audit
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = client
+        .simple_query("DELETE FROM customers")
+        .await
+        .expect_err("the refusal is not shown unaudited");
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.severity(), "FATAL");
+    assert!(db.message().contains("audit log"), "{}", db.message());
+}
+
+#[tokio::test]
 async fn extended_protocol_masks_rows_of_undescribed_portals_and_binary_results() {
     use bytes::BytesMut;
     use common::{RawClient, bind_msg, execute_msg, parse_msg, sync_msg};

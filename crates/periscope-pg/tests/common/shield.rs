@@ -35,6 +35,8 @@ pub struct MemoryAudit {
     pub fail: AtomicBool,
     /// When each `query` event was acknowledged.
     pub query_acks: Mutex<Vec<Instant>>,
+    /// When each `query.refused` event was acknowledged.
+    pub refusal_acks: Mutex<Vec<Instant>>,
     pub handles: Mutex<Option<mpsc::UnboundedSender<SessionHandle>>>,
 }
 
@@ -82,6 +84,7 @@ impl AuditSink for SinkHandle {
     fn submit(&self, draft: EventDraft) -> AuditAck {
         let audit = Arc::clone(&self.0);
         let is_query = draft.action == "query";
+        let is_refusal = draft.action == "query.refused";
         let seq = {
             let mut events = audit.events.lock().unwrap();
             events.push(draft);
@@ -98,6 +101,9 @@ impl AuditSink for SinkHandle {
             }
             if is_query {
                 audit.query_acks.lock().unwrap().push(Instant::now());
+            }
+            if is_refusal {
+                audit.refusal_acks.lock().unwrap().push(Instant::now());
             }
             Ok(seq)
         })
