@@ -180,15 +180,25 @@ async fn results_wait_for_the_audit_event_and_an_audit_failure_ends_the_session(
 
     // The log refuses appends: the statement's results are never shown and
     // the session ends with a FATAL saying why.
+    a_failing_log_ends_the_session(&proxy, &client, "SELECT email FROM customers").await;
+}
+
+/// Makes the test log refuse appends, then checks that `sql` is answered
+/// with a FATAL naming the audit log, not with what it would have shown.
+async fn a_failing_log_ends_the_session(
+    proxy: &Shielded,
+    client: &tokio_postgres::Client,
+    sql: &str,
+) {
     *proxy.audit.delay.lock().unwrap() = std::time::Duration::ZERO;
     proxy
         .audit
         .fail
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let err = client
-        .simple_query("SELECT email FROM customers")
+        .simple_query(sql)
         .await
-        .expect_err("nothing is served unaudited");
+        .expect_err("nothing is shown unaudited");
     let db = err.as_db_error().expect("a server error");
     assert_eq!(db.severity(), "FATAL");
     assert!(db.message().contains("audit log"), "{}", db.message());
@@ -224,18 +234,7 @@ async fn refusals_wait_for_their_audit_event_and_an_audit_failure_ends_the_sessi
 
     // The log refuses appends: the refusal is not shown as if recorded; the
     // session ends with a FATAL saying why.
-    *proxy.audit.delay.lock().unwrap() = std::time::Duration::ZERO;
-    proxy
-        .audit
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let err = client
-        .simple_query("DELETE FROM customers")
-        .await
-        .expect_err("the refusal is not shown unaudited");
-    let db = err.as_db_error().expect("a server error");
-    assert_eq!(db.severity(), "FATAL");
-    assert!(db.message().contains("audit log"), "{}", db.message());
+    a_failing_log_ends_the_session(&proxy, &client, "DELETE FROM customers").await;
 }
 
 #[tokio::test]
