@@ -36,8 +36,6 @@ pub use identity::{Identity, NewIdentity};
 pub use request::{GrantFilter, RequestFilter};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, StoreOptions, sqlite_url};
 pub use token::{LAST_USED_GRANULARITY_SECS, NewToken, TokenRecord, TokenScope, TokenSummary};
-pub use writer::{
-    AuditWriter, AuditWriterConfig, Clock, Enqueued, EnqueuedUnit, UnitOutcome, WriterStats,
-};
+pub use writer::{AuditWriter, AuditWriterConfig, Clock, EnqueuedUnit, UnitOutcome, WriterStats};
 
 pub use periscope_audit::{AuditTime, EventDraft};

@@ -9,7 +9,7 @@
 //! itself and an idle gateway still commits each event at once.
 //!
 //! Room in the queue is counted by a semaphore: [`AuditWriter::append`] and
-//! [`AuditWriter::enqueue`] wait for room, so a flood of submitters slows
+//! [`AuditWriter::enqueue_all`] wait for room, so a flood of submitters slows
 //! down rather than growing the queue. [`AuditWriter::enqueue_unit_now`]
 //! hands a unit over without waiting, for a caller that must not await
 //! between deciding an event's place and handing it over (a proxied session
@@ -46,9 +46,9 @@ pub struct AuditWriterConfig {
     pub checkpoint_every: u64,
     /// Most events committed in one transaction.
     pub max_batch: usize,
-    /// Drafts that may wait for the writer through [`AuditWriter::append`],
-    /// [`AuditWriter::enqueue`] and [`AuditWriter::enqueue_all`]; when full,
-    /// those submitters wait (they slow down rather than grow the queue).
+    /// Drafts that may wait for the writer through [`AuditWriter::append`]
+    /// and [`AuditWriter::enqueue_all`]; when full, those submitters wait
+    /// (they slow down rather than grow the queue).
     pub queue: usize,
 }
 
@@ -66,34 +66,13 @@ enum Message {
     /// Drafts written next to each other, in this order, in one transaction.
     Write {
         drafts: Vec<EventDraft>,
-        reply: Reply,
+        /// Learns each draft's outcome, or the error that failed the batch.
+        reply: oneshot::Sender<Result<UnitOutcome, StoreError>>,
         /// The room the drafts take in the queue, given back when the writer
         /// takes them (none for [`AuditWriter::enqueue_unit_now`]).
         _room: Option<OwnedSemaphorePermit>,
     },
     Shutdown,
-}
-
-/// Who learns how a [`Message::Write`] went.
-enum Reply {
-    /// One draft's seq.
-    One(oneshot::Sender<Result<u64, StoreError>>),
-    /// Each draft's seq, or why it was refused.
-    Unit(oneshot::Sender<Result<UnitOutcome, StoreError>>),
-}
-
-impl Reply {
-    fn fail(self, err: StoreError) {
-        // Whoever stopped waiting needs no answer.
-        match self {
-            Reply::One(ack) => {
-                let _ = ack.send(Err(err));
-            }
-            Reply::Unit(ack) => {
-                let _ = ack.send(Err(err));
-            }
-        }
-    }
 }
 
 /// How each draft of a unit went, in the order given: its seq, or why it
@@ -201,30 +180,16 @@ impl AuditWriter {
     /// An error means the event is not recorded: the caller must refuse the action
     /// it describes.
     pub async fn append(&self, draft: EventDraft) -> Result<u64, StoreError> {
-        self.enqueue(draft).await?.committed().await
-    }
-
-    /// Hands one event to the writer and returns once it is queued (waiting only
-    /// for room in the queue), with a handle that resolves when it is committed.
-    ///
-    /// Events are written in the order they are enqueued, so a caller that must
-    /// keep its events in order (one proxied session) enqueues them one after
-    /// the other and awaits the commits concurrently, instead of waiting for
-    /// each commit before handing over the next event.
-    pub async fn enqueue(&self, draft: EventDraft) -> Result<Enqueued, StoreError> {
-        let room = self.room_for(1).await?;
-        let (ack, acked) = oneshot::channel();
-        self.send(vec![draft], Reply::One(ack), Some(room))?;
-        Ok(Enqueued { acked })
+        let mut outcome = self.enqueue_all(vec![draft]).await?.committed().await?;
+        outcome.pop().unwrap_or(Err(StoreError::WriterClosed))
     }
 
     /// Hands several events to the writer as one unit: they are written in
     /// this order, next to each other, in the same transaction (one commit,
     /// one fsync for all of them), after everything enqueued before.
     ///
-    /// A session uses it to write a statement's outcome, which nobody waits
-    /// for, together with its next statement, which must be committed before
-    /// its results are shown.
+    /// [`AuditWriter::append`] is a unit of one; a proxied session hands
+    /// over its units with [`AuditWriter::enqueue_unit_now`] instead.
     pub async fn enqueue_all(&self, drafts: Vec<EventDraft>) -> Result<EnqueuedUnit, StoreError> {
         let room = self.room_for(drafts.len()).await?;
         self.unit(drafts, Some(room))
@@ -252,7 +217,13 @@ impl AuditWriter {
         if drafts.is_empty() {
             let _ = ack.send(Ok(Vec::new()));
         } else {
-            self.send(drafts, Reply::Unit(ack), room)?;
+            self.queue
+                .send(Message::Write {
+                    drafts,
+                    reply: ack,
+                    _room: room,
+                })
+                .map_err(|_| StoreError::WriterClosed)?;
         }
         Ok(EnqueuedUnit { acked })
     }
@@ -264,21 +235,6 @@ impl AuditWriter {
         Arc::clone(&self.room)
             .acquire_many_owned(wanted)
             .await
-            .map_err(|_| StoreError::WriterClosed)
-    }
-
-    fn send(
-        &self,
-        drafts: Vec<EventDraft>,
-        reply: Reply,
-        room: Option<OwnedSemaphorePermit>,
-    ) -> Result<(), StoreError> {
-        self.queue
-            .send(Message::Write {
-                drafts,
-                reply,
-                _room: room,
-            })
             .map_err(|_| StoreError::WriterClosed)
     }
 
@@ -299,23 +255,18 @@ impl AuditWriter {
     }
 }
 
-/// Drafts handed to the writer, not yet known to be committed: one event
-/// from [`AuditWriter::enqueue`] (`T` is its seq), or a unit from
-/// [`AuditWriter::enqueue_all`] or [`AuditWriter::enqueue_unit_now`]
-/// ([`EnqueuedUnit`]).
+/// A unit handed to the writer by [`AuditWriter::enqueue_all`] or
+/// [`AuditWriter::enqueue_unit_now`], not yet known to be committed.
 #[derive(Debug)]
-pub struct Enqueued<T = u64> {
-    acked: oneshot::Receiver<Result<T, StoreError>>,
+pub struct EnqueuedUnit {
+    acked: oneshot::Receiver<Result<UnitOutcome, StoreError>>,
 }
 
-/// A unit handed to the writer: it resolves to each draft's seq, or why that
-/// draft alone was refused.
-pub type EnqueuedUnit = Enqueued<UnitOutcome>;
-
-impl<T> Enqueued<T> {
-    /// Resolves once the transaction that wrote the drafts ended; an error
-    /// means none of them is recorded.
-    pub async fn committed(self) -> Result<T, StoreError> {
+impl EnqueuedUnit {
+    /// Resolves once the unit's transaction ended: each draft's seq (or why
+    /// that draft alone was refused), or the error that failed the whole
+    /// transaction, in which case none of them is recorded.
+    pub async fn committed(self) -> Result<UnitOutcome, StoreError> {
         self.acked.await.map_err(|_| StoreError::WriterClosed)?
     }
 }
@@ -329,7 +280,7 @@ struct Task {
 }
 
 /// A batch's submitters, each with how many of the batch's drafts are theirs.
-type Replies = Vec<(Reply, usize)>;
+type Replies = Vec<(oneshot::Sender<Result<UnitOutcome, StoreError>>, usize)>;
 
 /// What one batch's transaction produced: each draft's seq or refusal, and the
 /// checkpoint written with it.
@@ -431,15 +382,7 @@ impl Task {
                 }
                 let mut outcomes = outcomes.into_iter();
                 for (reply, drafts) in replies {
-                    match reply {
-                        Reply::One(ack) => {
-                            let outcome = outcomes.next().unwrap_or(Err(StoreError::WriterClosed));
-                            let _ = ack.send(outcome);
-                        }
-                        Reply::Unit(ack) => {
-                            let _ = ack.send(Ok(outcomes.by_ref().take(drafts).collect()));
-                        }
-                    }
+                    let _ = reply.send(Ok(outcomes.by_ref().take(drafts).collect()));
                 }
                 checkpoint
             }
@@ -448,7 +391,7 @@ impl Task {
                 let events: usize = replies.iter().map(|(_, drafts)| drafts).sum();
                 tracing::error!(error = %err, events, "audit batch failed; refusing its actions");
                 for (reply, _) in replies {
-                    reply.fail(err.clone());
+                    let _ = reply.send(Err(err.clone()));
                 }
                 None
             }
