@@ -336,9 +336,9 @@ pub(crate) struct Relay<H> {
     /// first; while any is pending the upstream is neither read nor
     /// processed.
     holds: VecDeque<BackendHold>,
-    /// Holds taken and resolved since the session started.
+    /// Holds taken since the session started; those no longer in `holds`
+    /// have resolved.
     holds_taken: u64,
-    holds_resolved: u64,
     /// The client sent something and nothing has been read from the upstream
     /// since: the next upstream read is capped at [`FIRST_READ`], so that the
     /// first rows of a large result reach the client without waiting for a
@@ -384,7 +384,6 @@ impl<H: SessionHooks> Relay<H> {
             upstream_cancel,
             holds: VecDeque::new(),
             holds_taken: 0,
-            holds_resolved: 0,
             client_waiting: false,
         }
     }
@@ -456,7 +455,6 @@ impl<H: SessionHooks> Relay<H> {
                     Event::Terminate(err) => Err(Stop::Terminated(err)),
                     Event::HoldResolved(Ok(())) => {
                         self.holds.pop_front();
-                        self.holds_resolved += 1;
                         // Refusals that waited for their audit event.
                         self.emit_due(false);
                         // Complete frames cannot wait in the buffer (each
@@ -655,7 +653,7 @@ impl<H: SessionHooks> Relay<H> {
     /// those anchored right before the ReadyForQuery about to be forwarded.
     fn emit_due(&mut self, before_next_ready: bool) {
         while let Some(front) = self.deferred.front() {
-            if front.after_holds > self.holds_resolved {
+            if front.after_holds > self.holds_taken - self.holds.len() as u64 {
                 break;
             }
             let due = match front.anchor {

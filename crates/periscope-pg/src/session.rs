@@ -43,7 +43,7 @@ use periscope_sql::{
 };
 use serde_json::{Value, json};
 
-use crate::audit::{AuditAck, AuditSink};
+use crate::audit::{AuditAck, AuditFailure, AuditSink};
 use crate::backend::{BackendMessage, NoticeFields, tag as btag};
 use crate::catalog::PgCatalog;
 use crate::codec::Frame;
@@ -423,24 +423,36 @@ impl<A: AuditSink> ShieldedSession<A> {
         // statement's results: a client never sees what the log may lose, and
         // a client pipelining refused statements waits for the log.
         let ack = self.audit.submit(draft);
-        self.hold_until(Box::pin(async move {
-            match tokio::time::timeout(AUDIT_TIMEOUT, ack).await {
-                Ok(Ok(_)) => Ok(()),
+        self.hold_until_recorded(
+            async move { ack.await.map(|_| ()) },
+            "the refusal",
+            "the statement was refused, and the session was closed",
+        );
+    }
+
+    /// Makes the relay wait, after any hold already pending, until `recorded`
+    /// says the audit log holds `what`, before it shows anything more. If the
+    /// log fails or takes longer than [`AUDIT_TIMEOUT`], the session ends with
+    /// a FATAL that says so and that `withheld` was not shown.
+    fn hold_until_recorded(
+        &mut self,
+        recorded: impl Future<Output = Result<(), AuditFailure>> + Send + 'static,
+        what: &'static str,
+        withheld: &'static str,
+    ) {
+        let hold: BackendHold = Box::pin(async move {
+            match tokio::time::timeout(AUDIT_TIMEOUT, recorded).await {
+                Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(PgError::fatal(
                     sqlstate::INTERNAL_ERROR,
-                    format!("{e}; the statement was refused, and the session was closed"),
+                    format!("{e}; {withheld}"),
                 )),
                 Err(_) => Err(PgError::fatal(
                     sqlstate::INTERNAL_ERROR,
-                    "the audit log did not record the refusal in time; the session was closed",
+                    format!("the audit log did not record {what} in time; {withheld}"),
                 )),
             }
-        }));
-    }
-
-    /// Makes the relay wait for `hold` (after any hold already pending)
-    /// before it shows anything more.
-    fn hold_until(&mut self, hold: BackendHold) {
+        });
         self.hold = Some(match self.hold.take() {
             None => hold,
             Some(previous) => Box::pin(async move {
@@ -462,29 +474,17 @@ impl<A: AuditSink> ShieldedSession<A> {
         if acks.is_empty() {
             return;
         }
-        let hold: BackendHold = Box::pin(async move {
-            let all = async {
-                for (ack, seq) in acks {
-                    let n = ack.await.map_err(|e| {
-                        PgError::fatal(
-                            sqlstate::INTERNAL_ERROR,
-                            format!("{e}; the statement's results were not shown and the session was closed"),
-                        )
-                    })?;
-                    seq.store(n, Ordering::Relaxed);
-                }
-                Ok(())
-            };
-            match tokio::time::timeout(AUDIT_TIMEOUT, all).await {
-                Ok(result) => result,
-                Err(_) => Err(PgError::fatal(
-                    sqlstate::INTERNAL_ERROR,
-                    "the audit log did not record the statement in time; its results were not shown \
-                     and the session was closed",
-                )),
+        let recorded = async move {
+            for (ack, seq) in acks {
+                seq.store(ack.await?, Ordering::Relaxed);
             }
-        });
-        self.hold_until(hold);
+            Ok(())
+        };
+        self.hold_until_recorded(
+            recorded,
+            "the statement",
+            "the statement's results were not shown and the session was closed",
+        );
     }
 
     fn outputs_of<'a>(&'a self, stmt: &'a StatementAnalysis) -> Option<&'a [OutputColumn]> {
