@@ -426,6 +426,14 @@ struct Held {
     closed: bool,
 }
 
+impl Held {
+    /// The held drafts, leaving none (and no deadline).
+    fn take(&mut self) -> Vec<EventDraft> {
+        self.since = None;
+        std::mem::take(&mut self.drafts)
+    }
+}
+
 impl std::fmt::Debug for GatewaySink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewaySink")
@@ -473,8 +481,7 @@ impl HeldOutcomes {
     /// Writes what is held, with nobody waiting for it: a failure is logged
     /// here (the writer logs a failed commit itself).
     fn write_held(&self, held: &mut Held) {
-        held.since = None;
-        let drafts = std::mem::take(&mut held.drafts);
+        let drafts = held.take();
         if drafts.is_empty() {
             return;
         }
@@ -539,8 +546,7 @@ impl AuditSink for GatewaySink {
         let enqueued = {
             let mut state = self.held.lock();
             // The held outcomes and this event: one unit, one commit.
-            state.since = None;
-            let mut drafts = std::mem::take(&mut state.drafts);
+            let mut drafts = state.take();
             drafts.push(draft);
             self.held.hand_over(drafts)
         };
