@@ -13,8 +13,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use periscope_pg::backend::{self, Authentication, BackendMessage, DataRowWriter};
-use periscope_pg::codec::Frame;
+use periscope_pg_wire::backend::{self, Authentication, BackendMessage, DataRowWriter};
+use periscope_pg_wire::codec::Frame;
 
 /// Small limit, so the fuzzer also reaches the "too large" path.
 const MAX_MESSAGE: usize = 64 * 1024;

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use periscope_pg::codec::{Frame, StartupPacket, startup_packet_len};
-use periscope_pg::frontend::{self, FrontendMessage, SaslInitialResponse};
+use periscope_pg_wire::codec::{Frame, StartupPacket, startup_packet_len};
+use periscope_pg_wire::frontend::{self, FrontendMessage, SaslInitialResponse};
 
 /// Small limits, so the fuzzer also reaches the "too large" paths.
 const MAX_STARTUP: usize = 10 * 1024;

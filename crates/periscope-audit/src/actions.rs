@@ -46,6 +46,9 @@ pub const SESSION_END: &str = "session.end";
 pub const QUERY: &str = "query";
 /// A statement was refused by a shield or because it could not be analysed.
 pub const QUERY_REFUSED: &str = "query.refused";
+/// The outcome of a statement that ran: rows, duration, masked counts per entity,
+/// the error code if it failed.
+pub const QUERY_RESULT: &str = "query.result";
 
 /// The gateway loaded its configuration at start.
 pub const CONFIG_LOAD: &str = "config.load";
@@ -82,6 +85,7 @@ pub const ALL: &[&str] = &[
     SESSION_END,
     QUERY,
     QUERY_REFUSED,
+    QUERY_RESULT,
     CONFIG_LOAD,
     CONFIG_RELOAD,
     ADMIN_USER_ADD,

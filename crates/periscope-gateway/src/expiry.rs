@@ -17,12 +17,12 @@ use periscope_audit::actions;
 use periscope_policy::{Shield, WebhookEvent};
 use serde_json::json;
 
-use crate::bus::{EndReason, GrantEnded, GrantEvent};
 use crate::convert;
 use crate::gateway::{Gateway, SYSTEM_ACTOR};
 use crate::metrics;
 use crate::server::Shutdown;
 use crate::webhook::Notification;
+use periscope_shield::grants::{EndReason, GrantEnded, GrantEvent};
 
 /// Sweep period.
 pub const TICK: Duration = Duration::from_millis(250);

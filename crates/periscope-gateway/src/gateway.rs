@@ -22,7 +22,6 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
-use crate::bus::{GrantBus, GrantEvent};
 use crate::clock::{Clock, TestClock};
 use crate::config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
 use crate::error::Failure;
@@ -30,6 +29,7 @@ use crate::identity::{AuthFailure, IdentityProvider, TokenHasher, Verified};
 use crate::metrics;
 use crate::sessions::SessionRegistry;
 use crate::webhook::WebhookSender;
+use periscope_shield::grants::{GrantBus, GrantEvent};
 
 /// The actor of events the gateway records on its own behalf.
 pub const SYSTEM_ACTOR: &str = "periscope";

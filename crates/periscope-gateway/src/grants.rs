@@ -19,13 +19,13 @@ use periscope_policy::{
 use periscope_store::{GrantFilter, RequestFilter, StoreError};
 use serde_json::json;
 
-use crate::bus::{EndReason, GrantEnded, GrantEvent, GrantStarted};
 use crate::config::LoadedConfig;
 use crate::convert::{self, grant_id_for};
 use crate::error::Failure;
 use crate::gateway::{Caller, Gateway};
 use crate::identity::random_id;
 use crate::webhook::Notification;
+use periscope_shield::grants::{EndReason, GrantEnded, GrantEvent, GrantStarted};
 
 /// How often an approval is retried when another approval landed between the
 /// read and the write.

@@ -36,7 +36,7 @@
 //! ```
 
 pub mod api;
-pub mod bus;
+mod audit_sink;
 pub mod clock;
 pub mod config;
 pub mod convert;
@@ -52,7 +52,7 @@ mod server;
 pub mod sessions;
 pub mod webhook;
 
-pub use bus::{EndReason, GrantBus, GrantEnded, GrantEvent, GrantStarted};
+pub use audit_sink::{GatewaySink, SessionContext};
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
 pub use error::{Failure, StartError};
@@ -63,6 +63,7 @@ pub use gateway::{
 };
 pub use grants::{LIST_LIMIT, RequestStatusFilter, parse_duration};
 pub use identity::{AuthFailure, IdentityProvider};
+pub use periscope_shield::grants::{EndReason, GrantBus, GrantEnded, GrantEvent, GrantStarted};
 pub use pg::PgProxy;
 pub use server::{
     BOOTSTRAP_ADMIN, Bootstrap, ClientAddr, GatewayOptions, ProtocolListener, Running, Shutdown,

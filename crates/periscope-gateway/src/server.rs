@@ -21,7 +21,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use zeroize::Zeroizing;
 
-use crate::bus::GrantBus;
 use crate::clock::{Clock, SystemClock, TestClock, store_clock};
 use crate::config::{ConfigSource, LoadedConfig, read_secret};
 use crate::datadir;
@@ -31,6 +30,7 @@ use crate::identity::{LocalTokens, TokenHasher};
 use crate::sessions::SessionRegistry;
 use crate::webhook::{RetryPolicy, WebhookSender};
 use crate::{api, expiry, metrics};
+use periscope_shield::grants::GrantBus;
 
 /// Name of the bootstrap administrator created at first start.
 pub const BOOTSTRAP_ADMIN: &str = "admin";

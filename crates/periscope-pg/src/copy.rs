@@ -1,140 +1,26 @@
-//! `COPY ... TO STDOUT`: the format a statement asks for, and masking one
-//! row of its text or CSV output with the same plan as a `SELECT`.
+//! `COPY ... TO STDOUT`: masking one row of its text or CSV output with the
+//! same plan as a `SELECT`.
 //!
 //! The server sends one CopyData message per row (plus one for a CSV
 //! header), so rows are masked one message at a time, as they stream. The
-//! format comes from the statement's options (parsed with sqlparser, which
-//! the analysis already trusts); binary COPY is refused before it runs,
-//! because its values carry no type information to mask by.
+//! format comes from the statement's analysis ([`periscope_sql::CopyFormat`]);
+//! binary COPY is refused before it runs, because its values carry no type
+//! information to mask by.
 
 use std::borrow::Cow;
 
-use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+use periscope_shield::masking::{MaskCounts, Masking};
+use periscope_sql::CopyRowFormat;
 
-use crate::plan::{MaskCounts, Masking, RowPlan};
-
-/// Text or CSV, and the characters that delimit them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyFormat {
-    /// CSV (else PostgreSQL's text format).
-    pub csv: bool,
-    /// Field delimiter.
-    pub delimiter: u8,
-    /// The text of a NULL.
-    pub null: String,
-    /// CSV quote character.
-    pub quote: u8,
-    /// CSV escape character.
-    pub escape: u8,
-    /// Whether the first row is a header.
-    pub header: bool,
-}
-
-/// Why a COPY statement's format cannot be masked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CopyFormatError {
-    /// `FORMAT binary`: values without types cannot be inspected.
-    #[error(
-        "binary COPY output cannot be inspected by the masking stage; use FORMAT text or FORMAT csv"
-    )]
-    Binary,
-    /// An option this proxy does not interpret.
-    #[error("COPY option {0} is not supported through the Periscope gateway")]
-    Unsupported(String),
-    /// The statement did not parse as a COPY.
-    #[error("the COPY statement could not be parsed: {0}")]
-    Parse(String),
-}
-
-fn single_byte(c: char, what: &str) -> Result<u8, CopyFormatError> {
-    u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
-        CopyFormatError::Unsupported(format!("{what} '{c}' (not one ASCII character)"))
-    })
-}
-
-/// The format of one `COPY ... TO STDOUT` statement.
-pub fn copy_format(sql: &str) -> Result<CopyFormat, CopyFormatError> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-        .map_err(|e| CopyFormatError::Parse(e.to_string()))?;
-    let Some(Statement::Copy {
-        options,
-        legacy_options,
-        ..
-    }) = statements.first()
-    else {
-        return Err(CopyFormatError::Parse("not a COPY statement".into()));
-    };
-    let mut f = CopyFormat {
-        csv: false,
-        delimiter: b'\t',
-        null: "\\N".into(),
-        quote: b'"',
-        escape: b'"',
-        header: false,
-    };
-    let (mut delimiter, mut null, mut escape) = (None, None, None);
-    for o in options {
-        match o {
-            CopyOption::Format(name) => match name.value.to_ascii_lowercase().as_str() {
-                "text" => f.csv = false,
-                "csv" => f.csv = true,
-                "binary" => return Err(CopyFormatError::Binary),
-                other => return Err(CopyFormatError::Unsupported(format!("FORMAT {other}"))),
-            },
-            CopyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "DELIMITER")?),
-            CopyOption::Null(s) => null = Some(s.clone()),
-            CopyOption::Header(h) => f.header = *h,
-            CopyOption::Quote(c) => f.quote = single_byte(*c, "QUOTE")?,
-            CopyOption::Escape(c) => escape = Some(single_byte(*c, "ESCAPE")?),
-            // Quoting choices and encodings do not change what a field holds.
-            CopyOption::ForceQuote(_)
-            | CopyOption::ForceNotNull(_)
-            | CopyOption::ForceNull(_)
-            | CopyOption::Freeze(_) => {}
-            CopyOption::Encoding(e) => {
-                return Err(CopyFormatError::Unsupported(format!("ENCODING '{e}'")));
-            }
-        }
-    }
-    for o in legacy_options {
-        match o {
-            CopyLegacyOption::Binary => return Err(CopyFormatError::Binary),
-            CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "DELIMITER")?),
-            CopyLegacyOption::Null(s) => null = Some(s.clone()),
-            CopyLegacyOption::Csv(csv) => {
-                f.csv = true;
-                for c in csv {
-                    match c {
-                        CopyLegacyCsvOption::Header => f.header = true,
-                        CopyLegacyCsvOption::Quote(q) => f.quote = single_byte(*q, "QUOTE")?,
-                        CopyLegacyCsvOption::Escape(e) => escape = Some(single_byte(*e, "ESCAPE")?),
-                        CopyLegacyCsvOption::ForceQuote(_)
-                        | CopyLegacyCsvOption::ForceNotNull(_) => {}
-                    }
-                }
-            }
-            other => return Err(CopyFormatError::Unsupported(other.to_string())),
-        }
-    }
-    if f.csv {
-        f.delimiter = delimiter.unwrap_or(b',');
-        f.null = null.unwrap_or_default();
-        f.escape = escape.unwrap_or(f.quote);
-    } else {
-        f.delimiter = delimiter.unwrap_or(b'\t');
-        f.null = null.unwrap_or_else(|| "\\N".into());
-    }
-    Ok(f)
-}
+use crate::plan::RowPlan;
+use crate::values;
 
 /// One field of a COPY row: its value (`None` = NULL) and where its raw
 /// text is in the row, so an unchanged field is written back as received.
 type CopyField = (Option<Vec<u8>>, std::ops::Range<usize>);
 
 /// Splits a text-format row into its fields, unescaped.
-fn text_fields(line: &[u8], f: &CopyFormat) -> Vec<CopyField> {
+fn text_fields(line: &[u8], f: &CopyRowFormat) -> Vec<CopyField> {
     let mut start = 0;
     line.split(|&b| b == f.delimiter)
         .map(|raw| {
@@ -145,7 +31,7 @@ fn text_fields(line: &[u8], f: &CopyFormat) -> Vec<CopyField> {
         .collect()
 }
 
-fn unescape_text(raw: &[u8], f: &CopyFormat) -> Option<Vec<u8>> {
+fn unescape_text(raw: &[u8], f: &CopyRowFormat) -> Option<Vec<u8>> {
     if raw == f.null.as_bytes() {
         return None;
     }
@@ -193,7 +79,7 @@ fn unescape_text(raw: &[u8], f: &CopyFormat) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn put_text_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
+fn put_text_field(out: &mut Vec<u8>, value: &[u8], f: &CopyRowFormat) {
     for &b in value {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -211,7 +97,7 @@ fn put_text_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
 
 /// Splits a CSV row into its fields (`None` = NULL, i.e. the unquoted
 /// NULL string).
-fn csv_fields(line: &[u8], f: &CopyFormat) -> Option<Vec<CopyField>> {
+fn csv_fields(line: &[u8], f: &CopyRowFormat) -> Option<Vec<CopyField>> {
     let mut fields = Vec::new();
     let mut i = 0;
     loop {
@@ -257,7 +143,7 @@ fn csv_fields(line: &[u8], f: &CopyFormat) -> Option<Vec<CopyField>> {
     }
 }
 
-fn put_csv_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
+fn put_csv_field(out: &mut Vec<u8>, value: &[u8], f: &CopyRowFormat) {
     out.push(f.quote);
     for &b in value {
         if b == f.quote || b == f.escape {
@@ -271,13 +157,13 @@ fn put_csv_field(out: &mut Vec<u8>, value: &[u8], f: &CopyFormat) {
 /// Masking state of one running COPY.
 #[derive(Debug)]
 pub(crate) struct CopyMasker {
-    pub(crate) format: CopyFormat,
+    pub(crate) format: CopyRowFormat,
     pub(crate) plan: RowPlan,
     header_pending: bool,
 }
 
 impl CopyMasker {
-    pub(crate) fn new(format: CopyFormat, plan: RowPlan) -> CopyMasker {
+    pub(crate) fn new(format: CopyRowFormat, plan: RowPlan) -> CopyMasker {
         CopyMasker {
             header_pending: format.header,
             format,
@@ -328,7 +214,7 @@ impl CopyMasker {
             .map(|((value, _), col)| {
                 value
                     .as_deref()
-                    .and_then(|v| masking.mask_value(col, v, counts))
+                    .and_then(|v| values::mask_value(masking, col, v, counts))
             })
             .collect();
         if masked.iter().all(Option::is_none) {
@@ -355,30 +241,29 @@ impl CopyMasker {
 mod tests {
     use super::*;
 
-    #[test]
-    fn formats_from_options() {
-        let text = copy_format("COPY customers TO STDOUT").unwrap();
-        assert!(!text.csv);
-        assert_eq!((text.delimiter, text.null.as_str()), (b'\t', "\\N"));
-        let csv = copy_format("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER ';')")
-            .unwrap();
-        assert!(csv.csv && csv.header);
-        assert_eq!((csv.delimiter, csv.quote, csv.escape), (b';', b'"', b'"'));
-        let legacy = copy_format("COPY customers TO STDOUT CSV HEADER").unwrap();
-        assert!(legacy.csv && legacy.header);
-        assert_eq!(
-            copy_format("COPY customers TO STDOUT (FORMAT binary)"),
-            Err(CopyFormatError::Binary)
-        );
-        assert_eq!(
-            copy_format("COPY customers TO STDOUT BINARY"),
-            Err(CopyFormatError::Binary)
-        );
+    fn text_format() -> CopyRowFormat {
+        CopyRowFormat {
+            csv: false,
+            delimiter: b'\t',
+            null: "\\N".into(),
+            quote: b'"',
+            escape: b'"',
+            header: false,
+        }
+    }
+
+    fn csv_format() -> CopyRowFormat {
+        CopyRowFormat {
+            csv: true,
+            delimiter: b',',
+            null: String::new(),
+            ..text_format()
+        }
     }
 
     #[test]
     fn text_fields_unescape_and_round_trip() {
-        let f = copy_format("COPY t TO STDOUT").unwrap();
+        let f = text_format();
         let fields: Vec<_> = text_fields(b"1\ta\\tb\\\\c\\n\t\\N\t\\101", &f)
             .into_iter()
             .map(|(v, _)| v)
@@ -399,7 +284,7 @@ mod tests {
 
     #[test]
     fn csv_fields_handle_quotes_and_nulls() {
-        let f = copy_format("COPY t TO STDOUT CSV").unwrap();
+        let f = csv_format();
         let parsed = csv_fields(b"1,\"a,\"\"b\"\"\",,\"\"", &f).unwrap();
         assert_eq!(parsed[1].1, 2..11);
         let fields: Vec<_> = parsed.into_iter().map(|(v, _)| v).collect();

@@ -1,90 +1,31 @@
-//! The PostgreSQL side of the Periscope gateway: the wire codec, the client
-//! and upstream handshakes, and the session relay that the masking and
-//! guardrail stages plug into.
+//! The PostgreSQL data plane of the Periscope gateway: the shield stage
+//! ([`periscope_shield`]) put on PostgreSQL's wire ([`periscope_pg_wire`]).
 //!
-//! Layers, bottom up:
+//! The wire crate relays and validates messages; the shield crate decides,
+//! masks and records, knowing no wire format. This crate is the glue between
+//! them and holds only what is PostgreSQL's own:
 //!
-//! - [`codec`]: framing with validated lengths ([`codec::Frame`],
-//!   [`codec::StartupPacket`], [`codec::Limits`]); borrowed views, no copies.
-//! - [`frontend`] / [`backend`]: typed views of every message each side sends,
-//!   and encoders for what the proxy sends itself.
-//! - [`auth`]: the [`Authenticator`] seam the gateway implements, and the
-//!   [`SessionTarget`] with the injected upstream credentials.
-//! - [`hooks`]: [`SessionHooks`], the interception points of the relay.
-//! - [`relay`]: the per-session relay loop and its [`SessionHandle`].
-//! - [`listener`]: [`PgListener`], accepting and serving sessions.
-//!
-//! A minimal proxy:
-//!
-//! ```no_run
-//! use periscope_pg::{
-//!     AuthRejection, AuthRequest, Authenticated, Authenticator, ClientTls, PassThrough,
-//!     PgListener, ProxyConfig, SessionTarget, UpstreamTls,
-//! };
-//!
-//! struct OneDatabase;
-//!
-//! impl Authenticator for OneDatabase {
-//!     type Hooks = PassThrough;
-//!     async fn authenticate(
-//!         &self,
-//!         request: &AuthRequest,
-//!     ) -> Result<Authenticated<PassThrough>, AuthRejection> {
-//!         if request.password.expose() != "token" {
-//!             return Err(AuthRejection::bad_password("invalid token"));
-//!         }
-//!         Ok(Authenticated {
-//!             target: SessionTarget {
-//!                 host: "127.0.0.1".into(),
-//!                 port: 5432,
-//!                 database: "shop".into(),
-//!                 user: "periscope_ro".into(),
-//!                 password: "injected".into(),
-//!                 tls: UpstreamTls::Prefer,
-//!                 parameters: Vec::new(),
-//!             },
-//!             hooks: PassThrough,
-//!         })
-//!     }
-//! }
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! let mut config = ProxyConfig::new(ClientTls::Disabled);
-//! config.allow_plaintext_password = true; // loopback demo only
-//! let listener = PgListener::bind("127.0.0.1:15432", config, OneDatabase).await?;
-//! listener.serve(std::future::pending()).await
-//! # }
-//! ```
+//! - [`session`]: [`ShieldedSession`], the relay hooks that follow the
+//!   protocol (simple and extended, COPY) so each statement is guarded and
+//!   audited and each row masked with the plan of its statement;
+//! - [`catalog`]: reading `pg_catalog` into the shield's catalog, and the
+//!   index from a RowDescription field to its column;
+//! - [`plan`]: row plans bound to PostgreSQL types and formats, RowDescription
+//!   rewriting, DataRow masking;
+//! - [`values`] and [`binary`]: one value by type (`bytea`, `jsonb`, binary
+//!   arrays and records);
+//! - [`copy`]: `COPY ... TO STDOUT` rows in text and CSV;
+//! - [`refusal`]: refusals, failed audit holds and session cuts as
+//!   ErrorResponses.
 
-pub mod audit;
-pub mod auth;
-pub mod backend;
-pub mod cancel;
+pub mod binary;
 pub mod catalog;
-mod client;
-pub mod codec;
 pub mod copy;
-pub mod error;
-pub mod frontend;
-pub mod guard;
-pub mod hooks;
-pub mod listener;
 pub mod plan;
-pub mod relay;
+pub mod refusal;
 pub mod session;
-pub mod stream;
-mod tcp;
-mod upstream;
+pub mod values;
 
-pub use auth::{
-    AuthRejection, AuthRequest, Authenticated, Authenticator, Secret, SessionTarget, UpstreamTls,
-};
-pub use codec::{Frame, Limits};
-pub use error::{PgError, ProtocolError, SessionError, Severity, sqlstate};
-pub use hooks::{
-    BackendAction, CopyState, FrontendAction, PassThrough, ProtocolState, SessionEnd, SessionHooks,
-    SessionInfo,
-};
-pub use listener::{ClientTls, DEFAULT_PORT, PgListener, ProxyConfig, ProxyMetrics, SessionList};
-pub use relay::{SessionHandle, SessionStats};
-pub use upstream::{TextRow, UpstreamError, UpstreamQueryError, UpstreamSession};
+pub use catalog::{CatalogError, PgCatalog};
+pub use refusal::{PgSessionCut, refusal_error};
+pub use session::{SessionSetup, ShieldedSession};

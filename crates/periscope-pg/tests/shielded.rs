@@ -3,11 +3,8 @@
 //! and COPY. The gateway end-to-end tests (crates/periscope/tests/proxy_*)
 //! cover the same product through the real binary; these pin the session's
 //! own behaviour with a controllable audit sink.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::shield::{Shielded, assert_no_raw, raw_values, seeded_cluster};
+use crate::support::{Shielded, assert_no_raw, grant, raw_values, seeded_cluster};
 use tokio_postgres::SimpleQueryMessage;
 
 fn texts(messages: &[SimpleQueryMessage]) -> Vec<Vec<String>> {
@@ -239,9 +236,8 @@ async fn refusals_wait_for_their_audit_event_and_an_audit_failure_ends_the_sessi
 
 #[tokio::test]
 async fn extended_protocol_masks_rows_of_undescribed_portals_and_binary_results() {
-    use bytes::BytesMut;
-    use common::{RawClient, bind_msg, execute_msg, parse_msg, sync_msg};
-    use periscope_pg::backend::BackendMessage;
+    use crate::support::{CONNECTION, TOKEN, USER};
+    use periscope_testkit::pgraw::{RawClient, build};
 
     let (cluster, customers) = seeded_cluster(5);
     let raw = raw_values(&customers);
@@ -271,17 +267,21 @@ async fn extended_protocol_masks_rows_of_undescribed_portals_and_binary_results(
     }
 
     // A raw client that never describes: Parse, Bind, Execute, Sync.
-    let (mut raw_client, _) = RawClient::login(proxy.addr, &[]).await;
-    let mut out = BytesMut::new();
-    parse_msg(
-        &mut out,
+    let (mut raw_client, _) = RawClient::login(
+        proxy.addr,
+        &[("user", USER), ("database", CONNECTION)],
+        TOKEN,
+    )
+    .await;
+    let mut out = Vec::new();
+    out.extend_from_slice(&build::parse(
         "s1",
         "SELECT email, id FROM customers ORDER BY id",
-    );
-    bind_msg(&mut out, "p1", "s1");
-    execute_msg(&mut out, "p1", 2);
-    execute_msg(&mut out, "p1", 0);
-    sync_msg(&mut out);
+    ));
+    out.extend_from_slice(&build::bind("p1", "s1"));
+    out.extend_from_slice(&build::execute("p1", 2));
+    out.extend_from_slice(&build::execute("p1", 0));
+    out.extend_from_slice(&build::sync());
     raw_client.send(&out).await;
     let msgs = raw_client.until_ready().await;
     let tags: String = msgs.iter().map(|m| m.tag as char).collect();
@@ -290,10 +290,10 @@ async fn extended_protocol_masks_rows_of_undescribed_portals_and_binary_results(
     assert_eq!(tags, "12DDsDDDCZ");
     let mut seen = String::new();
     for m in &msgs {
-        if let BackendMessage::DataRow(row) = m.decode() {
+        if let Some(row) = m.data_row() {
             let f: Vec<_> = row
-                .fields()
-                .map(|v| String::from_utf8_lossy(v.unwrap()).to_string())
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_ref().unwrap()).to_string())
                 .collect();
             assert_eq!(f[0], "[email]");
             seen.push_str(&f.join(","));
@@ -403,7 +403,7 @@ async fn a_lifted_entity_shows_while_the_others_stay_masked() {
     let proxy = Shielded::start(
         &cluster,
         "[connection.data_policy]\noperators = { card = \"partial\" }",
-        vec![common::shield::grant("gr_1", &["unmask:email"])],
+        vec![grant("gr_1", &["unmask:email"])],
     )
     .await;
     let (client, _conn) = proxy.connect().await;

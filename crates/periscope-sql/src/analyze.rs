@@ -6,6 +6,8 @@ use sqlparser::ast::{self, Expr, ObjectType, Statement, Value};
 use sqlparser::parser::{Parser, ParserError};
 
 use crate::catalog::{Catalog, TableName};
+use crate::copy;
+use crate::effects::{self, SessionEffect};
 use crate::error::AnalyzeError;
 use crate::facts::{self, WRITING_FUNCTIONS};
 use crate::lexer::{self, Piece, TokKind};
@@ -37,17 +39,20 @@ pub fn analyze(
     let mut search_path = opts.search_path.clone();
     let mut statements = Vec::with_capacity(pieces.len());
     for (i, piece) in pieces.iter().enumerate() {
-        let (st, path_change) = analyze_piece(sql, piece, i + 1, catalog, opts, &search_path)?;
-        if let Some(path) = path_change {
-            search_path = path.unwrap_or_else(|| opts.search_path.clone());
+        let st = analyze_piece(sql, piece, i + 1, catalog, opts, &search_path)?;
+        // Later statements of the string resolve names through the path the
+        // earlier ones set.
+        for effect in &st.effects {
+            match effect {
+                SessionEffect::SearchPath { path, .. } => search_path = path.clone(),
+                SessionEffect::SearchPathReset { .. } => search_path = opts.search_path.clone(),
+                _ => {}
+            }
         }
         statements.push(st);
     }
     Ok(Analysis { statements })
 }
-
-/// A change of `search_path` made by a statement: `Some(None)` resets it.
-type PathChange = Option<Option<Vec<String>>>;
 
 fn analyze_piece(
     sql: &str,
@@ -56,7 +61,7 @@ fn analyze_piece(
     catalog: &dyn Catalog,
     opts: &AnalyzeOptions,
     search_path: &[String],
-) -> Result<(StatementAnalysis, PathChange), AnalyzeError> {
+) -> Result<StatementAnalysis, AnalyzeError> {
     let text = &sql[piece.start..piece.end];
     let normalized = lexer::render_normalized(sql, &piece.toks);
     let fingerprint = lexer::fnv1a(normalized.as_bytes());
@@ -96,6 +101,8 @@ fn analyze_piece(
         filter_columns: BTreeSet::new(),
         normalized,
         fingerprint,
+        effects: Vec::new(),
+        lifts_read_only: false,
         range: piece.start..piece.end,
     };
     let statement = match parsed {
@@ -114,8 +121,9 @@ fn analyze_piece(
                 base.writes = class.is_data_write();
                 base.outputs_exact = !matches!(class, StatementClass::Show);
                 base.functions = lexical_functions(sql, &piece.toks, opts.dialect);
+                base.lifts_read_only = effects::lifts_read_only(&class, &base.normalized);
                 base.class = class;
-                return Ok((base, None));
+                return Ok(base);
             }
             return Err(parse_error(
                 e,
@@ -167,13 +175,14 @@ fn analyze_piece(
             lineage: c.lineage,
         })
         .collect();
+    base.lifts_read_only = effects::lifts_read_only(&walked.class, &base.normalized);
     base.class = walked.class;
     base.tables_read = read;
     base.tables_written = written;
     base.functions = functions;
     base.filter_columns = std::mem::take(&mut walker.facts.filter_columns);
-    let path_change = search_path_change(&statement, opts.dialect);
-    Ok((base, path_change))
+    base.effects = effects::of(&statement, opts.dialect);
+    Ok(base)
 }
 
 /// What walking one statement found, beyond the walker's facts.
@@ -249,7 +258,12 @@ fn walk_statement(
             r
         }
         Statement::Copy {
-            source, to, target, ..
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
         } => {
             if *to {
                 let target = match target {
@@ -257,7 +271,8 @@ fn walk_statement(
                     ast::CopyTarget::Program { .. } => CopyTarget::Program,
                     ast::CopyTarget::Stdout | ast::CopyTarget::Stdin => CopyTarget::Stdout,
                 };
-                let mut r = Walked::new(StatementClass::CopyTo { target });
+                let format = copy::format_of(options, legacy_options);
+                let mut r = Walked::new(StatementClass::CopyTo { target, format });
                 r.outputs = match source {
                     ast::CopySource::Table {
                         table_name,
@@ -527,49 +542,6 @@ fn set_variable(s: &ast::Set, w: &Walker<'_>) -> String {
         ast::Set::SetNames { .. } | ast::Set::SetNamesDefault {} => "names".to_owned(),
         ast::Set::SetTransaction { .. } => "transaction".to_owned(),
         ast::Set::SetSessionParam(_) => "session".to_owned(),
-    }
-}
-
-/// A `SET search_path` / `RESET search_path` / `RESET ALL` in this statement.
-fn search_path_change(st: &Statement, dialect: SqlDialect) -> PathChange {
-    match st {
-        Statement::Set(ast::Set::SingleAssignment {
-            variable, values, ..
-        }) => {
-            let is_path = variable
-                .0
-                .last()
-                .and_then(|p| p.as_ident())
-                .is_some_and(|i| i.value.eq_ignore_ascii_case("search_path"));
-            if !is_path {
-                return None;
-            }
-            let mut path = Vec::new();
-            for v in values {
-                match v {
-                    Expr::Identifier(i)
-                        if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
-                    {
-                        return Some(None);
-                    }
-                    Expr::Identifier(i) => path.push(lineage::fold_ident(dialect, i)),
-                    Expr::Value(v) => {
-                        if let Value::SingleQuotedString(s) = &v.value {
-                            path.extend(
-                                s.split(',').map(|p| p.trim().trim_matches('"').to_owned()),
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Some(Some(path))
-        }
-        Statement::Reset(r) => {
-            let text = format!("{r}").to_ascii_lowercase();
-            (text.contains("all") || text.contains("search_path")).then_some(None)
-        }
-        _ => None,
     }
 }
 

@@ -45,6 +45,8 @@
 mod analyze;
 mod cache;
 mod catalog;
+mod copy;
+mod effects;
 mod error;
 mod facts;
 mod lexer;
@@ -54,6 +56,8 @@ mod model;
 pub use analyze::analyze;
 pub use cache::{AnalysisCache, CacheStats};
 pub use catalog::{Catalog, Relation, RelationKind, StaticCatalog, TableName};
+pub use copy::{CopyFormat, CopyRowFormat};
+pub use effects::SessionEffect;
 pub use error::AnalyzeError;
 pub use model::{
     Analysis, ColumnRef, CopySource, CopyTarget, Lineage, OutputColumn, RowEncoding, RowField,

@@ -6,6 +6,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::catalog::TableName;
+use crate::copy::CopyFormat;
+use crate::effects::SessionEffect;
 
 /// Where `COPY ... TO` sends rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +57,8 @@ pub enum StatementClass {
     CopyTo {
         /// Where the rows go.
         target: CopyTarget,
+        /// How the rows are encoded (what a masking stage must read).
+        format: CopyFormat,
     },
     /// `COPY ... FROM`.
     CopyFrom {
@@ -173,7 +177,7 @@ impl StatementClass {
     pub fn runs_server_code(&self) -> bool {
         match self {
             StatementClass::Do | StatementClass::Call => true,
-            StatementClass::CopyTo { target } => *target != CopyTarget::Stdout,
+            StatementClass::CopyTo { target, .. } => *target != CopyTarget::Stdout,
             StatementClass::CopyFrom { source } => *source != CopySource::Stdin,
             StatementClass::Explain {
                 analyze: true,
@@ -491,6 +495,12 @@ pub struct StatementAnalysis {
     pub normalized: String,
     /// A stable 64-bit fingerprint (FNV-1a) of `normalized`.
     pub fingerprint: u64,
+    /// What the statement changes in the session (`search_path`, prepared
+    /// statements, cursors) once it ran, for the proxy to track.
+    pub effects: Vec<SessionEffect>,
+    /// Whether it switches the session or its transaction to read-write,
+    /// turning off the proxy's read-only backstop.
+    pub lifts_read_only: bool,
     /// Byte range of the statement in the analysed text.
     pub range: Range<usize>,
 }

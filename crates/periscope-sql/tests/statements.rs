@@ -5,8 +5,24 @@ mod common;
 
 use common::{catalog, one};
 use periscope_sql::{
-    AnalyzeOptions, CopySource, CopyTarget, StatementClass as C, TableName, analyze,
+    AnalyzeOptions, CopyFormat, CopyRowFormat, CopySource, CopyTarget, SessionEffect,
+    StatementClass as C, TableName, analyze,
 };
+
+/// `COPY ... TO` with the default text format.
+fn copy_to(target: CopyTarget) -> C {
+    C::CopyTo {
+        target,
+        format: CopyFormat::Rows(CopyRowFormat {
+            csv: false,
+            delimiter: b'\t',
+            null: "\\N".into(),
+            quote: b'"',
+            escape: b'"',
+            header: false,
+        }),
+    }
+}
 
 fn class(sql: &str) -> C {
     one(sql).class
@@ -75,29 +91,12 @@ fn every_statement_kind_gets_its_class() {
             "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO bob",
             C::Dcl,
         ),
-        (
-            "COPY customers TO STDOUT",
-            C::CopyTo {
-                target: CopyTarget::Stdout,
-            },
-        ),
-        (
-            "COPY (SELECT 1) TO STDOUT",
-            C::CopyTo {
-                target: CopyTarget::Stdout,
-            },
-        ),
-        (
-            "COPY customers TO '/tmp/x'",
-            C::CopyTo {
-                target: CopyTarget::File,
-            },
-        ),
+        ("COPY customers TO STDOUT", copy_to(CopyTarget::Stdout)),
+        ("COPY (SELECT 1) TO STDOUT", copy_to(CopyTarget::Stdout)),
+        ("COPY customers TO '/tmp/x'", copy_to(CopyTarget::File)),
         (
             "COPY customers TO PROGRAM 'gzip > /tmp/x'",
-            C::CopyTo {
-                target: CopyTarget::Program,
-            },
+            copy_to(CopyTarget::Program),
         ),
         (
             "COPY customers FROM STDIN",
@@ -655,4 +654,137 @@ fn system_views_expand_through_their_definitions() {
         st.tables_read
             .contains(&TableName::qualified("pg_catalog", "pg_authid"))
     );
+}
+
+fn copy_format(sql: &str) -> CopyFormat {
+    match class(sql) {
+        C::CopyTo { format, .. } => format,
+        other => panic!("{sql}: not a COPY TO but {other:?}"),
+    }
+}
+
+#[test]
+fn copy_formats_come_from_the_options() {
+    let CopyFormat::Rows(text) = copy_format("COPY customers TO STDOUT") else {
+        panic!("text COPY is readable");
+    };
+    assert!(!text.csv);
+    assert_eq!((text.delimiter, text.null.as_str()), (b'\t', "\\N"));
+    let CopyFormat::Rows(csv) =
+        copy_format("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER ';')")
+    else {
+        panic!("CSV COPY is readable");
+    };
+    assert!(csv.csv && csv.header);
+    assert_eq!((csv.delimiter, csv.quote, csv.escape), (b';', b'"', b'"'));
+    assert_eq!(csv.null, "");
+    let CopyFormat::Rows(legacy) = copy_format("COPY customers TO STDOUT CSV HEADER") else {
+        panic!("legacy CSV COPY is readable");
+    };
+    assert!(legacy.csv && legacy.header);
+    assert_eq!(
+        copy_format("COPY customers TO STDOUT (FORMAT binary)"),
+        CopyFormat::Binary
+    );
+    assert_eq!(
+        copy_format("COPY customers TO STDOUT BINARY"),
+        CopyFormat::Binary
+    );
+    let unreadable = copy_format("COPY customers TO STDOUT (ENCODING 'LATIN1')");
+    let reason = unreadable.rows().unwrap_err();
+    assert!(reason.contains("ENCODING 'LATIN1'"), "{reason}");
+    assert!(
+        CopyFormat::Binary
+            .rows()
+            .unwrap_err()
+            .contains("binary COPY")
+    );
+}
+
+fn effects(sql: &str) -> Vec<SessionEffect> {
+    one(sql).effects
+}
+
+#[test]
+fn session_effects_are_reported() {
+    let path = |p: &[&str], local| SessionEffect::SearchPath {
+        path: p.iter().map(|s| s.to_string()).collect(),
+        local,
+    };
+    assert_eq!(
+        effects("SET search_path TO app, \"Mixed\", public"),
+        [path(&["app", "Mixed", "public"], false)]
+    );
+    assert_eq!(
+        effects("set search_path = '$user', public"),
+        [path(&["$user", "public"], false)]
+    );
+    assert_eq!(
+        effects("SET LOCAL search_path TO app"),
+        [path(&["app"], true)]
+    );
+    assert_eq!(effects("SET search_path = ''"), [path(&[], false)]);
+    assert_eq!(
+        effects("SET search_path TO DEFAULT"),
+        [SessionEffect::SearchPathReset { local: false }]
+    );
+    for reset in ["RESET search_path", "RESET ALL"] {
+        assert_eq!(
+            effects(reset),
+            [SessionEffect::SearchPathReset { local: false }],
+            "{reset}"
+        );
+    }
+    assert_eq!(
+        effects("DISCARD ALL"),
+        [
+            SessionEffect::SearchPathReset { local: false },
+            SessionEffect::DeallocateAll,
+            SessionEffect::CloseAllCursors
+        ]
+    );
+    assert_eq!(effects("DISCARD PLANS"), []);
+    assert_eq!(effects("RESET statement_timeout"), []);
+    assert_eq!(effects("DEALLOCATE ALL"), [SessionEffect::DeallocateAll]);
+    assert_eq!(
+        effects("DEALLOCATE PREPARE Stmt1"),
+        [SessionEffect::Deallocate {
+            name: "stmt1".into()
+        }]
+    );
+    // A statement named like the keyword is not every statement.
+    assert_eq!(
+        effects("DEALLOCATE \"all\""),
+        [SessionEffect::Deallocate { name: "all".into() }]
+    );
+    assert_eq!(
+        effects("CLOSE c1"),
+        [SessionEffect::CloseCursor { name: "c1".into() }]
+    );
+    assert_eq!(effects("CLOSE ALL"), [SessionEffect::CloseAllCursors]);
+    assert_eq!(effects("SET statement_timeout = 0"), []);
+    assert_eq!(effects("SELECT 1"), []);
+}
+
+#[test]
+fn switching_to_read_write_is_recognised() {
+    for sql in [
+        "SET default_transaction_read_only = off",
+        "SET LOCAL transaction_read_only TO off",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+        "SET TRANSACTION READ WRITE",
+        "BEGIN READ WRITE",
+        "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE",
+    ] {
+        assert!(one(sql).lifts_read_only, "{sql}");
+    }
+    for sql in [
+        "BEGIN",
+        "BEGIN READ ONLY",
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "SET search_path TO public",
+        "SELECT 'READ WRITE'",
+    ] {
+        assert!(!one(sql).lifts_read_only, "{sql}");
+    }
 }

@@ -1,7 +1,8 @@
 //! Test harness shared by every Periscope test: throwaway PostgreSQL clusters
-//! ([`PgCluster`]), seeded fixtures ([`fixtures`]) and real gateway processes
+//! ([`PgCluster`]), seeded fixtures ([`fixtures`]), real gateway processes
 //! ([`GatewayProcess`]; with the `http-client` feature also `ApiClient`, an
-//! HTTPS JSON client trusting the gateway's own CA).
+//! HTTPS JSON client trusting the gateway's own CA), the one `psql` runner
+//! ([`Psql`]) and a raw protocol client ([`pgraw`]).
 //!
 //! Tests talk to real components. When a prerequisite is missing, the harness
 //! fails with a message that says what to install instead of skipping.
@@ -11,6 +12,8 @@
 //! their historical names so tests keep one import path.
 
 pub mod gateway;
+pub mod pgraw;
+pub mod psql;
 
 #[cfg(feature = "http-client")]
 pub use gateway::{ApiClient, ApiResponse};
@@ -21,6 +24,7 @@ pub use periscope_localpg::{
     INSTALL_HINT, LocalPgError, PasswordMethod, PgBinaries, PgCluster, PgClusterBuilder, SUPERUSER,
     SUPERUSER_PASSWORD, quote_ident, quote_literal,
 };
+pub use psql::{Psql, PsqlOutput};
 
 /// Why the harness could not provide what a test needs.
 #[derive(Debug, thiserror::Error)]

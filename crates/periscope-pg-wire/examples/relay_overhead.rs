@@ -3,7 +3,7 @@
 //! PostgreSQL and through the proxy (pass-through hooks), in the same run.
 //!
 //! ```text
-//! cargo run --release -p periscope-pg --example relay_overhead [ROUNDS] [ROWS]
+//! cargo run --release -p periscope-pg-wire --example relay_overhead [ROUNDS] [ROWS]
 //! ```
 //!
 //! Starts a throwaway cluster (periscope-testkit) and the proxy on loopback.
@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, pin_mut};
-use periscope_pg::{
+use periscope_pg_wire::{
     AuthRejection, AuthRequest, Authenticated, Authenticator, ClientTls, PassThrough, PgListener,
     ProxyConfig, SessionTarget, UpstreamTls,
 };

@@ -1,11 +1,10 @@
 //! Properties of the codec over generated input: hostile bytes never panic a
 //! decoder, and what the encoders write decodes back to the same values.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::BytesMut;
-use periscope_pg::backend::{BackendMessage, DataRowWriter};
-use periscope_pg::codec::{Frame, StartupPacket, startup_packet_len};
-use periscope_pg::frontend::{FrontendMessage, encode};
+use periscope_pg_wire::backend::{BackendMessage, DataRowWriter};
+use periscope_pg_wire::codec::{Frame, StartupPacket, startup_packet_len};
+use periscope_pg_wire::frontend::{FrontendMessage, encode};
 use proptest::prelude::*;
 
 /// A frame with a chosen tag and a body of arbitrary bytes, with a correct

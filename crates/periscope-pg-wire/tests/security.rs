@@ -1,16 +1,13 @@
 //! Who gets in and how: client TLS (require, verify-full), plaintext refusal,
 //! token and connection-name rejections, upstream SCRAM/MD5/cleartext and
 //! TLS, credentials never shown, malformed startup packets.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::support::*;
 use bytes::BytesMut;
-use common::*;
-use periscope_pg::{ClientTls, ProxyConfig, UpstreamTls};
+use periscope_pg_wire::{ClientTls, ProxyConfig, UpstreamTls};
 use periscope_testkit::{PasswordMethod, PgCluster};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -59,7 +56,7 @@ fn make_pki(dir: &Path) -> TestPki {
 
 fn server_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     let config =
-        rustls::ServerConfig::builder_with_provider(periscope_pg::stream::crypto_provider())
+        rustls::ServerConfig::builder_with_provider(periscope_pg_wire::stream::crypto_provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
@@ -92,7 +89,7 @@ async fn tls_required_accepts_require_and_verify_full_and_refuses_plaintext() {
     )
     .await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(out.stdout, "over tls");
+    assert_eq!(out.out(), "over tls");
 
     let verify = format!(
         "{base} sslmode=verify-full sslrootcert={}",
@@ -100,7 +97,7 @@ async fn tls_required_accepts_require_and_verify_full_and_refuses_plaintext() {
     );
     let out = psql(&cluster, &verify, "SELECT 'verified'").await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(out.stdout, "verified");
+    assert_eq!(out.out(), "verified");
 
     // The certificate does not name this host: verify-full must fail.
     let wrong_name = format!(
@@ -144,7 +141,7 @@ async fn plaintext_tokens_are_refused_unless_explicitly_allowed() {
     let prefer = gw.conninfo().replace("sslmode=disable", "sslmode=prefer");
     let out = psql(&cluster, &prefer, "SELECT 'preferred'").await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(out.stdout, "preferred");
+    assert_eq!(out.out(), "preferred");
 }
 
 #[tokio::test]
@@ -415,7 +412,7 @@ async fn malformed_startup_packets_get_08p01_and_the_listener_keeps_serving() {
         1
     );
     let out = psql(&cluster, &gw.conninfo(), "SELECT 'still serving'").await;
-    assert_eq!(out.stdout, "still serving");
+    assert_eq!(out.out(), "still serving");
     assert!(gw.metrics.handshake_failures() >= 6);
 }
 
@@ -425,7 +422,7 @@ async fn a_malformed_message_mid_session_ends_only_that_session() {
     let gw = Gateway::plaintext(Upstream::superuser(&cluster))
         .start()
         .await;
-    let (mut raw, _) = RawClient::login(gw.addr, &[]).await;
+    let (mut raw, _) = raw_login(gw.addr, &[]).await;
     // A message type the protocol does not define never reaches the upstream.
     raw.send(&[b'?', 0, 0, 0, 4]).await;
     let msgs = raw.until_eof().await;

@@ -1,9 +1,11 @@
-//! Statement guardrails: what is refused before anything goes upstream.
+//! The decision for a SQL statement: what is refused before anything goes
+//! upstream.
 //!
 //! Every statement of a query string is checked against the session's
-//! shields; the first one that stops it decides the refusal (SQLSTATE 42501,
-//! the shield named in the message, the exact `periscope request ...`
-//! command in the HINT). In order:
+//! shields; the first one that stops it decides the [`Refusal`] (the shield
+//! named in the message, the exact `periscope request ...` command in the
+//! hint; the protocol's glue renders it, PostgreSQL as SQLSTATE 42501). In
+//! order:
 //!
 //! | statement | shield |
 //! |---|---|
@@ -18,11 +20,13 @@
 //! | binary `COPY ... TO STDOUT` | none: the masking stage cannot read it |
 //! | SQL that does not parse (when `refuse_unanalysable`) | none: refused with the parse position |
 
-use periscope_policy::{Allowance, FunctionName, Shield, TableName};
-use periscope_sql::{AnalyzeError, CopyTarget, StatementAnalysis, StatementClass};
+use std::sync::Arc;
 
-use crate::copy::{CopyFormatError, copy_format};
-use crate::error::{PgError, sqlstate};
+use periscope_policy::{Allowance, FunctionName, Shield, TableName};
+use periscope_sql::{
+    Analysis, AnalysisCache, AnalyzeError, AnalyzeOptions, Catalog, CopyFormat, CopyTarget,
+    StatementAnalysis, StatementClass,
+};
 
 /// Built-in functions refused unless `function:NAME` is lifted: they read or
 /// write the server's files, end other sessions, change the server's
@@ -83,41 +87,102 @@ pub fn is_dangerous_function(name: &str) -> bool {
     DANGEROUS_FUNCTIONS.contains(&name) || DANGEROUS_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// A refused statement: the error for the client and, for the audit, the
-/// shield that stopped it.
+/// One statement of an analysed query string: what a session keeps per
+/// prepared statement, portal or cursor, and what its audit events describe.
+/// Cheap to clone (the analysis and the text are shared).
+#[derive(Debug, Clone)]
+pub struct StatementRef {
+    /// The analysis of the whole query string.
+    pub analysis: Arc<Analysis>,
+    /// Which of its statements.
+    pub index: usize,
+    /// The query string.
+    pub sql: Arc<str>,
+}
+
+impl StatementRef {
+    /// The statement's analysis.
+    pub fn get(&self) -> Option<&StatementAnalysis> {
+        self.analysis.statements.get(self.index)
+    }
+
+    /// The statement's own text within the query string.
+    pub fn text(&self) -> &str {
+        self.get()
+            .and_then(|st| self.sql.get(st.range.clone()))
+            .unwrap_or("")
+    }
+}
+
+/// Why an action was refused: a permission (a shield, or a rule of the
+/// gateway) or a limit of the analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Not allowed (PostgreSQL: 42501 insufficient_privilege).
+    Forbidden,
+    /// Too deeply nested to analyse (PostgreSQL: 54001
+    /// statement_too_complex): a limit, not a permission.
+    TooComplex,
+}
+
+/// A refused action: what the client is told and, for the audit, the shield
+/// that stopped it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    /// ErrorResponse (42501) with message, detail and hint.
-    pub error: PgError,
+pub struct Refusal {
+    /// Permission or limit.
+    pub kind: RefusalKind,
+    /// What was refused and why, naming the shield.
+    pub message: String,
+    /// More on the rule, when there is more to say.
+    pub detail: Option<String>,
+    /// What to do instead: the exact command that requests the grant.
+    pub hint: Option<String>,
     /// The shield, when one decided.
     pub shield: Option<Shield>,
 }
 
-fn by_shield(allowance: &Allowance, shield: Shield, what: &str) -> Refused {
-    let r = allowance.refusal(&shield, what);
-    Refused {
-        error: PgError::error(sqlstate::INSUFFICIENT_PRIVILEGE, r.message)
-            .with_detail(r.detail)
-            .with_hint(r.hint),
-        shield: Some(shield),
+impl Refusal {
+    /// A refusal by `shield`, with the policy's wording and request command.
+    pub fn by_shield(allowance: &Allowance, shield: Shield, what: &str) -> Refusal {
+        let r = allowance.refusal(&shield, what);
+        Refusal {
+            kind: RefusalKind::Forbidden,
+            message: r.message,
+            detail: Some(r.detail),
+            hint: Some(r.hint),
+            shield: Some(shield),
+        }
+    }
+
+    /// A refusal by a rule of the gateway rather than a shield.
+    pub fn plain(message: impl Into<String>, hint: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::Forbidden,
+            message: message.into(),
+            detail: None,
+            hint: Some(hint.into()),
+            shield: None,
+        }
     }
 }
 
-fn plain(message: impl Into<String>, hint: impl Into<String>) -> Refused {
-    Refused {
-        error: PgError::error(sqlstate::INSUFFICIENT_PRIVILEGE, message).with_hint(hint),
-        shield: None,
-    }
+fn by_shield(allowance: &Allowance, shield: Shield, what: &str) -> Refusal {
+    Refusal::by_shield(allowance, shield, what)
+}
+
+fn plain(message: impl Into<String>, hint: impl Into<String>) -> Refusal {
+    Refusal::plain(message, hint)
 }
 
 /// The refusal of a query string the analyser could not parse.
-pub fn unanalysable(error: &AnalyzeError) -> Refused {
+pub fn unanalysable(error: &AnalyzeError) -> Refusal {
     let message = format!("statement refused: Periscope could not analyse it ({error})");
     if let AnalyzeError::TooDeep { .. } = error {
-        // A limit, not a permission: PostgreSQL's own code for it.
-        return Refused {
-            error: PgError::error(sqlstate::STATEMENT_TOO_COMPLEX, message)
-                .with_hint("rewrite the statement with less nesting"),
+        return Refusal {
+            kind: RefusalKind::TooComplex,
+            message,
+            detail: None,
+            hint: Some("rewrite the statement with less nesting".into()),
             shield: None,
         };
     }
@@ -128,13 +193,57 @@ pub fn unanalysable(error: &AnalyzeError) -> Refused {
     )
 }
 
-/// The refusal of a fast-path FunctionCall message.
-pub fn function_call() -> Refused {
+/// The refusal of a protocol-level function call (PostgreSQL's fast-path
+/// FunctionCall message): neither the function nor its arguments can be
+/// analysed.
+pub fn function_call() -> Refusal {
     plain(
         "fast-path function calls are refused through the Periscope gateway: \
          the function and its arguments cannot be analysed",
         "call the function from SQL instead (SELECT fn(...))",
     )
+}
+
+/// The refusal of a statement that arrives before the upstream catalog is
+/// loaded (fail closed: nothing can be analysed without it).
+pub fn not_ready() -> Refusal {
+    Refusal {
+        kind: RefusalKind::Forbidden,
+        message: "the session is not ready: the upstream catalog is not loaded".into(),
+        detail: None,
+        hint: None,
+        shield: None,
+    }
+}
+
+/// Analyses a whole query string and checks every statement: the first
+/// statement a shield stops refuses all of it. `Ok(None)` when the string
+/// could not be analysed but the connection lets such SQL through (every
+/// output is then masked whole, its lineage being unknown).
+pub fn decide(
+    sql: &str,
+    catalog: &dyn Catalog,
+    analyses: &AnalysisCache,
+    options: &AnalyzeOptions,
+    allowance: &Allowance,
+) -> Result<Option<Arc<Analysis>>, Box<Refusal>> {
+    let analysis = match analyses.get_or_analyze(sql, catalog, options) {
+        Ok(a) => a,
+        Err(e) if allowance.shields().refuses_unanalysable() => {
+            return Err(Box::new(unanalysable(&e)));
+        }
+        Err(_) => return Ok(None),
+    };
+    let n = analysis.statements.len();
+    for (i, st) in analysis.statements.iter().enumerate() {
+        let suffix = if n > 1 {
+            format!(" (statement {} of {n})", i + 1)
+        } else {
+            String::new()
+        };
+        check(st, allowance, &suffix)?;
+    }
+    Ok(Some(analysis))
 }
 
 /// The leading keywords of a statement, for messages (`DELETE`, `CREATE TABLE`).
@@ -156,31 +265,13 @@ fn verb(st: &StatementAnalysis) -> String {
     }
 }
 
-/// Whether the statement would switch the session or its transaction to
-/// read-write.
-fn lifts_read_only(st: &StatementAnalysis) -> bool {
-    let upper = st.normalized.to_ascii_uppercase();
-    match &st.class {
-        StatementClass::Set { variable } => match variable.as_str() {
-            "default_transaction_read_only" | "transaction_read_only" => true,
-            "transaction" | "session" | "several" => {
-                upper.contains("READ WRITE") || upper.contains("READ_ONLY")
-            }
-            _ => false,
-        },
-        StatementClass::Transaction => upper.contains("READ WRITE"),
-        _ => false,
-    }
-}
-
 /// Checks one statement. `what_suffix` situates it in a multi-statement
 /// query (` (statement 2 of 3)`).
 pub fn check(
     st: &StatementAnalysis,
-    sql: &str,
     allowance: &Allowance,
     what_suffix: &str,
-) -> Result<(), Box<Refused>> {
+) -> Result<(), Box<Refusal>> {
     let shields = allowance.shields();
     let what = format!("{}{what_suffix}", verb(st));
 
@@ -211,7 +302,7 @@ pub fn check(
             &what,
         )));
     }
-    if shields.blocks_write() && lifts_read_only(st) {
+    if shields.blocks_write() && st.lifts_read_only {
         return Err(Box::new(by_shield(allowance, Shield::Write, &what)));
     }
 
@@ -258,17 +349,16 @@ pub fn check(
         }
     }
 
-    if matches!(
-        st.class,
-        StatementClass::CopyTo {
-            target: CopyTarget::Stdout
-        }
-    ) && let Err(e) = copy_format(&sql[st.range.clone()])
+    if let StatementClass::CopyTo {
+        target: CopyTarget::Stdout,
+        format,
+    } = &st.class
+        && let Err(e) = format.rows()
     {
         return Err(Box::new(plain(
             format!("COPY refused{what_suffix}: {e}"),
-            match e {
-                CopyFormatError::Binary => "use COPY ... TO STDOUT WITH (FORMAT csv)",
+            match format {
+                CopyFormat::Binary => "use COPY ... TO STDOUT WITH (FORMAT csv)",
                 _ => "use COPY ... TO STDOUT with the text or csv format and default options",
             },
         )));
@@ -324,8 +414,8 @@ name = "lead"
         let analysis = analyze(sql, &catalog, &AnalyzeOptions::default()).unwrap();
         let a = allowance();
         for st in &analysis.statements {
-            if let Err(r) = check(st, sql, &a, "") {
-                return Some((r.shield.map(|s| s.to_string()), r.error.message));
+            if let Err(r) = check(st, &a, "") {
+                return Some((r.shield.map(|s| s.to_string()), r.message));
             }
         }
         None
@@ -405,23 +495,21 @@ name = "lead"
         let catalog = StaticCatalog::new();
         let sql = "DELETE FROM customers WHERE id = 1";
         let analysis = analyze(sql, &catalog, &AnalyzeOptions::default()).unwrap();
-        let r = check(&analysis.statements[0], sql, &a, " (statement 1 of 1)").unwrap_err();
-        assert_eq!(r.error.code, "42501");
+        let r = check(&analysis.statements[0], &a, " (statement 1 of 1)").unwrap_err();
+        assert_eq!(r.kind, RefusalKind::Forbidden);
         assert!(
-            r.error
-                .message
+            r.message
                 .contains("`DELETE` (statement 1 of 1) blocked by shield `write`"),
             "{}",
-            r.error.message
+            r.message
         );
         assert!(
-            r.error
-                .hint
+            r.hint
                 .as_deref()
                 .unwrap()
                 .contains("periscope request pg-prod --lift write --for 30m --reason \"...\""),
             "{:?}",
-            r.error.hint
+            r.hint
         );
     }
 }

@@ -434,7 +434,7 @@ impl<'a> SaslInitialResponse<'a> {
 
 /// Writes a frame: tag, a length placeholder, the body, then the real length.
 /// The bodies written by this crate are bounded well below `i32::MAX`.
-pub(crate) fn put_frame(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
+pub fn put_frame(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
     out.put_u8(tag);
     let at = out.len();
     out.put_i32(0);
@@ -445,7 +445,7 @@ pub(crate) fn put_frame(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut Byte
 
 /// Writes a C string; interior NUL bytes (which would end the string early on
 /// the wire) are dropped.
-pub(crate) fn put_cstr(out: &mut BytesMut, s: &str) {
+pub fn put_cstr(out: &mut BytesMut, s: &str) {
     if memchr::memchr(0, s.as_bytes()).is_none() {
         out.put_slice(s.as_bytes());
     } else {

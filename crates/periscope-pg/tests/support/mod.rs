@@ -9,21 +9,27 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use periscope_audit::{AuditTime, EventDraft};
-use periscope_pg::audit::{AuditAck, AuditFailure, AuditSink};
-use periscope_pg::catalog::CatalogCache;
-use periscope_pg::session::{SessionSetup, ShieldedSession};
-use periscope_pg::{
+use periscope_pg::{PgCatalog, SessionSetup, ShieldedSession};
+use periscope_pg_wire::{
     AuthRejection, AuthRequest, Authenticated, Authenticator, ClientTls, PgError, PgListener,
-    ProxyConfig, ProxyMetrics, SessionHandle, SessionTarget, UpstreamSession, UpstreamTls,
+    ProxyConfig, ProxyMetrics, SessionTarget, UpstreamSession, UpstreamTls,
 };
 use periscope_policy::{Grant, Identity, Policy, PolicyInput, decide};
+use periscope_shield::catalog::CatalogCache;
+use periscope_shield::grants::SessionCut;
+use periscope_shield::record::{AuditAck, AuditFailure, AuditSink};
 use periscope_sql::AnalysisCache;
 use periscope_testkit::fixtures::{self, Customer};
 use periscope_testkit::{PgCluster, SUPERUSER, SUPERUSER_PASSWORD};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CONNECTION, TOKEN, USER};
+/// The token alice presents.
+pub const TOKEN: &str = "good-token";
+/// The connection of the tests.
+pub const CONNECTION: &str = "pg-test";
+/// The identity of the tests.
+pub const USER: &str = "alice";
 
 /// The audit log of the tests: events in submission order.
 #[derive(Default)]
@@ -37,7 +43,7 @@ pub struct MemoryAudit {
     pub query_acks: Mutex<Vec<Instant>>,
     /// When each `query.refused` event was acknowledged.
     pub refusal_acks: Mutex<Vec<Instant>>,
-    pub handles: Mutex<Option<mpsc::UnboundedSender<SessionHandle>>>,
+    pub cuts: Mutex<Option<mpsc::UnboundedSender<Arc<dyn SessionCut>>>>,
 }
 
 impl MemoryAudit {
@@ -109,9 +115,9 @@ impl AuditSink for SinkHandle {
         })
     }
 
-    fn session_started(&self, handle: &SessionHandle) {
-        if let Some(tx) = self.0.handles.lock().unwrap().as_ref() {
-            let _ = tx.send(handle.clone());
+    fn session_started(&self, cut: Arc<dyn SessionCut>) {
+        if let Some(tx) = self.0.cuts.lock().unwrap().as_ref() {
+            let _ = tx.send(cut);
         }
     }
 }
@@ -165,7 +171,7 @@ pub struct ShieldAuth {
     port: u16,
     policy: Policy,
     grants: Mutex<Vec<Grant>>,
-    catalogs: CatalogCache,
+    catalogs: CatalogCache<PgCatalog>,
     analyses: Arc<AnalysisCache>,
     pub audit: Arc<MemoryAudit>,
 }
@@ -224,7 +230,7 @@ impl Authenticator for ShieldAuth {
     ) -> Result<(), PgError> {
         let catalog = self
             .catalogs
-            .get_or_load(CONNECTION, upstream)
+            .get_or_load(CONNECTION, || PgCatalog::load(upstream))
             .await
             .map_err(|e| PgError::fatal("08004", e.to_string()))?;
         hooks.attach(catalog, "ses_test", upstream.upstream_user());
@@ -322,8 +328,13 @@ impl Shielded {
         tokio_postgres::Client,
         oneshot::Receiver<Result<(), tokio_postgres::Error>>,
     ) {
-        super::connect(&self.conninfo())
+        let (client, connection) = tokio_postgres::connect(&self.conninfo(), tokio_postgres::NoTls)
             .await
-            .expect("connect through the shielded proxy")
+            .expect("connect through the shielded proxy");
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = tx.send(connection.await);
+        });
+        (client, rx)
     }
 }

@@ -1,15 +1,12 @@
 //! Session control: cancel mapping, hook refusals, termination from outside,
 //! back-pressure, upstream loss, session limit and shutdown.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use bytes::BytesMut;
-use common::*;
 use futures_util::{StreamExt, pin_mut};
-use periscope_pg::backend::{BackendMessage, TransactionStatus};
+use periscope_pg_wire::backend::{BackendMessage, TransactionStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -50,7 +47,7 @@ async fn a_cancel_with_a_wrong_key_is_ignored() {
     let (client, _conn) = gw.connect().await;
     let mut raw = RawClient::connect(gw.addr).await;
     let mut out = BytesMut::new();
-    periscope_pg::frontend::encode::cancel_request(&mut out, 12345, &[1, 2, 3, 4]);
+    periscope_pg_wire::frontend::encode::cancel_request(&mut out, 12345, &[1, 2, 3, 4]);
     raw.send(&out).await;
     assert!(raw.until_eof().await.is_empty(), "a cancel gets no answer");
     assert_eq!(gw.metrics.cancels_forwarded(), 0);
@@ -121,14 +118,14 @@ async fn refusals_are_answered_in_order_with_pipelined_work() {
         .hooks(refusing_hooks())
         .start()
         .await;
-    let (mut raw, _) = RawClient::login(gw.addr, &[]).await;
+    let (mut raw, _) = raw_login(gw.addr, &[]).await;
 
     // Three simple queries in one write: the refused one in the middle must
     // be answered after the first one's results, before the third's.
     let mut out = BytesMut::new();
-    periscope_pg::frontend::encode::query(&mut out, "SELECT pg_sleep(0.2), 'first'");
-    periscope_pg::frontend::encode::query(&mut out, "SELECT * FROM secret_table");
-    periscope_pg::frontend::encode::query(&mut out, "SELECT 'third'");
+    periscope_pg_wire::frontend::encode::query(&mut out, "SELECT pg_sleep(0.2), 'first'");
+    periscope_pg_wire::frontend::encode::query(&mut out, "SELECT * FROM secret_table");
+    periscope_pg_wire::frontend::encode::query(&mut out, "SELECT 'third'");
     raw.send(&out).await;
     let first = raw.until_ready().await;
     assert!(first.iter().any(|m| m.tag == b'D'), "{first:?}");
@@ -145,13 +142,13 @@ async fn refusals_are_answered_in_order_with_pipelined_work() {
     // after its results, before the batch's ReadyForQuery; the rest is
     // discarded.
     let mut out = BytesMut::new();
-    parse_msg(&mut out, "", "SELECT 'ok'");
-    bind_msg(&mut out, "", "");
-    execute_msg(&mut out, "", 0);
-    parse_msg(&mut out, "s2", "SELECT * FROM secret_table");
-    bind_msg(&mut out, "", "s2");
-    execute_msg(&mut out, "", 0);
-    sync_msg(&mut out);
+    out.extend_from_slice(&build::parse("", "SELECT 'ok'"));
+    out.extend_from_slice(&build::bind("", ""));
+    out.extend_from_slice(&build::execute("", 0));
+    out.extend_from_slice(&build::parse("s2", "SELECT * FROM secret_table"));
+    out.extend_from_slice(&build::bind("", "s2"));
+    out.extend_from_slice(&build::execute("", 0));
+    out.extend_from_slice(&build::sync());
     raw.send(&out).await;
     let batch = raw.until_ready().await;
     let tags: Vec<u8> = batch.iter().map(|m| m.tag).collect();
@@ -165,10 +162,10 @@ async fn refusals_are_answered_in_order_with_pipelined_work() {
     // A batch refused before anything went upstream: error, then our own
     // ReadyForQuery at the Sync.
     let mut out = BytesMut::new();
-    parse_msg(&mut out, "", "SELECT * FROM secret_table");
-    bind_msg(&mut out, "", "");
-    execute_msg(&mut out, "", 0);
-    sync_msg(&mut out);
+    out.extend_from_slice(&build::parse("", "SELECT * FROM secret_table"));
+    out.extend_from_slice(&build::bind("", ""));
+    out.extend_from_slice(&build::execute("", 0));
+    out.extend_from_slice(&build::sync());
     raw.send(&out).await;
     let batch = raw.until_ready().await;
     let tags: Vec<u8> = batch.iter().map(|m| m.tag).collect();
@@ -368,16 +365,19 @@ async fn thousands_of_refusals_pipelined_behind_a_slow_statement_stay_in_order()
         .hooks(refusing_hooks())
         .start()
         .await;
-    let (mut raw, _) = RawClient::login(gw.addr, &[]).await;
+    let (mut raw, _) = raw_login(gw.addr, &[]).await;
     const REFUSED: usize = 3_000;
     let mut out = BytesMut::new();
-    periscope_pg::frontend::encode::query(&mut out, "SELECT pg_sleep(0.3)");
+    periscope_pg_wire::frontend::encode::query(&mut out, "SELECT pg_sleep(0.3)");
     for i in 0..REFUSED {
-        periscope_pg::frontend::encode::query(&mut out, &format!("SELECT {i} FROM secret_table"));
+        periscope_pg_wire::frontend::encode::query(
+            &mut out,
+            &format!("SELECT {i} FROM secret_table"),
+        );
     }
-    periscope_pg::frontend::encode::query(&mut out, "SELECT 'last'");
+    periscope_pg_wire::frontend::encode::query(&mut out, "SELECT 'last'");
     // Written concurrently: the relay pauses reading while refusals wait.
-    let (mut read_half, mut write_half) = raw.stream.split();
+    let (mut read_half, mut write_half) = raw.stream().split();
     let writer = async {
         write_half.write_all(&out).await.unwrap();
     };
@@ -386,7 +386,7 @@ async fn thousands_of_refusals_pipelined_behind_a_slow_statement_stay_in_order()
         let mut buf = BytesMut::new();
         let mut readies = 0;
         while readies < REFUSED + 2 {
-            while let Some(frame) = periscope_pg::Frame::parse(&buf, usize::MAX).unwrap() {
+            while let Some(frame) = periscope_pg_wire::Frame::parse(&buf, usize::MAX).unwrap() {
                 let len = frame.len();
                 let raw = buf.split_to(len).to_vec();
                 if raw[0] == b'Z' {
@@ -437,7 +437,7 @@ async fn a_backend_hook_rewrites_rows_and_drops_messages() {
     )
     .await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(out.stdout, "DO\n[email]|plain|\nx|[email]|y");
+    assert_eq!(out.out(), "DO\n[email]|plain|\nx|[email]|y");
     assert!(!out.stderr.contains("dropped"), "{}", out.stderr);
     assert!(!out.stdout.contains('@'));
 }

@@ -1,27 +1,23 @@
-//! Shared harness of the periscope-pg integration tests: a real PostgreSQL
+//! Shared harness of the periscope-pg-wire integration tests: a real PostgreSQL
 //! cluster (periscope-testkit), the proxy listening on a free loopback port,
 //! a test `Authenticator` (the gateway's seam: a fixed token mapped to the
 //! cluster), and a raw protocol client for what drivers do not expose.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, missing_docs)]
-
-pub mod shield;
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
-use periscope_pg::backend::{BackendMessage, DataRowWriter, NoticeFields};
-use periscope_pg::frontend::{self, FrontendMessage};
-use periscope_pg::{
+use bytes::BytesMut;
+use periscope_pg_wire::backend::{BackendMessage, DataRowWriter, NoticeFields};
+use periscope_pg_wire::frontend::FrontendMessage;
+use periscope_pg_wire::{
     AuthRejection, AuthRequest, Authenticated, Authenticator, BackendAction, ClientTls, Frame,
     FrontendAction, PgError, PgListener, ProtocolState, ProxyConfig, ProxyMetrics, SessionHandle,
     SessionHooks, SessionInfo, SessionList, SessionTarget, UpstreamTls, sqlstate,
 };
-use periscope_testkit::{PgCluster, SUPERUSER, SUPERUSER_PASSWORD};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+pub use periscope_testkit::pgraw::{Message as Msg, RawClient, build};
+use periscope_testkit::{PgCluster, Psql, PsqlOutput, SUPERUSER, SUPERUSER_PASSWORD};
 use tokio::sync::{mpsc, oneshot};
 
 pub const TOKEN: &str = "good-token";
@@ -306,208 +302,40 @@ pub fn start_cluster() -> PgCluster {
     PgCluster::start().expect("start a throwaway PostgreSQL cluster")
 }
 
-/// Output of a psql run.
-#[derive(Debug)]
-pub struct PsqlOutput {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs the real `psql` with a conninfo string (asynchronously: the gateway
-/// runs on the same runtime).
+/// Runs the real `psql` (asynchronously: the gateway runs on the same
+/// runtime).
 pub async fn psql(cluster: &PgCluster, conninfo: &str, sql: &str) -> PsqlOutput {
-    psql_in(cluster, conninfo, sql, None).await
+    Psql::new(cluster.binaries(), conninfo).run(sql).await
 }
 
-pub async fn psql_in(
-    cluster: &PgCluster,
-    conninfo: &str,
-    sql: &str,
-    cwd: Option<&Path>,
-) -> PsqlOutput {
-    let mut cmd = tokio::process::Command::new(cluster.binaries().path("psql"));
-    cmd.args([
-        "-X",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-d",
-        conninfo,
-        "-c",
-        sql,
-    ])
-    .env("PGCONNECT_TIMEOUT", "10")
-    .env_remove("PGPASSWORD")
-    .kill_on_drop(true);
-    if let Some(dir) = cwd {
-        cmd.current_dir(dir);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("psql finished within a minute")
-        .expect("run psql");
-    PsqlOutput {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-    }
+/// A raw client logged in as alice on the test connection with the test
+/// token, plus `params`.
+pub async fn raw_login(addr: SocketAddr, params: &[(&str, &str)]) -> (RawClient, Vec<Msg>) {
+    let mut all = vec![("user", USER), ("database", CONNECTION)];
+    all.extend_from_slice(params);
+    RawClient::login(addr, &all, TOKEN).await
 }
 
-/// A message received by [`RawClient`].
-#[derive(Debug, Clone)]
-pub struct Msg {
-    pub tag: u8,
-    pub raw: Vec<u8>,
+/// A raw message read with this crate's codec.
+pub trait Decoded {
+    /// The message, typed.
+    fn decode(&self) -> BackendMessage<'_>;
+    /// The fields of an ErrorResponse.
+    fn error(&self) -> Option<NoticeFields<'_>>;
 }
 
-impl Msg {
-    pub fn decode(&self) -> BackendMessage<'_> {
+impl Decoded for Msg {
+    fn decode(&self) -> BackendMessage<'_> {
         let frame = Frame::parse(&self.raw, usize::MAX).unwrap().unwrap();
         BackendMessage::decode(frame).unwrap()
     }
 
-    pub fn error(&self) -> Option<NoticeFields<'_>> {
+    fn error(&self) -> Option<NoticeFields<'_>> {
         match self.decode() {
             BackendMessage::ErrorResponse(f) => Some(f),
             _ => None,
         }
     }
-}
-
-/// A hand-driven protocol client built on this crate's own codec, for
-/// checking message order and what drivers hide.
-pub struct RawClient {
-    pub stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl RawClient {
-    pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        Self {
-            stream,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// Connects, starts up and authenticates; returns the startup messages
-    /// up to ReadyForQuery.
-    pub async fn login(addr: SocketAddr, params: &[(&str, &str)]) -> (Self, Vec<Msg>) {
-        let mut client = Self::connect(addr).await;
-        let mut out = BytesMut::new();
-        let mut all = vec![("user", USER), ("database", CONNECTION)];
-        all.extend_from_slice(params);
-        frontend::encode::startup_message(&mut out, all);
-        client.send(&out).await;
-        let auth = client.recv().await;
-        assert_eq!(auth.tag, b'R', "expected an authentication request");
-        let mut out = BytesMut::new();
-        frontend::encode::password(&mut out, TOKEN);
-        client.send(&out).await;
-        let msgs = client.until_ready().await;
-        (client, msgs)
-    }
-
-    pub async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    pub async fn query(&mut self, sql: &str) {
-        let mut out = BytesMut::new();
-        frontend::encode::query(&mut out, sql);
-        self.send(&out).await;
-    }
-
-    /// Next message, or `None` at EOF; bounded by 10 s.
-    pub async fn try_recv(&mut self) -> Option<Msg> {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(frame) = Frame::parse(&self.buf, usize::MAX).unwrap() {
-                    let len = frame.len();
-                    let raw = self.buf.split_to(len).to_vec();
-                    return Some(Msg { tag: raw[0], raw });
-                }
-                let n = self.stream.read_buf(&mut self.buf).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-            }
-        })
-        .await
-        .expect("a message within 10 s")
-    }
-
-    pub async fn recv(&mut self) -> Msg {
-        self.try_recv().await.expect("a message, not EOF")
-    }
-
-    /// Everything up to and including the next ReadyForQuery.
-    pub async fn until_ready(&mut self) -> Vec<Msg> {
-        let mut msgs = Vec::new();
-        loop {
-            let msg = self.recv().await;
-            let done = msg.tag == b'Z';
-            msgs.push(msg);
-            if done {
-                return msgs;
-            }
-        }
-    }
-
-    /// Reads whatever the server says until it closes the connection.
-    pub async fn until_eof(&mut self) -> Vec<Msg> {
-        let mut msgs = Vec::new();
-        while let Some(msg) = self.try_recv().await {
-            msgs.push(msg);
-        }
-        msgs
-    }
-}
-
-/// Extended-protocol message builders for raw tests.
-pub fn parse_msg(out: &mut BytesMut, name: &str, sql: &str) {
-    frame(out, b'P', |o| {
-        cstr(o, name);
-        cstr(o, sql);
-        o.put_i16(0);
-    });
-}
-
-pub fn bind_msg(out: &mut BytesMut, portal: &str, statement: &str) {
-    frame(out, b'B', |o| {
-        cstr(o, portal);
-        cstr(o, statement);
-        o.put_i16(0);
-        o.put_i16(0);
-        o.put_i16(0);
-    });
-}
-
-pub fn execute_msg(out: &mut BytesMut, portal: &str, max_rows: i32) {
-    frame(out, b'E', |o| {
-        cstr(o, portal);
-        o.put_i32(max_rows);
-    });
-}
-
-pub fn sync_msg(out: &mut BytesMut) {
-    frame(out, b'S', |_| {});
-}
-
-fn cstr(out: &mut BytesMut, s: &str) {
-    out.put_slice(s.as_bytes());
-    out.put_u8(0);
-}
-
-fn frame(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
-    out.put_u8(tag);
-    let at = out.len();
-    out.put_i32(0);
-    body(out);
-    let len = (out.len() - at) as i32;
-    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 /// Waits (bounded) until the cluster shows a statement matching `pattern` as

@@ -1,13 +1,10 @@
 //! The relay carries every part of the protocol a client relies on, against a
 //! real PostgreSQL with real clients (tokio-postgres, psql).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::support::*;
 use bytes::Bytes;
-use common::*;
 use futures_util::{SinkExt, StreamExt, pin_mut};
-use periscope_pg::backend::{BackendMessage, TransactionStatus};
+use periscope_pg_wire::backend::{BackendMessage, TransactionStatus};
 use tokio_postgres::SimpleQueryMessage;
 
 fn rows_of(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
@@ -55,7 +52,7 @@ async fn simple_queries_with_several_statements() {
     // psql through the gateway sees the same thing.
     let out = psql(&cluster, &gw.conninfo(), "SELECT 40 + 2").await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(out.stdout, "42");
+    assert_eq!(out.out(), "42");
 
     // An empty query gets EmptyQueryResponse and the session goes on.
     client.simple_query("").await.unwrap();
@@ -170,7 +167,7 @@ async fn copy_out_and_copy_in() {
     )
     .await;
     assert!(out.success, "{}", out.stderr);
-    assert_eq!(out.stdout, "psql copy");
+    assert_eq!(out.out(), "psql copy");
 }
 
 #[tokio::test]
@@ -193,7 +190,7 @@ async fn notices_and_parameter_status_reach_the_client() {
         out.stderr
     );
 
-    let (mut raw, startup) = RawClient::login(gw.addr, &[]).await;
+    let (mut raw, startup) = raw_login(gw.addr, &[]).await;
     // The upstream's startup ParameterStatus messages were passed on.
     let statuses: Vec<(String, String)> = startup
         .iter()
@@ -256,7 +253,7 @@ async fn transactions_and_error_recovery() {
     assert_eq!(row.get::<_, i64>(0), 0, "the rolled-back insert is gone");
 
     // The transaction status seen by the client follows the server's.
-    let (mut raw, _) = RawClient::login(gw.addr, &[]).await;
+    let (mut raw, _) = raw_login(gw.addr, &[]).await;
     raw.query("BEGIN").await;
     let last = raw.until_ready().await.pop().unwrap();
     assert_eq!(
@@ -283,7 +280,7 @@ async fn only_presentation_parameters_reach_the_upstream() {
     let gw = Gateway::plaintext(Upstream::superuser(&cluster))
         .start()
         .await;
-    let (mut raw, _) = RawClient::login(
+    let (mut raw, _) = raw_login(
         gw.addr,
         &[
             ("application_name", "my-laptop"),
