@@ -350,49 +350,50 @@ fn mac_dotted(t: &[u8], i: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-/// A dotted-quad IPv4 address, parsed as `std::net::Ipv4Addr` does: four
-/// decimal octets up to 255, no leading zeros, nothing else.
-fn ipv4_valid(s: &[u8]) -> bool {
-    let mut octets = 0;
-    for part in s.split(|&b| b == b'.') {
-        octets += 1;
-        let ok = !part.is_empty()
-            && part.len() <= 3
-            && part.iter().all(u8::is_ascii_digit)
-            && !(part.len() > 1 && part[0] == b'0')
-            && part.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0')) <= 255;
-        if !ok || octets > 4 {
-            return false;
-        }
-    }
-    octets == 4
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::EntitySet;
 
+    /// Whether [`Scanner::ipv4`] takes all of `s`, and reports it as one IP.
+    fn ipv4_takes_all(scanner: &Scanner, s: &str) -> bool {
+        let mut sink = Sink::new(EntitySet::all(), false);
+        let end = scanner.ipv4(s.as_bytes(), 0, &mut sink);
+        let all = end == Some(s.len());
+        let reported = sink.found.len() == 1 && sink.found[0].span == (0..s.len());
+        assert_eq!(
+            all, reported,
+            "{s:?}: returned {end:?}, found {:?}",
+            sink.found
+        );
+        all
+    }
+
+    /// The scanner's own dotted-quad reader accepts exactly what
+    /// `std::net::Ipv4Addr` parses, on every quad built from octets at and
+    /// around the limits (leading zeros, 255/256, four digits, empty).
     #[test]
-    fn ipv4_parser_agrees_with_std() {
-        for s in [
-            "1.2.3.4",
-            "255.255.255.255",
-            "0.0.0.0",
-            "256.1.1.1",
-            "01.2.3.4",
-            "1.2.3",
-            "1.2.3.4.5",
-            "1..2.3",
-            "1.2.3.",
-            "",
-            "1234.1.1.1",
-            "10.0.0.00",
-        ] {
-            assert_eq!(
-                ipv4_valid(s.as_bytes()),
-                s.parse::<std::net::Ipv4Addr>().is_ok(),
-                "{s}"
-            );
+    fn ipv4_reader_agrees_with_std() {
+        let octets = [
+            "", "0", "1", "9", "00", "01", "09", "10", "99", "010", "100", "199", "200", "249",
+            "250", "255", "256", "259", "260", "300", "999", "0000", "1000", "2555",
+        ];
+        let scanner = Scanner::default();
+        let mut checked = 0;
+        for a in octets {
+            for b in octets {
+                for c in octets {
+                    for d in octets {
+                        let s = format!("{a}.{b}.{c}.{d}");
+                        let std_ok = s.parse::<std::net::Ipv4Addr>().is_ok();
+                        assert_eq!(ipv4_takes_all(&scanner, &s), std_ok, "{s:?}");
+                        checked += usize::from(std_ok);
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+        for s in ["1.2.3", "1.2.3.", "1..2.3", "1.2.3.4.5", "", "1.2.3.4.5.6"] {
+            assert!(!ipv4_takes_all(&scanner, s), "{s:?}");
         }
     }
 }
