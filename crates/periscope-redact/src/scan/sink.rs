@@ -14,10 +14,15 @@ use super::EntitySet;
 use super::Finding;
 use crate::{Entity, Tier};
 
+/// The findings of one scan, in the order the walk makes them.
 pub(super) struct Sink {
+    /// Unsorted and possibly overlapping until [`resolve`] is done with them.
     pub(super) found: Vec<Finding>,
+    /// Stop at the first finding (`contains_any`).
     first_only: bool,
+    /// Set by the first finding when `first_only`: the walk returns.
     pub(super) stop: bool,
+    /// The entities detected, which [`Sink::wants`] answers from.
     enabled: EntitySet,
 }
 
@@ -62,6 +67,8 @@ fn rank(entity: Entity) -> u8 {
     }
 }
 
+/// The findings sorted by position and disjoint, by the overlap rules that
+/// [`Scanner::scan`](super::Scanner::scan) documents.
 pub(super) fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
     if found.len() < 2 {
         return found;

@@ -38,6 +38,8 @@ use super::sink::Sink;
 use crate::Entity;
 
 impl Scanner {
+    /// Walks `t` once, waking the detectors at the places the module doc
+    /// lists; they push into `sink`. Returns early when the sink says stop.
     pub(super) fn run(&self, t: &[u8], sink: &mut Sink) {
         let n = t.len();
         let mut i = 0;
