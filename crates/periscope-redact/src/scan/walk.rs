@@ -225,10 +225,22 @@ impl Scanner {
             return pair || (is_hex(b0) && self.hexish(t, i, end));
         }
         if b0.is_ascii_digit() {
-            return self.number_may_match(t, i, end);
+            // A short lone run (`200`, `4567,`) can be nothing: no separator
+            // continues it and its length fits no detector.
+            let after = t.get(end).copied().unwrap_or(b'\n');
+            let continues = match after {
+                b':' => true,
+                b'-' | b'.' if self.hex_optional => true,
+                b' ' | b'-' | b'.' | b'/' => t.get(end + 1).is_some_and(u8::is_ascii_digit),
+                _ => false,
+            };
+            return continues || len == 9 || (12..=19).contains(&len) || (26..=35).contains(&len);
         }
         // Upper case: the prefixes and shapes `upper_word` looks for.
-        let iban_shape = iban_shape(&t[i..]);
+        let iban_shape = t.len() - i >= 15
+            && b1.is_ascii_uppercase()
+            && t[i + 2].is_ascii_digit()
+            && t[i + 3].is_ascii_digit();
         let prefix = match b0 {
             // `AKIA` + 16 (exactly 20), `AIza`.
             b'A' => len == 20 || b1 == b'I',
@@ -243,23 +255,6 @@ impl Scanner {
             _ => false,
         };
         prefix || iban_shape || self.names_on || (is_hex(b0) && self.hexish(t, i, end))
-    }
-
-    /// Whether the word `i..end`, which starts with a digit, may be part of
-    /// anything: a separator goes on to more digits (after `:`, a time or an
-    /// IPv6 address; after `-` or `.`, a UUID or MAC address when those are
-    /// on), or its length fits a routing number (9), a card (12 to 19) or a
-    /// Base58 wallet (26 to 35). A short lone run (`200`, `4567,`) is nothing.
-    #[inline(always)]
-    fn number_may_match(&self, t: &[u8], i: usize, end: usize) -> bool {
-        let len = end - i;
-        let continues = match t.get(end).copied().unwrap_or(b'\n') {
-            b':' => true,
-            b'-' | b'.' if self.hex_optional => true,
-            b' ' | b'-' | b'.' | b'/' => t.get(end + 1).is_some_and(u8::is_ascii_digit),
-            _ => false,
-        };
-        continues || len == 9 || (12..=19).contains(&len) || (26..=35).contains(&len)
     }
 
     /// A word starts at `i` and ends at `end` (alphanumeric run). Returns where
@@ -316,8 +311,14 @@ impl Scanner {
             }
         }
         // The most common number, a short lone run (`200`, `4567,`), can be
-        // nothing. (On the walk's path `may_start` has already turned it away.)
-        if !self.number_may_match(t, i, end) {
+        // nothing: no separator continues it and its length fits no detector.
+        let continues = match after {
+            b':' => true,
+            b'-' | b'.' if self.hex_optional => true,
+            b' ' | b'-' | b'.' | b'/' => t.get(end + 1).is_some_and(u8::is_ascii_digit),
+            _ => false,
+        };
+        if !continues && len != 9 && !(12..=19).contains(&len) && !(26..=35).contains(&len) {
             return end;
         }
         if len <= 2
@@ -443,7 +444,10 @@ impl Scanner {
     fn upper_word(&self, t: &[u8], i: usize, end: usize, sink: &mut Sink) -> Option<usize> {
         use Entity::*;
         let rest = &t[i..];
-        let iban_shape = iban_shape(rest);
+        let iban_shape = rest.len() >= 15
+            && rest[1].is_ascii_uppercase()
+            && rest[2].is_ascii_digit()
+            && rest[3].is_ascii_digit();
         if !iban_shape
             && !self.names_on
             && !matches!(rest[0], b'A' | b'S' | b'B' | b'T' | b'L' | b'M' | b'D')
@@ -477,7 +481,10 @@ impl Scanner {
         {
             return Some(e);
         }
-        if iban_shape
+        if rest.len() >= 15
+            && rest[1].is_ascii_uppercase()
+            && rest[2].is_ascii_digit()
+            && rest[3].is_ascii_digit()
             && sink.wants(Iban)
             && let Some(e) = self.iban(t, i, sink)
         {
@@ -521,17 +528,6 @@ impl Scanner {
             _ => i + 1,
         }
     }
-}
-
-/// Whether a word that starts with a capital letter at `rest` looks like the
-/// start of an IBAN: a second capital, two check digits, and room for the
-/// shortest IBAN (15 characters).
-#[inline(always)]
-fn iban_shape(rest: &[u8]) -> bool {
-    rest.len() >= 15
-        && rest[1].is_ascii_uppercase()
-        && rest[2].is_ascii_digit()
-        && rest[3].is_ascii_digit()
 }
 
 /// Whether a lowercase word starting with `b0 b1` may start a detector:
