@@ -63,6 +63,10 @@ pub(super) fn word_end_gap(t: &[u8], i: usize) -> (usize, bool) {
     (end, gap)
 }
 
+/// The end of the word (run of ASCII letters and digits) that goes on at `i`.
+// Inlined into the walk's loop, as it was when the scanner was one file:
+// out of line, a call for every word longer than eight bytes.
+#[inline]
 pub(super) fn word_end(t: &[u8], mut i: usize) -> usize {
     // Eight bytes at a time while they are all alphanumeric (SWAR), then one by one.
     while let Some(chunk) = t.get(i..i + 8) {
