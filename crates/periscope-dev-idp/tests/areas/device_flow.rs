@@ -46,18 +46,12 @@ async fn poll(rp: &Rp, device: &CoreDeviceAuthorizationResponse) -> String {
     }
 }
 
-fn device_url(
-    rp: &Rp,
-    device: &CoreDeviceAuthorizationResponse,
-    user: &str,
-    action: &str,
-) -> String {
+fn device_url(device: &CoreDeviceAuthorizationResponse, user: &str, action: &str) -> String {
     let mut url = url::Url::parse(device.verification_uri().as_str()).expect("URL");
     url.query_pairs_mut()
         .append_pair("user_code", device.user_code().secret())
         .append_pair("user", user)
         .append_pair("action", action);
-    let _ = rp;
     url.into()
 }
 
@@ -77,7 +71,7 @@ async fn device_flow_is_pending_until_approved_then_issues_verified_tokens() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains(device.user_code().secret().as_str()));
 
-    let approved = rp.get(&device_url(&rp, &device, "alice", "approve")).await;
+    let approved = rp.get(&device_url(&device, "alice", "approve")).await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
 
     // RFC 8628 §3.5: a client waits the interval between polls.
@@ -123,11 +117,11 @@ async fn denied_device_gets_access_denied() {
     let idp = idp().await;
     let rp = Rp::gateway(&idp).await;
     let device = start_device(&rp).await;
-    let denied = rp.get(&device_url(&rp, &device, "alice", "deny")).await;
+    let denied = rp.get(&device_url(&device, "alice", "deny")).await;
     assert_eq!(denied.status, StatusCode::OK);
     assert_eq!(poll(&rp, &device).await, "access_denied");
     // A decided code cannot be approved afterwards.
-    let late = rp.get(&device_url(&rp, &device, "alice", "approve")).await;
+    let late = rp.get(&device_url(&device, "alice", "approve")).await;
     assert_eq!(late.status, StatusCode::BAD_REQUEST);
 }
 
@@ -137,7 +131,7 @@ async fn expired_device_code_gets_expired_token_and_cannot_be_approved() {
     let rp = Rp::gateway(&idp).await;
     let device = start_device(&rp).await;
     idp.advance_clock(device.expires_in() + Duration::from_secs(1));
-    let late = rp.get(&device_url(&rp, &device, "alice", "approve")).await;
+    let late = rp.get(&device_url(&device, "alice", "approve")).await;
     assert_eq!(late.status, StatusCode::BAD_REQUEST);
     assert!(late.body.contains("expired"), "{}", late.body);
     assert_eq!(poll(&rp, &device).await, "expired_token");
@@ -153,9 +147,7 @@ async fn unknown_user_code_or_user_is_an_error_on_the_page() {
         .get(&format!("{base}?user_code=BBBB-BBBB&user=alice"))
         .await;
     assert_eq!(wrong_code.status, StatusCode::BAD_REQUEST);
-    let wrong_user = rp
-        .get(&device_url(&rp, &device, "mallory", "approve"))
-        .await;
+    let wrong_user = rp.get(&device_url(&device, "mallory", "approve")).await;
     assert_eq!(wrong_user.status, StatusCode::BAD_REQUEST);
     assert_eq!(poll(&rp, &device).await, "authorization_pending");
 }
