@@ -1,8 +1,9 @@
 //! Test harness shared by every Periscope test: throwaway PostgreSQL clusters
 //! ([`PgCluster`]), seeded fixtures ([`fixtures`]), real gateway processes
 //! ([`GatewayProcess`]; with the `http-client` feature also `ApiClient`, an
-//! HTTPS JSON client trusting the gateway's own CA), the one `psql` runner
-//! ([`Psql`]) and a raw protocol client ([`pgraw`]).
+//! HTTPS JSON client trusting the gateway's own CA; with the `idp` feature
+//! also `idp`, an OpenID Connect provider on a loopback port), the one
+//! `psql` runner ([`Psql`]) and a raw protocol client ([`pgraw`]).
 //!
 //! Tests talk to real components. When a prerequisite is missing, the harness
 //! fails with a message that says what to install instead of skipping.
@@ -14,6 +15,13 @@
 pub mod gateway;
 pub mod pgraw;
 pub mod psql;
+
+/// The development OpenID Connect provider (`periscope-dev-idp`, which
+/// `periscope demo --sso` ships): SSO tests start one with
+/// `idp::DevIdp::builder()...start().await` and bend it with its knobs
+/// (key rotation, user changes, ID token faults, stop/restart).
+#[cfg(feature = "idp")]
+pub use periscope_dev_idp as idp;
 
 #[cfg(feature = "http-client")]
 pub use gateway::{ApiClient, ApiResponse};
