@@ -147,24 +147,24 @@ impl Walker<'_> {
     /// The node for `key` under `node`, creating it, pooling it under `.*`
     /// or collapsing `node` into a map as the rules say.
     fn child<'n>(&mut self, node: &'n mut Node, key: &str) -> &'n mut Node {
-        let named = !node.collapsed
-            && is_name_like(key)
-            && !self.ctx.scanner.contains_any(key)
-            && (node.keys.contains_key(key) || self.paths < self.limits.max_paths);
-        if named && !node.keys.contains_key(key) {
-            if node.keys.len() >= self.limits.map_keys {
-                collapse(node);
-                self.needs_recount = true;
-                return self.any(node);
-            }
-            self.paths += 1;
-            node.keys.insert(key.to_string(), Node::default());
-        }
-        if named {
-            // Present: inserted just above or found.
+        if node.keys.contains_key(key) {
+            // Known, so already judged a name.
             return node.keys.entry(key.to_string()).or_default();
         }
-        self.any(node)
+        let named = !node.collapsed
+            && self.paths < self.limits.max_paths
+            && is_name_like(key)
+            && !self.ctx.scanner.contains_any(key);
+        if !named {
+            return self.any(node);
+        }
+        if node.keys.len() >= self.limits.map_keys {
+            collapse(node);
+            self.needs_recount = true;
+            return self.any(node);
+        }
+        self.paths += 1;
+        node.keys.entry(key.to_string()).or_default()
     }
 
     fn any<'n>(&mut self, node: &'n mut Node) -> &'n mut Node {

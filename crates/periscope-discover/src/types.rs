@@ -58,8 +58,9 @@ impl DeclaredType {
     /// `character varying(32)`, `_text`, `text[]`, `pg_catalog.jsonb`).
     pub fn parse(name: &str) -> DeclaredType {
         let mut n = name.trim().to_ascii_lowercase();
-        if let Some(dot) = n.rfind('.')
-            && !n[dot..].contains(')')
+        // A schema prefix (`pg_catalog.`), not a dot inside a modifier.
+        if let Some(dot) = n.find('.')
+            && n.find('(').is_none_or(|paren| dot < paren)
         {
             n = n[dot + 1..].to_string();
         }
@@ -149,6 +150,9 @@ mod tests {
             ("int8", TypeClass::Integer, false),
             ("bigint", TypeClass::Integer, false),
             ("numeric(11,0)", TypeClass::Integer, false),
+            ("pg_catalog.numeric(10,2)", TypeClass::Integer, false),
+            ("timestamp(3) without time zone", TypeClass::Temporal, false),
+            ("character varying(32)[]", TypeClass::Text, true),
             ("_int8", TypeClass::Integer, true),
             ("text[]", TypeClass::Text, true),
             ("_varchar", TypeClass::Text, true),
