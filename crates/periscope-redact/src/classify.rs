@@ -21,7 +21,12 @@
 //!    `authorization`, `cookie`, or `key` after a qualifier (`api_key`,
 //!    `signing_key`) classify as [`Entity::Secret`]. Plurals such as
 //!    `max_tokens` or `prompt_tokens` are counts, not secrets.
-//! 3. **Personal data by stem**, e.g. `email`, `phone`/`mobile`, `ssn`, `iban`,
+//! 3. **Identity numbers and documents** (national identifiers, tax
+//!    identifiers, passports, driver licences, more date-of-birth spellings)
+//!    follow the rules in [`identity`]: their terms may end in `id`
+//!    (`national_id`, `tax_id`), and their short abbreviations (`sin`, `tin`,
+//!    `dl`) count only next to a number word or a party word.
+//! 4. **Personal data by stem**, e.g. `email`, `phone`/`mobile`, `ssn`, `iban`,
 //!    `card_no`/`cc_number`/`pan`, `ip`/`client_ip`, `dob`/`birth_date`,
 //!    `first_name`, `routing_number`, `wallet_address`, `mac_address`.
 //!
@@ -29,6 +34,8 @@
 //! cache key as a person's name or a credential; content scanning still applies.
 
 use crate::Entity;
+
+mod identity;
 
 /// The longest name we classify; longer ones are never column or key names.
 const MAX_NAME: usize = 96;
@@ -282,16 +289,23 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 /// assert_eq!(classify_name("api_token"), Some(Entity::Secret));
 /// assert_eq!(classify_name("token_expires_at"), None);
 /// assert_eq!(classify_name("dob"), Some(Entity::DateOfBirth));
+/// assert_eq!(classify_name("tax_id"), Some(Entity::TaxId));
+/// assert_eq!(classify_name("sin_no"), Some(Entity::NationalId));
+/// assert_eq!(classify_name("sin"), None);
 /// ```
 pub fn classify_name(name: &str) -> Option<Entity> {
     let words = Words::split(name)?;
-    let last = words.last();
-    if in_set(last, METADATA_WORDS) {
-        return None;
-    }
+    let vetoed = in_set(words.last(), METADATA_WORDS);
     let joined = words.joined();
-    if is_secret(&words, joined) {
+    if !vetoed && is_secret(&words, joined) {
         return Some(Entity::Secret);
+    }
+    // Before the veto: `national_id` and `tax_id` end in `id` but hold one.
+    if let Some(entity) = identity::classify(&words) {
+        return Some(entity);
+    }
+    if vetoed {
+        return None;
     }
     pii_entity(&words, joined)
 }

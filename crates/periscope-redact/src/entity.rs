@@ -124,6 +124,19 @@ entities! {
     CryptoWallet => "crypto_wallet", Pii;
     /// US ABA routing numbers (3-7-1 checksum).
     AbaRouting => "aba_routing", Pii;
+    /// National identity and insurance numbers other than the US SSN: Canadian
+    /// SIN, UK NINO, Indian Aadhaar, and columns named `national_id`. Found by
+    /// name and by column-level discovery (a checksum per value proves little,
+    /// a column of valid ones does); the text scanner has no detector for it.
+    NationalId => "national_id", Pii;
+    /// Personal tax identifiers: Australian TFN, Brazilian CPF, US TIN, and
+    /// columns named `tax_id`. Found by name and by column-level discovery.
+    TaxId => "tax_id", Pii;
+    /// Passport numbers. Found by name only: their formats differ by country
+    /// and carry no checksum that would tell them from other codes.
+    Passport => "passport", Pii;
+    /// Driver licence numbers. Found by name only, like passports.
+    DriverLicense => "driver_license", Pii;
     /// Person names from a dictionary.
     PersonName => "person_name", Optional;
     /// Dates of birth.

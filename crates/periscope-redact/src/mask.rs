@@ -341,13 +341,13 @@ fn placeholder(entity: Entity, out: &mut String) {
 }
 
 /// The form hashed by `token`, so that `4111 1111 1111 1111` and
-/// `4111111111111111`, or `Alice@Example.com` and `alice@example.com`, give the
-/// same token and still join.
+/// `4111111111111111`, `Alice@Example.com` and `alice@example.com`, or
+/// `529.982.247-25` and `52998224725`, give the same token and still join.
 fn canonical(entity: Entity, value: &str) -> Cow<'_, str> {
     use Entity::*;
     match entity {
         Card | Ssn | AbaRouting | Phone => value.chars().filter(char::is_ascii_digit).collect(),
-        Iban => value
+        Iban | NationalId | TaxId | Passport | DriverLicense => value
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_uppercase())
@@ -558,6 +558,18 @@ mod tests {
             .with_token_key(&TokenKey::from_bytes([8; 32]));
         assert_ne!(a, other.mask_value_as(Entity::Card, "4111111111111111"));
         assert_ne!(a, m.mask_value_as(Entity::Card, "5555555555554444"));
+        // Identity numbers join whatever their punctuation and case.
+        let m = m
+            .with_operator(Entity::TaxId, Operator::Token)
+            .with_operator(Entity::NationalId, Operator::Token);
+        assert_eq!(
+            m.mask_value_as(Entity::TaxId, "529.982.247-25"),
+            m.mask_value_as(Entity::TaxId, "52998224725")
+        );
+        assert_eq!(
+            m.mask_value_as(Entity::NationalId, "ab 12 34 56 c"),
+            m.mask_value_as(Entity::NationalId, "AB123456C")
+        );
     }
 
     #[test]

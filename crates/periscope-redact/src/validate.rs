@@ -243,6 +243,154 @@ pub fn ssn_valid(digits: &[u8]) -> bool {
     !SAMPLE_SSNS.iter().any(|s| s.as_slice() == digits)
 }
 
+/// Whether every byte is an ASCII digit and there is at least one.
+fn all_digits(digits: &[u8]) -> bool {
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// Canadian social insurance number, 9 digits: Luhn, and a first digit that
+/// the government assigns to people (not 0, used only for fictitious numbers,
+/// nor 8, never assigned).
+///
+/// One random 9-digit number in about 12.5 passes (8 first digits in 10, Luhn
+/// one in 10), so a single value proves little; a column of them does.
+pub fn sin_valid(digits: &[u8]) -> bool {
+    digits.len() == 9
+        && all_digits(digits)
+        && !matches!(digits[0], b'0' | b'8')
+        && luhn_valid(digits)
+}
+
+/// Australian tax file number: 9 digits (weights 1 4 3 7 5 8 6 9 10) or the
+/// older 8 digits (weights 10 7 8 4 6 3 5 1), weighted sum divisible by 11.
+///
+/// About one random number in 11 passes.
+pub fn tfn_valid(digits: &[u8]) -> bool {
+    const W9: [u32; 9] = [1, 4, 3, 7, 5, 8, 6, 9, 10];
+    const W8: [u32; 8] = [10, 7, 8, 4, 6, 3, 5, 1];
+    if !all_digits(digits) {
+        return false;
+    }
+    let weights: &[u32] = match digits.len() {
+        9 => &W9,
+        8 => &W8,
+        _ => return false,
+    };
+    let sum: u32 = digits
+        .iter()
+        .zip(weights)
+        .map(|(&b, &w)| u32::from(b - b'0') * w)
+        .sum();
+    sum.is_multiple_of(11)
+}
+
+/// Brazilian CPF (individual taxpayer number), 11 digits: two mod-11 check
+/// digits, and not one digit repeated (`111.111.111-11` passes the arithmetic
+/// but is a placeholder, never issued).
+///
+/// About one random number in 100 passes.
+pub fn cpf_valid(digits: &[u8]) -> bool {
+    if digits.len() != 11 || !all_digits(digits) {
+        return false;
+    }
+    if digits.iter().all(|&b| b == digits[0]) {
+        return false;
+    }
+    let mut d = [0u32; 11];
+    for (slot, &b) in d.iter_mut().zip(digits) {
+        *slot = u32::from(b - b'0');
+    }
+    // Check digit k (9 or 10) weights the k digits before it from k+1 down to 2.
+    let check = |k: usize| -> u32 {
+        let sum: u32 = (0..k).map(|i| d[i] * (k as u32 + 1 - i as u32)).sum();
+        (sum * 10) % 11 % 10
+    };
+    check(9) == d[9] && check(10) == d[10]
+}
+
+/// The dihedral group D5 multiplication table of the Verhoeff scheme.
+const VERHOEFF_D: [[u8; 10]; 10] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+
+/// The Verhoeff position permutations (position modulo 8).
+const VERHOEFF_P: [[u8; 10]; 8] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/// Verhoeff check over ASCII digits (the check digit last); false on any
+/// non-digit or on empty input.
+///
+/// Unlike Luhn it catches every single-digit error and every swap of adjacent
+/// digits, which is why Aadhaar uses it.
+pub fn verhoeff_valid(digits: &[u8]) -> bool {
+    if !all_digits(digits) {
+        return false;
+    }
+    let mut c = 0u8;
+    for (i, &b) in digits.iter().rev().enumerate() {
+        let p = VERHOEFF_P[i % 8][usize::from(b - b'0')];
+        c = VERHOEFF_D[usize::from(c)][usize::from(p)];
+    }
+    c == 0
+}
+
+/// Indian Aadhaar number, 12 digits: first digit 2-9 (0 and 1 are never
+/// issued) and a Verhoeff check digit.
+///
+/// About one random 12-digit number in 12.5 passes.
+pub fn aadhaar_valid(digits: &[u8]) -> bool {
+    digits.len() == 12 && all_digits(digits) && digits[0] >= b'2' && verhoeff_valid(digits)
+}
+
+/// UK National Insurance number, compact (no spaces), either case: two
+/// prefix letters, six digits and an optional suffix `A`-`D`.
+///
+/// HMRC never issues a first letter `D F I Q U V`, a second letter
+/// `D F I O Q U V`, nor the prefixes `BG GB KN NK NT TN ZZ` (`TN` marks a
+/// temporary number). Without the suffix about half of random two-letter,
+/// six-digit codes pass, so a caller should treat that shape as weak evidence.
+pub fn nino_valid(compact: &[u8]) -> bool {
+    let n = compact.len();
+    if n != 8 && n != 9 {
+        return false;
+    }
+    let a = compact[0].to_ascii_uppercase();
+    let b = compact[1].to_ascii_uppercase();
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() {
+        return false;
+    }
+    if b"DFIQUV".contains(&a) || b"DFIOQUV".contains(&b) {
+        return false;
+    }
+    if [b"BG", b"GB", b"KN", b"NK", b"NT", b"TN", b"ZZ"]
+        .iter()
+        .any(|p| p[..] == [a, b])
+    {
+        return false;
+    }
+    if !compact[2..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    n == 8 || matches!(compact[8].to_ascii_uppercase(), b'A'..=b'D')
+}
+
 /// US ABA routing number: Federal Reserve prefix (00-12, 21-32, 61-72, 80) and
 /// the 3-7-1 weighted checksum.
 pub fn aba_valid(digits: &[u8]) -> bool {
@@ -474,6 +622,123 @@ mod tests {
             b"12345678",
         ] {
             assert!(!ssn_valid(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn sin_rules() {
+        // Luhn completions of prefixes chosen for the test.
+        for ok in [&b"130456122"[..], b"271938466", b"912345675", b"512345679"] {
+            assert!(sin_valid(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"130456123"[..], // Luhn
+            b"271938467",      // Luhn
+            b"046454286",      // Luhn-valid, but 0 is for fictitious numbers
+            b"812345676",      // Luhn-valid, but 8 is never assigned
+            b"13045612",       // length
+            b"1304561220",
+            b"13045612x",
+        ] {
+            assert!(!sin_valid(bad), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(luhn_valid(b"046454286") && luhn_valid(b"812345676"));
+    }
+
+    #[test]
+    fn tfn_weights() {
+        for ok in [
+            &b"876543210"[..],
+            b"123456782",
+            b"463728195",
+            b"12345677",
+            b"37482910",
+        ] {
+            assert!(tfn_valid(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"876543211"[..],
+            b"123456783",
+            b"12345678",
+            b"1234567",
+            b"1234567820",
+            b"12345678a",
+        ] {
+            assert!(!tfn_valid(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn cpf_check_digits() {
+        for ok in [
+            &b"52998224725"[..],
+            b"11144477735",
+            b"39053344705",
+            b"00000000191",
+        ] {
+            assert!(cpf_valid(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"52998224726"[..], // second check digit
+            b"52998224715",      // first check digit
+            b"11111111111",      // repeated digit: passes the arithmetic, never issued
+            b"00000000000",
+            b"5299822472",
+            b"529982247250",
+        ] {
+            assert!(!cpf_valid(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn verhoeff_and_aadhaar() {
+        // The textbook example: 236 gets check digit 3.
+        assert!(verhoeff_valid(b"2363"));
+        assert!(!verhoeff_valid(b"2364"));
+        assert!(!verhoeff_valid(b"3263"), "adjacent swap is caught");
+        assert!(!verhoeff_valid(b""));
+        for ok in [&b"234567890124"[..], b"491827364507", b"876543210988"] {
+            assert!(aadhaar_valid(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"234567890125"[..], // check digit
+            b"324567890124",      // swap
+            b"23456789012",       // length
+        ] {
+            assert!(!aadhaar_valid(bad), "{}", String::from_utf8_lossy(bad));
+        }
+        // A Verhoeff-valid number starting with 1 is not an Aadhaar number.
+        let one = (0..10u8)
+            .map(|d| [b"12345678901".as_slice(), &[b'0' + d]].concat())
+            .find(|c| verhoeff_valid(c))
+            .expect("some check digit completes it");
+        assert!(!aadhaar_valid(&one));
+    }
+
+    #[test]
+    fn nino_prefix_and_suffix_rules() {
+        for ok in [
+            &b"AB123456C"[..],
+            b"ab123456c",
+            b"JG103759A",
+            b"AB123456",
+            b"CE123456D",
+        ] {
+            assert!(nino_valid(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"DA123456A"[..], // first letter D
+            b"AO123456A",      // second letter O
+            b"QQ123456A",      // Q
+            b"GB123456A",      // unallocated prefix
+            b"TN123456A",      // temporary number
+            b"ZZ123456A",
+            b"AB123456E", // suffix beyond D
+            b"AB12345C",  // five digits
+            b"AB1234567", // digit as suffix
+            b"1B123456C",
+        ] {
+            assert!(!nino_valid(bad), "{}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -132,10 +132,17 @@ fn recall_and_decoy_survival_per_entity() {
         println!("  {u}");
     }
 
-    // Every entity of the default set is represented.
+    // Every entity of the default set is represented, except those that only
+    // column names and column-level discovery find (no text detector).
+    let name_only = [
+        Entity::NationalId,
+        Entity::TaxId,
+        Entity::Passport,
+        Entity::DriverLicense,
+    ];
     for &e in Entity::ALL
         .iter()
-        .filter(|e| e.tier() != periscope_redact::Tier::Optional)
+        .filter(|e| e.tier() != periscope_redact::Tier::Optional && !name_only.contains(e))
     {
         if e == Entity::Secret
             || e == Entity::AuthHeader
