@@ -21,7 +21,7 @@
 //!
 //! After a read, every complete frame in the buffer goes through the hook.
 //! Forwarded frames are not copied: consecutive ones are split off the
-//! receive buffer as one [`Bytes`] chunk (a reference-counted view of the
+//! receive buffer as one [`Bytes`](bytes::Bytes) chunk (a reference-counted view of the
 //! same memory) and queued. A rewritten or synthetic message splits the run
 //! and is queued between two chunks. The queue is written with vectored
 //! writes, so one read becomes one write, whatever the number of messages.
