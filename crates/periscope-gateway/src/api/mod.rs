@@ -25,9 +25,6 @@ use crate::gateway::Gateway;
 use crate::identity::random_bytes;
 pub use failure::Failure;
 
-pub use admin::CLOCK_ADVANCE;
-pub use admin::CLOCK_TEST_MODE;
-
 /// Header carrying the request id, generated or echoed.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Largest error body from a built-in rejection that is turned into a message.
