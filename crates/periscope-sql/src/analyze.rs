@@ -13,8 +13,10 @@ use crate::facts::{self, WRITING_FUNCTIONS};
 use crate::lexer::{self, Piece, TokKind};
 use crate::lineage::{self, Col, Env, Walker};
 use crate::model::{
-    Analysis, CopySource, CopyTarget, Lineage, OutputColumn, StatementAnalysis, StatementClass,
+    Analysis, CopySource, CopyTarget, Lineage, LockMode, OutputColumn, StatementAnalysis,
+    StatementClass,
 };
+use crate::settings;
 use crate::{AnalyzeOptions, SqlDialect};
 
 /// Analyses a query string that may hold several statements.
@@ -103,6 +105,7 @@ fn analyze_piece(
         fingerprint,
         effects: Vec::new(),
         lifts_read_only: false,
+        settings: Vec::new(),
         range: piece.start..piece.end,
     };
     let statement = match parsed {
@@ -164,7 +167,9 @@ fn analyze_piece(
             || walked.writes
             || functions.iter().any(|f| facts::is_in(f, WRITING_FUNCTIONS)));
     base.locks = executes
-        && (walker.facts.locks || visited.locks || matches!(walked.class, StatementClass::Lock));
+        && (walker.facts.locks
+            || visited.locks
+            || matches!(walked.class, StatementClass::Lock { mode } if !mode.is_read()));
     base.unbounded_write = executes && (walker.facts.unbounded_write || walked.unbounded);
     base.outputs_exact = walked.exact && !lineage::has_unknown_star(&walked.outputs);
     base.outputs = walked
@@ -182,6 +187,16 @@ fn analyze_piece(
     base.functions = functions;
     base.filter_columns = std::mem::take(&mut walker.facts.filter_columns);
     base.effects = effects::of(&statement, opts.dialect);
+    if let Some(changes) = settings::of(&statement, opts.dialect) {
+        base.effects.extend(settings::effects(&changes));
+        base.lifts_read_only |= changes.iter().any(|c| {
+            matches!(
+                c.name.as_str(),
+                "default_transaction_read_only" | "transaction_read_only"
+            )
+        });
+        base.settings = changes;
+    }
     Ok(base)
 }
 
@@ -403,7 +418,12 @@ fn walk_statement(
         Statement::Vacuum(_) => Walked::new(StatementClass::Vacuum),
         Statement::Analyze(_) => Walked::new(StatementClass::Analyze),
         Statement::Discard { .. } => Walked::new(StatementClass::Discard),
-        Statement::Lock(_) => Walked::new(StatementClass::Lock),
+        Statement::Lock(lock) => Walked::new(StatementClass::Lock {
+            mode: lock
+                .lock_mode
+                .as_ref()
+                .map_or(LockMode::AccessExclusive, lock_mode),
+        }),
         // PostgreSQL's LOAD loads a shared library into the server.
         Statement::Load { .. } => Walked::new(StatementClass::Other("load".to_owned())),
         Statement::Grant(_)
@@ -478,6 +498,19 @@ fn walk_statement(
             classify_words(words).unwrap_or_else(|| StatementClass::Other(words.join(" "))),
         ),
     })
+}
+
+fn lock_mode(m: &ast::LockTableMode) -> LockMode {
+    match m {
+        ast::LockTableMode::AccessShare => LockMode::AccessShare,
+        ast::LockTableMode::RowShare => LockMode::RowShare,
+        ast::LockTableMode::RowExclusive => LockMode::RowExclusive,
+        ast::LockTableMode::ShareUpdateExclusive => LockMode::ShareUpdateExclusive,
+        ast::LockTableMode::Share => LockMode::Share,
+        ast::LockTableMode::ShareRowExclusive => LockMode::ShareRowExclusive,
+        ast::LockTableMode::Exclusive => LockMode::Exclusive,
+        ast::LockTableMode::AccessExclusive => LockMode::AccessExclusive,
+    }
 }
 
 /// `SELECT ... INTO t`: the target table, as written.
@@ -569,7 +602,10 @@ fn classify_words(words: &[String]) -> Option<StatementClass> {
         "listen" | "unlisten" => StatementClass::Listen,
         "notify" => StatementClass::Notify,
         "discard" => StatementClass::Discard,
-        "lock" => StatementClass::Lock,
+        // Unparsed: the mode is not known, so the strongest (fail closed).
+        "lock" => StatementClass::Lock {
+            mode: LockMode::AccessExclusive,
+        },
         "reset" => StatementClass::Reset,
         "show" => StatementClass::Show,
         "set" => StatementClass::Set {
@@ -727,6 +763,50 @@ fn parse_error(
 mod tests {
     use super::*;
     use crate::StaticCatalog;
+
+    #[test]
+    fn lock_reports_its_mode_and_only_access_share_is_a_read() {
+        let cat = StaticCatalog::new();
+        let opts = AnalyzeOptions::default();
+        let lock = |sql: &str| {
+            let st = analyze(sql, &cat, &opts).unwrap().statements.remove(0);
+            (st.class, st.locks)
+        };
+        assert_eq!(
+            lock("LOCK TABLE public.customers IN ACCESS SHARE MODE"),
+            (
+                StatementClass::Lock {
+                    mode: LockMode::AccessShare
+                },
+                false
+            )
+        );
+        for (sql, mode) in [
+            ("LOCK TABLE t IN ROW SHARE MODE", LockMode::RowShare),
+            ("LOCK TABLE t IN SHARE MODE NOWAIT", LockMode::Share),
+            ("LOCK TABLE t IN EXCLUSIVE MODE", LockMode::Exclusive),
+            // No mode written: ACCESS EXCLUSIVE, as the server takes it.
+            ("LOCK t", LockMode::AccessExclusive),
+        ] {
+            assert_eq!(lock(sql), (StatementClass::Lock { mode }, true), "{sql}");
+        }
+        let st = analyze(
+            "LOCK TABLE public.customers IN ACCESS SHARE MODE",
+            &cat,
+            &opts,
+        )
+        .unwrap()
+        .statements
+        .remove(0);
+        assert_eq!(
+            st.tables_read
+                .iter()
+                .next()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("public.customers")
+        );
+    }
 
     #[test]
     fn parse_errors_point_into_the_whole_string() {

@@ -52,6 +52,7 @@ mod facts;
 mod lexer;
 mod lineage;
 mod model;
+mod settings;
 
 pub use analyze::analyze;
 pub use cache::{AnalysisCache, CacheStats};
@@ -60,9 +61,10 @@ pub use copy::{CopyFormat, CopyRowFormat};
 pub use effects::SessionEffect;
 pub use error::AnalyzeError;
 pub use model::{
-    Analysis, ColumnRef, CopySource, CopyTarget, Lineage, OutputColumn, RowEncoding, RowField,
-    StatementAnalysis, StatementClass,
+    Analysis, ColumnRef, CopySource, CopyTarget, Lineage, LockMode, OutputColumn, RowEncoding,
+    RowField, StatementAnalysis, StatementClass,
 };
+pub use settings::{SettingChange, SettingValue};
 
 /// The SQL dialect to parse and fold identifiers with.
 ///
