@@ -162,6 +162,12 @@ impl Walker<'_> {
                 }
                 l.transformed()
             }
+            // `x = ANY(ARRAY(SELECT ...))`, `x < ALL(array_col)`: like IN,
+            // the result tells about both sides.
+            Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => {
+                let l = self.expr(left, scope)?;
+                l.merge(self.expr(right, scope)?).transformed()
+            }
             Expr::Array(arr) => {
                 let mut l = Lineage::Constant;
                 for x in &arr.elem {

@@ -265,8 +265,15 @@ impl Walker<'_> {
                 let cols = self.relation_cols(&rel);
                 let qualifier = Some(rel.name.clone());
                 let schema = Some(rel.schema.clone());
+                let stored = !matches!(rel.kind, RelationKind::View | RelationKind::Other);
                 match cols {
-                    Ok(cols) => self.aliased(cols, alias, qualifier, schema),
+                    Ok(cols) => {
+                        let mut scope = self.aliased(cols, alias, qualifier, schema);
+                        for r in &mut scope.rels {
+                            r.system_columns = stored;
+                        }
+                        scope
+                    }
                     Err(reason) => unknown_rel(
                         Some(alias.map_or_else(|| rel.name.clone(), |a| self.ident(&a.name))),
                         if alias.is_some() { None } else { schema },
@@ -393,6 +400,7 @@ impl Walker<'_> {
                 qualifier,
                 schema,
                 cols: Ok(cols),
+                system_columns: false,
             }],
         }
     }

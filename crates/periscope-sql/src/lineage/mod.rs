@@ -62,6 +62,19 @@ struct Rel {
     /// The schema, when the relation is referenced without alias (`s.t.col`).
     schema: Option<String>,
     cols: Cols,
+    /// A stored relation of the catalog, which has PostgreSQL's system
+    /// columns ([`SYSTEM_COLUMNS`]) besides its own.
+    system_columns: bool,
+}
+
+/// PostgreSQL's system columns: transaction ids, command ids, the tuple's
+/// address and the table's oid. Every stored relation has them, hidden
+/// from `*`; their values describe rows, they never hold stored data.
+const SYSTEM_COLUMNS: &[&str] = &["tableoid", "xmin", "xmax", "cmin", "cmax", "ctid"];
+
+/// Whether `col` is a system column of a relation in scope that has them.
+fn system_column<'r>(col: &str, mut rels: impl Iterator<Item = &'r Rel>) -> bool {
+    SYSTEM_COLUMNS.contains(&col) && rels.any(|r| r.system_columns)
 }
 
 /// What one FROM clause (or join tree) makes visible.
@@ -733,6 +746,9 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
                     "column {col} may come from a relation whose columns are unknown: {reason}"
                 )));
             }
+            if system_column(col, sc.rels()) {
+                return Some(Lineage::Constant);
+            }
         } else {
             let (schema, rel) = match qualifier {
                 [.., s, r] => (Some(s.as_str()), r.as_str()),
@@ -753,9 +769,11 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
                                 None => c.lineage.clone(),
                             });
                         }
-                        found.unwrap_or_else(|| {
-                            Lineage::unknown(format!("column {rel}.{col} does not exist"))
-                        })
+                        match found {
+                            Some(l) => l,
+                            None if system_column(col, std::iter::once(r)) => Lineage::Constant,
+                            None => Lineage::unknown(format!("column {rel}.{col} does not exist")),
+                        }
                     }
                 });
             }
@@ -795,6 +813,7 @@ fn unknown_rel(qualifier: Option<String>, schema: Option<String>, reason: &str) 
             qualifier,
             schema,
             cols: Err(reason.to_owned()),
+            system_columns: false,
         }],
         star: vec![StarItem::Unknown(reason.to_owned())],
     }
@@ -849,4 +868,111 @@ fn collect_functions(st: &Statement, w: &mut Walker<'_>) {
     let mut names = BTreeSet::new();
     crate::facts::function_names(st, w.dialect, &mut names);
     w.facts.functions.extend(names);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AnalyzeOptions, ColumnRef, Lineage, StaticCatalog, analyze};
+
+    fn catalog() -> StaticCatalog {
+        let mut c = StaticCatalog::new();
+        c.add_table("public", "customers", &["id", "email"]);
+        c.add_table("public", "odd", &["xmin"]);
+        c.add_view(
+            "public",
+            "v",
+            &["email"],
+            "SELECT customers.email FROM customers",
+        );
+        c.add_table("pg_catalog", "pg_roles", &["oid", "rolname"]);
+        c.add_table("pg_catalog", "pg_auth_members", &["roleid", "member"]);
+        c
+    }
+
+    fn outputs(sql: &str) -> Vec<Lineage> {
+        let a = analyze(sql, &catalog(), &AnalyzeOptions::default()).unwrap();
+        a.statements[0]
+            .outputs
+            .iter()
+            .map(|o| o.lineage.clone())
+            .collect()
+    }
+
+    #[test]
+    fn system_columns_of_stored_relations_are_constant() {
+        // DataGrip reads `xmin` in every introspection query, pg_dump
+        // `tableoid`.
+        assert_eq!(
+            outputs(
+                "SELECT xmin AS state_number, c.tableoid, ctid, c.cmin, cmax, xmax \
+                 FROM customers c"
+            ),
+            vec![Lineage::Constant; 6]
+        );
+        assert_eq!(
+            outputs("SELECT public.customers.xmin::text::int8 FROM public.customers"),
+            [Lineage::Constant]
+        );
+    }
+
+    #[test]
+    fn system_column_names_stay_fail_closed_elsewhere() {
+        // A real column of that name is the column.
+        assert_eq!(
+            outputs("SELECT xmin FROM odd"),
+            [Lineage::column(ColumnRef::new("public", "odd", "xmin"))]
+        );
+        // Views, subqueries and relations of unknown columns have no
+        // system columns the analysis can vouch for.
+        for sql in [
+            "SELECT xmin FROM v",
+            "SELECT x.tableoid FROM (SELECT 1) x",
+            "SELECT xmin FROM customers, not_in_catalog",
+            "SELECT xmin FROM (SELECT email FROM customers) s",
+        ] {
+            let out = outputs(sql);
+            assert!(out[0].has_unknown(), "{sql}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn any_and_all_have_the_lineage_of_both_sides() {
+        // pgAdmin's user-info query at connect.
+        let roles = ColumnRef::new("pg_catalog", "pg_roles", "rolname");
+        assert_eq!(
+            outputs(
+                "SELECT 'pg_signal_backend' = ANY(ARRAY(SELECT pg_catalog.pg_roles.rolname \
+                 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles \
+                 ON (m.roleid = pg_catalog.pg_roles.oid) WHERE m.member = 10)) \
+                 AS can_signal_backend"
+            ),
+            [Lineage::Sources {
+                columns: [roles].into(),
+                transformed: true
+            }]
+        );
+        let email = ColumnRef::new("public", "customers", "email");
+        let id = ColumnRef::new("public", "customers", "id");
+        assert_eq!(
+            outputs("SELECT id < ALL(SELECT id FROM customers) FROM customers"),
+            [Lineage::Sources {
+                columns: [id.clone()].into(),
+                transformed: true
+            }]
+        );
+        assert_eq!(
+            outputs("SELECT 'a@b.c' = ANY(ARRAY(SELECT email FROM customers))"),
+            [Lineage::Sources {
+                columns: [email].into(),
+                transformed: true
+            }]
+        );
+        assert_eq!(
+            outputs("SELECT id = ANY($1) FROM customers"),
+            [Lineage::Sources {
+                columns: [id].into(),
+                transformed: true
+            }]
+        );
+    }
 }
