@@ -56,7 +56,9 @@ mod settings;
 
 pub use analyze::analyze;
 pub use cache::{AnalysisCache, CacheStats};
-pub use catalog::{Catalog, Relation, RelationKind, StaticCatalog, TableName};
+pub use catalog::{
+    BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, StaticCatalog, TableName,
+};
 pub use copy::{CopyFormat, CopyRowFormat};
 pub use effects::SessionEffect;
 pub use error::AnalyzeError;

@@ -411,6 +411,25 @@ impl Walker<'_> {
         for a in args {
             l = l.merge(a);
         }
+        // A built-in returning a composite (`pg_stat_get_activity(pid)` in
+        // the select list) returns all of its output columns at once.
+        if let Some(b) = self.catalog.builtin_function(&full, self.search_path)
+            && let FunctionOutputs::Columns(cols) = &b.outputs
+            && !crate::facts::is_opaque_builtin(&full)
+        {
+            for c in cols {
+                l = l.merge(Lineage::column(ColumnRef::new(&b.schema, &b.name, c)));
+            }
+        }
+        // Another session's statement text, as `pg_stat_activity.query`
+        // shows it.
+        if base == "pg_stat_get_backend_activity" {
+            l = l.merge(Lineage::column(ColumnRef::new(
+                "pg_catalog",
+                "pg_stat_get_activity",
+                "query",
+            )));
+        }
         Ok(l.transformed())
     }
 

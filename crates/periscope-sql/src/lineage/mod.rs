@@ -24,7 +24,9 @@ use sqlparser::ast::{
 use sqlparser::parser::Parser;
 
 use crate::SqlDialect;
-use crate::catalog::{Catalog, Relation, RelationKind, TableName};
+use crate::catalog::{
+    BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, TableName,
+};
 use crate::error::AnalyzeError;
 use crate::model::{ColumnRef, Lineage, RowEncoding, RowField};
 
@@ -974,5 +976,127 @@ mod tests {
                 transformed: true
             }]
         );
+    }
+}
+
+#[cfg(test)]
+mod builtin_function_tests {
+    use crate::{AnalyzeOptions, ColumnRef, FunctionOutputs, Lineage, StaticCatalog, analyze};
+
+    fn catalog() -> StaticCatalog {
+        let mut c = StaticCatalog::new();
+        let cols = |names: &[&str]| {
+            FunctionOutputs::Columns(names.iter().map(|s| (*s).to_owned()).collect())
+        };
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_show_all_settings",
+            cols(&["name", "setting"]),
+        );
+        c.add_builtin_function("pg_catalog", "pg_get_keywords", cols(&["word", "catcode"]));
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_options_to_table",
+            cols(&["option_name", "option_value"]),
+        );
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_indexam_has_property",
+            FunctionOutputs::Scalar,
+        );
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_stat_get_activity",
+            cols(&["pid", "query"]),
+        );
+        c.add_builtin_function("pg_catalog", "ts_stat", cols(&["word", "ndoc"]));
+        c.add_builtin_function("pg_catalog", "pg_ls_dir", FunctionOutputs::Scalar);
+        c.add_builtin_function("pg_catalog", "twice", cols(&["a"]));
+        c.add_builtin_function("pg_catalog", "twice", cols(&["b"]));
+        c.add_view(
+            "pg_catalog",
+            "pg_settings",
+            &["name", "setting"],
+            "SELECT a.name, a.setting FROM pg_show_all_settings() a(name, setting)",
+        );
+        c.add_table("pg_catalog", "pg_attribute", &["attname", "attfdwoptions"]);
+        c
+    }
+
+    fn outputs(sql: &str) -> Vec<(String, Lineage)> {
+        let a = analyze(sql, &catalog(), &AnalyzeOptions::default()).unwrap();
+        a.statements[0]
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.lineage.clone()))
+            .collect()
+    }
+
+    fn own(f: &str, c: &str) -> Lineage {
+        Lineage::column(ColumnRef::new("pg_catalog", f, c))
+    }
+
+    #[test]
+    fn views_over_builtin_functions_have_known_columns() {
+        // pgjdbc's getImportedKeys reads max_index_keys from pg_settings.
+        assert_eq!(
+            outputs("SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'"),
+            [("setting".to_owned(), own("pg_show_all_settings", "setting"))]
+        );
+        assert_eq!(
+            outputs("SELECT * FROM pg_get_keywords()"),
+            [
+                ("word".to_owned(), own("pg_get_keywords", "word")),
+                ("catcode".to_owned(), own("pg_get_keywords", "catcode")),
+            ]
+        );
+        // A scalar function in FROM is one column named by its alias.
+        assert_eq!(
+            outputs("SELECT can_order FROM pg_indexam_has_property(403, 'can_order') AS can_order"),
+            [(
+                "can_order".to_owned(),
+                own("pg_indexam_has_property", "pg_indexam_has_property")
+            )]
+        );
+        // Arguments flow into the rows.
+        let (_, l) = &outputs(
+            "SELECT o.option_value FROM pg_attribute a, pg_options_to_table(a.attfdwoptions) o",
+        )[0];
+        assert_eq!(
+            l.all_sources().into_iter().cloned().collect::<Vec<_>>(),
+            [
+                ColumnRef::new("pg_catalog", "pg_attribute", "attfdwoptions"),
+                ColumnRef::new("pg_catalog", "pg_options_to_table", "option_value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn composite_results_in_the_select_list_carry_every_output() {
+        let (_, l) = &outputs("SELECT pg_stat_get_activity(NULL)")[0];
+        assert!(l.all_sources().contains(&ColumnRef::new(
+            "pg_catalog",
+            "pg_stat_get_activity",
+            "query"
+        )));
+        let (_, l) = &outputs("SELECT pg_stat_get_backend_activity(1)")[0];
+        assert!(l.all_sources().contains(&ColumnRef::new(
+            "pg_catalog",
+            "pg_stat_get_activity",
+            "query"
+        )));
+    }
+
+    #[test]
+    fn data_reading_and_ambiguous_functions_stay_unknown() {
+        for sql in [
+            "SELECT * FROM ts_stat('SELECT to_tsvector(email) FROM customers')",
+            "SELECT * FROM pg_ls_dir('.')",
+            "SELECT * FROM twice()",
+            "SELECT * FROM not_a_function()",
+        ] {
+            let a = analyze(sql, &catalog(), &AnalyzeOptions::default()).unwrap();
+            assert!(a.statements[0].has_unknown_outputs(), "{sql}");
+        }
     }
 }
