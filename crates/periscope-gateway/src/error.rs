@@ -1,13 +1,11 @@
-//! Errors: why the gateway did not start, and why an operation was refused.
+//! Why the gateway did not start.
 
 use std::net::SocketAddr;
 
-use periscope_api::codes;
 use periscope_store::StoreError;
 
 use crate::config::ConfigLoadError;
 use crate::datadir::DataDirError;
-use crate::identity::AuthFailure;
 
 /// Why the gateway could not start. [`StartError::exit_code`] tells
 /// `periscope up` how to exit: 2 for a configuration the operator must fix,
@@ -44,137 +42,6 @@ impl StartError {
         match self {
             StartError::Config(_) => 2,
             _ => 1,
-        }
-    }
-}
-
-/// An operation refused or failed, with what the API answers: a status, a
-/// stable code from [`periscope_api::codes`], a message and a hint.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    /// HTTP status.
-    pub status: u16,
-    /// Stable machine-readable code.
-    pub code: &'static str,
-    /// What happened, in one sentence.
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-}
-
-impl Failure {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Failure {
-        Failure {
-            status,
-            code,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    /// Adds a hint.
-    #[must_use]
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Failure {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// 400: malformed or invalid input.
-    pub fn bad_request(message: impl Into<String>) -> Failure {
-        Failure::new(400, codes::BAD_REQUEST, message)
-    }
-
-    /// 401: no valid credentials.
-    pub fn unauthorized(message: impl Into<String>) -> Failure {
-        Failure::new(401, codes::UNAUTHORIZED, message)
-    }
-
-    /// 403: the policy refuses.
-    pub fn forbidden(message: impl Into<String>) -> Failure {
-        Failure::new(403, codes::FORBIDDEN, message)
-    }
-
-    /// 404: no such object (or not visible to the caller).
-    pub fn not_found(message: impl Into<String>) -> Failure {
-        Failure::new(404, codes::NOT_FOUND, message)
-    }
-
-    /// 409: exists already, or changed meanwhile.
-    pub fn conflict(message: impl Into<String>) -> Failure {
-        Failure::new(409, codes::CONFLICT, message)
-    }
-
-    /// 409: the object's state does not allow the action.
-    pub fn invalid_state(message: impl Into<String>) -> Failure {
-        Failure::new(409, codes::INVALID_STATE, message)
-    }
-
-    /// 422: a reload was refused; the message locates the problem.
-    pub fn config_invalid(message: impl Into<String>) -> Failure {
-        Failure::new(422, codes::CONFIG_INVALID, message)
-    }
-
-    /// 503: a dependency is down.
-    pub fn unavailable(message: impl Into<String>) -> Failure {
-        Failure::new(503, codes::UNAVAILABLE, message)
-    }
-
-    /// 500: a bug.
-    pub fn internal(message: impl Into<String>) -> Failure {
-        Failure::new(500, codes::INTERNAL, message)
-    }
-
-    /// The error for a method or route that does not exist.
-    pub fn from_status(status: u16, message: impl Into<String>) -> Failure {
-        let code = match status {
-            400 | 411 | 413 | 415 | 422 => codes::BAD_REQUEST,
-            401 => codes::UNAUTHORIZED,
-            403 => codes::FORBIDDEN,
-            404 => codes::NOT_FOUND,
-            405 => codes::BAD_REQUEST,
-            409 => codes::CONFLICT,
-            503 => codes::UNAVAILABLE,
-            _ => codes::INTERNAL,
-        };
-        let status = match status {
-            411 | 415 | 422 => 400,
-            s => s,
-        };
-        Failure::new(status, code, message)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        match &e {
-            StoreError::NotFound { .. } => Failure::not_found(e.to_string()),
-            StoreError::AlreadyExists { .. } => Failure::conflict(e.to_string()),
-            StoreError::InvalidState { .. } => Failure::invalid_state(e.to_string()),
-            StoreError::Conflict { .. } => Failure::conflict(e.to_string()),
-            StoreError::Invalid(_) => Failure::bad_request(e.to_string()),
-            StoreError::Backend(_) | StoreError::Migrate(_) | StoreError::WriterClosed => {
-                tracing::error!(error = %e, "store unavailable");
-                Failure::unavailable(format!("the store is unavailable: {e}"))
-                    .with_hint("retry in a moment; the gateway log has details")
-            }
-            StoreError::Audit(_) | StoreError::Corrupt { .. } => {
-                tracing::error!(error = %e, "store refused or returned unreadable data");
-                Failure::internal(e.to_string())
-            }
-        }
-    }
-}
-
-impl From<AuthFailure> for Failure {
-    fn from(e: AuthFailure) -> Failure {
-        match e {
-            AuthFailure::Unavailable(store) => Failure::from(store),
-            AuthFailure::Missing | AuthFailure::Malformed => Failure::unauthorized(e.to_string())
-                .with_hint(
-                    "log in with `periscope login --url URL --token TOKEN`, or set PERISCOPE_TOKEN",
-                ),
-            other => Failure::unauthorized(other.to_string()),
         }
     }
 }

@@ -10,7 +10,6 @@
 //! sessions rely on: a grant another replica revoked or expired is announced
 //! here too, so sessions on every replica are cut without LISTEN/NOTIFY.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use periscope_audit::actions;
@@ -20,7 +19,7 @@ use serde_json::json;
 use crate::convert;
 use crate::gateway::{Gateway, SYSTEM_ACTOR};
 use crate::metrics;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::webhook::Notification;
 use periscope_shield::grants::{EndReason, GrantEnded, GrantEvent};
 
@@ -254,6 +253,3 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
         }
     }
 }
-
-/// The set of grant ids already announced as ended on this replica.
-pub(crate) type Ended = std::sync::Mutex<HashSet<String>>;

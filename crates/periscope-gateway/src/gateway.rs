@@ -24,7 +24,6 @@ use tokio::sync::broadcast;
 
 use crate::clock::{Clock, TestClock};
 use crate::config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
-use crate::error::Failure;
 use crate::identity::{AuthFailure, IdentityProvider, TokenHasher, Verified};
 use crate::metrics;
 use crate::sessions::SessionRegistry;
@@ -133,7 +132,9 @@ pub(crate) struct Inner {
     pub(crate) sessions: SessionRegistry,
     pub(crate) webhook: WebhookSender,
     pub(crate) endpoints: RwLock<Endpoints>,
-    pub(crate) ended: crate::expiry::Ended,
+    /// The grant ids already announced as ended on this replica (the expiry
+    /// job announces each end once, whichever replica decided it).
+    pub(crate) ended: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Audit events committed inside store transactions of their own (not
     /// through `writer`), for `periscope_audit_events_total`.
     pub(crate) audit_in_transactions: AtomicU64,
@@ -502,17 +503,17 @@ impl Gateway {
         &self,
         caller: &Caller,
         connection: &str,
-    ) -> Result<(zeroize::Zeroizing<String>, OffsetDateTime), Failure> {
+    ) -> Result<(zeroize::Zeroizing<String>, OffsetDateTime), ConnectError> {
         if let Err(reason) = self
             .authorize(&caller.policy_identity, connection, "api")
             .await?
         {
-            return Err(Failure::forbidden(reason.user_message())
-                .with_hint("`periscope policy explain` shows your access"));
+            return Err(ConnectError::Refused(reason.user_message()));
         }
         let expires_at = self.now() + SESSION_SECRET_TTL;
-        let expires = periscope_audit::AuditTime::from_datetime(expires_at)
-            .map_err(|e| Failure::internal(e.to_string()))?;
+        let expires = periscope_audit::AuditTime::from_datetime(expires_at).map_err(|e| {
+            ConnectError::Store(StoreError::Invalid(format!("session secret expiry: {e}")))
+        })?;
         let minted = self.inner.hasher.mint(
             caller.name(),
             TokenScope::Connect {
@@ -598,3 +599,15 @@ pub const SESSION_REFUSED: &str = "session.refused";
 /// How long a `periscope connect` session secret stays valid for opening
 /// sessions (sessions opened with it may outlive it).
 pub const SESSION_SECRET_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Why a `periscope connect` session secret was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The policy refuses the caller this connection (already audited as
+    /// `session.refused`); the message says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -21,11 +21,103 @@ use serde_json::json;
 
 use crate::config::LoadedConfig;
 use crate::convert::{self, grant_id_for};
-use crate::error::Failure;
 use crate::gateway::{Caller, Gateway};
 use crate::identity::random_id;
 use crate::webhook::Notification;
 use periscope_shield::grants::{EndReason, GrantEnded, GrantEvent, GrantStarted};
+
+/// Why a step of the grant workflow was refused or failed. Each kind says
+/// what the caller can do about it; the HTTP API maps kinds to statuses
+/// (`api::failure`), the console and the CLI show the message and the hint.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The input breaks a rule (duration, lifts, a missing reason).
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// No such request or grant, or the caller may not see it.
+    #[error("{message}")]
+    NotFound {
+        /// What was not found.
+        message: String,
+        /// Where to look.
+        hint: Option<String>,
+    },
+    /// The caller may not do this (their own request, not an approver).
+    #[error("{message}")]
+    Forbidden {
+        /// What was refused.
+        message: String,
+        /// Who or what can do it.
+        hint: Option<String>,
+    },
+    /// The caller already did this, or another change won the race.
+    #[error("{0}")]
+    Conflict(String),
+    /// The object's state does not allow it (no longer pending, ended).
+    #[error("{0}")]
+    InvalidState(String),
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl GrantError {
+    fn invalid(message: impl Into<String>) -> GrantError {
+        GrantError::Invalid {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> GrantError {
+        GrantError::NotFound {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn forbidden(message: impl Into<String>) -> GrantError {
+        GrantError::Forbidden {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn conflict(message: impl Into<String>) -> GrantError {
+        GrantError::Conflict(message.into())
+    }
+
+    fn invalid_state(message: impl Into<String>) -> GrantError {
+        GrantError::InvalidState(message.into())
+    }
+
+    /// Adds a hint to the kinds that carry one.
+    #[must_use]
+    fn with_hint(mut self, text: impl Into<String>) -> GrantError {
+        if let GrantError::Invalid { hint, .. }
+        | GrantError::NotFound { hint, .. }
+        | GrantError::Forbidden { hint, .. } = &mut self
+        {
+            *hint = Some(text.into());
+        }
+        self
+    }
+
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            GrantError::Invalid { hint, .. }
+            | GrantError::NotFound { hint, .. }
+            | GrantError::Forbidden { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+}
 
 /// How often an approval is retried when another approval landed between the
 /// read and the write.
@@ -44,63 +136,63 @@ pub enum RequestStatusFilter {
 }
 
 impl std::str::FromStr for RequestStatusFilter {
-    type Err = Failure;
+    type Err = GrantError;
 
-    fn from_str(s: &str) -> Result<Self, Failure> {
+    fn from_str(s: &str) -> Result<Self, GrantError> {
         if s == "all" {
             return Ok(RequestStatusFilter::All);
         }
         s.parse::<RequestStatus>()
             .map(RequestStatusFilter::Only)
             .map_err(|_| {
-                Failure::bad_request(format!(
+                GrantError::invalid(format!(
                     "unknown status `{s}`: use pending, approved, denied, cancelled, expired or all"
                 ))
             })
     }
 }
 
-fn request_error(e: RequestError) -> Failure {
+fn request_error(e: RequestError) -> GrantError {
     let message = e.to_string();
     match e {
-        RequestError::UnknownConnection(_) => Failure::not_found(message)
+        RequestError::UnknownConnection(_) => GrantError::not_found(message)
             .with_hint("`GET /v1/connections` (`periscope connections`) lists the connections"),
         RequestError::NotCovered(_)
         | RequestError::NotPermitted { .. }
-        | RequestError::NeedsBreakGlass { .. } => Failure::forbidden(message)
+        | RequestError::NeedsBreakGlass { .. } => GrantError::forbidden(message)
             .with_hint("`periscope policy explain` shows what you may lift and how"),
-        RequestError::TooLong { max, .. } => Failure::bad_request(message).with_hint(format!(
+        RequestError::TooLong { max, .. } => GrantError::invalid(message).with_hint(format!(
             "ask for at most {}, e.g. --for {}",
             humantime::format_duration(max),
             humantime::format_duration(max)
         )),
-        _ => Failure::bad_request(message),
+        _ => GrantError::invalid(message),
     }
 }
 
-fn approval_error(e: ApprovalError, request: &Request) -> Failure {
+fn approval_error(e: ApprovalError, request: &Request) -> GrantError {
     let message = e.to_string();
     match e {
-        ApprovalError::OwnRequest => Failure::forbidden(message).with_hint(format!(
+        ApprovalError::OwnRequest => GrantError::forbidden(message).with_hint(format!(
             "ask a member of {} to approve it",
             request.approver_roles.join(" or ")
         )),
         ApprovalError::NotAnApprover(_) | ApprovalError::NotRequester => {
-            Failure::forbidden(message)
+            GrantError::forbidden(message)
         }
-        ApprovalError::AlreadyApproved(_) => Failure::conflict(message),
-        ApprovalError::ReasonRequired => Failure::bad_request(message)
+        ApprovalError::AlreadyApproved(_) => GrantError::conflict(message),
+        ApprovalError::ReasonRequired => GrantError::invalid(message)
             .with_hint("say why, e.g. --reason \"not needed: use the replica\""),
-        ApprovalError::NotPending { .. } => Failure::invalid_state(message),
-        ApprovalError::Expired(_) => Failure::invalid_state(message),
+        ApprovalError::NotPending { .. } => GrantError::invalid_state(message),
+        ApprovalError::Expired(_) => GrantError::invalid_state(message),
     }
 }
 
-fn revoke_error(e: RevokeError) -> Failure {
+fn revoke_error(e: RevokeError) -> GrantError {
     let message = e.to_string();
     match e {
-        RevokeError::AlreadyEnded { .. } => Failure::invalid_state(message),
-        RevokeError::NotAllowed(_) => Failure::forbidden(message),
+        RevokeError::AlreadyEnded { .. } => GrantError::invalid_state(message),
+        RevokeError::NotAllowed(_) => GrantError::forbidden(message),
     }
 }
 
@@ -195,13 +287,13 @@ impl Gateway {
         &self,
         caller: &Caller,
         body: &api::CreateRequest,
-    ) -> Result<(api::Request, Option<api::Grant>), Failure> {
+    ) -> Result<(api::Request, Option<api::Grant>), GrantError> {
         let lifts = body
             .lifts
             .iter()
             .map(|s| {
                 s.parse::<Shield>()
-                    .map_err(|e| Failure::bad_request(format!("`{s}`: {e}")))
+                    .map_err(|e| GrantError::invalid(format!("`{s}`: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let duration = parse_duration(&body.duration, "duration")?;
@@ -266,8 +358,8 @@ impl Gateway {
         Ok((api_request, api_grant))
     }
 
-    async fn visible_request(&self, caller: &Caller, id: &str) -> Result<Request, Failure> {
-        let hidden = || Failure::not_found(format!("request {id} not found"));
+    async fn visible_request(&self, caller: &Caller, id: &str) -> Result<Request, GrantError> {
+        let hidden = || GrantError::not_found(format!("request {id} not found"));
         let request = match self.store().get_request(id).await {
             Ok(r) => r,
             Err(StoreError::NotFound { .. }) => return Err(hidden()),
@@ -280,7 +372,7 @@ impl Gateway {
     }
 
     /// `GET /v1/requests/{id}`.
-    pub async fn get_request(&self, caller: &Caller, id: &str) -> Result<api::Request, Failure> {
+    pub async fn get_request(&self, caller: &Caller, id: &str) -> Result<api::Request, GrantError> {
         Ok(convert::request(&self.visible_request(caller, id).await?))
     }
 
@@ -291,7 +383,7 @@ impl Gateway {
         caller: &Caller,
         status: Option<RequestStatusFilter>,
         identity: Option<&str>,
-    ) -> Result<Vec<api::Request>, Failure> {
+    ) -> Result<Vec<api::Request>, GrantError> {
         let status = match status.unwrap_or(RequestStatusFilter::Only(RequestStatus::Pending)) {
             RequestStatusFilter::Only(s) => Some(s),
             RequestStatusFilter::All => None,
@@ -318,7 +410,7 @@ impl Gateway {
         &self,
         caller: &Caller,
         id: &str,
-    ) -> Result<api::ApproveResponse, Failure> {
+    ) -> Result<api::ApproveResponse, GrantError> {
         for _ in 0..CONFLICT_RETRIES {
             let before = self.visible_request(caller, id).await?;
             let now = self.now();
@@ -359,7 +451,7 @@ impl Gateway {
                 Ok(()) => {}
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::AlreadyExists { .. }) => {
-                    return Err(Failure::conflict(format!(
+                    return Err(GrantError::conflict(format!(
                         "{} already approved request {id}; another approver is needed",
                         caller.name()
                     )));
@@ -387,7 +479,7 @@ impl Gateway {
                 grant: api_grant,
             });
         }
-        Err(Failure::conflict(format!(
+        Err(GrantError::conflict(format!(
             "request {id} keeps changing under concurrent approvals; try again"
         )))
     }
@@ -398,10 +490,10 @@ impl Gateway {
         caller: &Caller,
         id: &str,
         reason: Option<&str>,
-    ) -> Result<api::Request, Failure> {
+    ) -> Result<api::Request, GrantError> {
         let reason = reason.map(str::trim).unwrap_or_default();
         if reason.is_empty() {
-            return Err(Failure::bad_request("a denial needs a reason")
+            return Err(GrantError::invalid("a denial needs a reason")
                 .with_hint("periscope deny ID --reason \"...\""));
         }
         let before = self.visible_request(caller, id).await?;
@@ -433,7 +525,7 @@ impl Gateway {
     }
 
     /// `POST /v1/requests/{id}/cancel`: the requester withdraws it.
-    pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<api::Request, Failure> {
+    pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<api::Request, GrantError> {
         let before = self.visible_request(caller, id).await?;
         let after = cancel_request(&before, &caller.policy_identity, self.now())
             .map_err(|e| approval_error(e, &before))?;
@@ -448,8 +540,8 @@ impl Gateway {
         Ok(convert::request(&after))
     }
 
-    async fn visible_grant(&self, caller: &Caller, id: &str) -> Result<Grant, Failure> {
-        let hidden = || Failure::not_found(format!("grant {id} not found"));
+    async fn visible_grant(&self, caller: &Caller, id: &str) -> Result<Grant, GrantError> {
+        let hidden = || GrantError::not_found(format!("grant {id} not found"));
         let grant = match self.store().get_grant(id).await {
             Ok(g) => g,
             Err(StoreError::NotFound { .. }) => return Err(hidden()),
@@ -462,7 +554,7 @@ impl Gateway {
     }
 
     /// `GET /v1/grants/{id}`.
-    pub async fn get_grant(&self, caller: &Caller, id: &str) -> Result<api::Grant, Failure> {
+    pub async fn get_grant(&self, caller: &Caller, id: &str) -> Result<api::Grant, GrantError> {
         let grant = self.visible_grant(caller, id).await?;
         Ok(convert::grant(&grant, self.now()))
     }
@@ -475,7 +567,7 @@ impl Gateway {
         active_only: bool,
         identity: Option<&str>,
         connection: Option<&str>,
-    ) -> Result<Vec<api::Grant>, Failure> {
+    ) -> Result<Vec<api::Grant>, GrantError> {
         let now = self.now();
         let grants = self
             .store()
@@ -501,7 +593,7 @@ impl Gateway {
         caller: &Caller,
         id: &str,
         reason: Option<&str>,
-    ) -> Result<api::Grant, Failure> {
+    ) -> Result<api::Grant, GrantError> {
         let grant = self.visible_grant(caller, id).await?;
         let now = self.now();
         let config = self.config();
@@ -522,7 +614,7 @@ impl Gateway {
             .revoke_grant(&grant.id, caller.name(), now, vec![draft])
             .await?;
         if !changed {
-            return Err(Failure::invalid_state(format!(
+            return Err(GrantError::invalid_state(format!(
                 "grant {id} already ended (expired or revoked a moment ago)"
             )));
         }
@@ -551,9 +643,9 @@ impl Gateway {
 }
 
 /// Parses a humantime duration (`30m`, `2h`, `1h30m`), naming the field.
-pub fn parse_duration(text: &str, field: &str) -> Result<Duration, Failure> {
+pub fn parse_duration(text: &str, field: &str) -> Result<Duration, GrantError> {
     humantime::parse_duration(text.trim()).map_err(|e| {
-        Failure::bad_request(format!("invalid {field} `{text}`: {e}"))
+        GrantError::invalid(format!("invalid {field} `{text}`: {e}"))
             .with_hint("write durations like 30m, 2h or 1h30m")
     })
 }

@@ -37,6 +37,7 @@
 
 pub mod api;
 mod audit_sink;
+mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod convert;
@@ -45,28 +46,32 @@ mod error;
 mod expiry;
 mod gateway;
 mod grants;
+mod https;
 pub mod identity;
+mod listener;
 pub mod metrics;
 pub mod pg;
 mod server;
 pub mod sessions;
+mod shutdown;
 pub mod webhook;
 
+pub use api::Failure;
 pub use audit_sink::{GatewaySink, SessionContext};
+pub use client_addr::ClientAddr;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
-pub use error::{Failure, StartError};
+pub use error::StartError;
 pub use expiry::{CHECKPOINT_INTERVAL, REQUEST_EXPIRE, Swept, TICK};
 pub use gateway::{
-    Authenticated, Caller, Endpoints, Gateway, SESSION_REFUSED, SESSION_SECRET_TTL, SYSTEM_ACTOR,
-    ServerOverrides,
+    Authenticated, Caller, ConnectError, Endpoints, Gateway, SESSION_REFUSED, SESSION_SECRET_TTL,
+    SYSTEM_ACTOR, ServerOverrides,
 };
-pub use grants::{LIST_LIMIT, RequestStatusFilter, parse_duration};
+pub use grants::{GrantError, LIST_LIMIT, RequestStatusFilter, parse_duration};
 pub use identity::{AuthFailure, IdentityProvider};
+pub use listener::ProtocolListener;
 pub use periscope_shield::grants::{EndReason, GrantBus, GrantEnded, GrantEvent, GrantStarted};
 pub use pg::PgProxy;
-pub use server::{
-    BOOTSTRAP_ADMIN, Bootstrap, ClientAddr, GatewayOptions, ProtocolListener, Running, Shutdown,
-    start,
-};
+pub use server::{BOOTSTRAP_ADMIN, Bootstrap, GatewayOptions, Running, start};
 pub use sessions::{NewSession, SessionGuard, SessionRegistry};
+pub use shutdown::Shutdown;

@@ -48,8 +48,9 @@ use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::config::read_secret;
 use crate::gateway::Gateway;
 use crate::identity::AuthFailure;
-use crate::server::{ProtocolListener, Shutdown};
+use crate::listener::ProtocolListener;
 use crate::sessions::NewSession;
+use crate::shutdown::Shutdown;
 
 /// Statements whose analyses each connection keeps.
 const ANALYSIS_CACHE_SIZE: usize = 2048;

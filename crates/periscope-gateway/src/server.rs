@@ -1,5 +1,7 @@
-//! Starting and stopping the gateway: listeners, background tasks, and the
-//! seam protocol proxies plug into.
+//! Starting and stopping the gateway, step by step: configuration, bound
+//! sockets, data directory, store, shared state, bootstrap, the start's
+//! audit events, then the API, the protocol listeners and the background
+//! jobs; and a bounded, audited shutdown.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,18 +9,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use futures_util::future::BoxFuture;
 use periscope_audit::actions;
 use periscope_policy::{ADMIN_ROLE, Config, StoreUrl};
 use periscope_store::{
     AuditWriter, AuditWriterConfig, NewIdentity, Store, StoreError, StoreOptions, TokenScope,
 };
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock, TestClock, store_clock};
@@ -27,56 +26,15 @@ use crate::datadir;
 use crate::error::StartError;
 use crate::gateway::{Endpoints, Gateway, Inner, SYSTEM_ACTOR, ServerOverrides};
 use crate::identity::{LocalTokens, TokenHasher};
+use crate::listener::ProtocolListener;
 use crate::sessions::SessionRegistry;
+use crate::shutdown::Shutdown;
 use crate::webhook::{RetryPolicy, WebhookSender};
 use crate::{api, expiry, metrics};
 use periscope_shield::grants::GrantBus;
 
 /// Name of the bootstrap administrator created at first start.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
-/// How long a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Fires once when the gateway begins to shut down; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    /// Resolves when shutdown has begun (at once if it already has).
-    pub async fn wait(&mut self) {
-        // An error means the sender is gone, which also means "stop".
-        let _ = self.0.wait_for(|stopping| *stopping).await;
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_triggered(&self) -> bool {
-        *self.0.borrow()
-    }
-}
-
-/// A protocol front end (the PostgreSQL proxy, later MySQL...) that the
-/// gateway starts beside its API.
-///
-/// The gateway binds the socket (so port 0 works and the ready line shows the
-/// real port) and hands it over with the shared [`Gateway`] handle. `serve`
-/// runs until `shutdown` fires, then stops accepting and returns once its
-/// sessions ended or were cut (the gateway waits a bounded time for it).
-pub trait ProtocolListener: Send + 'static {
-    /// Short name, used in logs and the ready line (`pg`).
-    fn name(&self) -> &'static str;
-
-    /// Where to listen, from the configuration in force at start
-    /// (e.g. `server.pg_listen`).
-    fn listen_addr(&self, config: &Config) -> SocketAddr;
-
-    /// Serves connections on `listener` until `shutdown`.
-    fn serve(
-        self: Box<Self>,
-        listener: TcpListener,
-        gateway: Gateway,
-        shutdown: Shutdown,
-    ) -> BoxFuture<'static, ()>;
-}
 
 /// How to start a gateway.
 pub struct GatewayOptions {
@@ -186,7 +144,7 @@ impl Running {
     /// A future that resolves when shutdown begins (e.g. for a caller that
     /// waits on signals itself).
     pub fn shutdown_signal(&self) -> Shutdown {
-        Shutdown(self.stop.subscribe())
+        Shutdown::new(self.stop.subscribe())
     }
 
     /// Stops accepting, lets in-flight requests and sessions finish (bounded
@@ -299,76 +257,131 @@ fn certificate_hosts(config: &Config) -> Vec<String> {
 /// Starts a gateway: configuration, data directory, store, bootstrap,
 /// listeners and background tasks. Returns once every listener is bound.
 pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
-    metrics::install();
-    // reqwest (webhooks) uses the process default; ring is this binary's one
-    // crypto provider. Already installed is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-
+    install_process_defaults();
     let mut loaded = LoadedConfig::load(options.config)?;
     options.overrides.apply(&mut loaded.config);
     // Bind first: an address in use fails the start before anything is
     // created, so a first start never loses the bootstrap token it minted.
-    let api_addr = loaded.config.server.api_listen;
-    let api_listener = TcpListener::bind(api_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            what: "api".into(),
-            addr: api_addr,
-            source,
-        })?;
-    let mut endpoints = Endpoints {
-        api: Some(
-            api_listener
-                .local_addr()
-                .map_err(|source| StartError::Bind {
-                    what: "api".into(),
-                    addr: api_addr,
-                    source,
-                })?,
-        ),
-        protocols: Vec::new(),
-    };
-    let mut bound = Vec::new();
-    for listener in options.listeners {
-        let addr = listener.listen_addr(&loaded.config);
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: listener.name().into(),
-                addr,
-                source,
-            })?;
-        let local = tcp.local_addr().map_err(|source| StartError::Bind {
-            what: listener.name().into(),
-            addr,
-            source,
-        })?;
-        endpoints
-            .protocols
-            .push((listener.name().to_string(), local));
-        bound.push((listener, tcp));
-    }
+    let bound = bind_listeners(&loaded.config, options.listeners).await?;
     let data_dir = options
         .data_dir
         .clone()
         .unwrap_or_else(|| loaded.config.server.data_dir.clone());
-    let prepared = {
-        let data_dir = data_dir.clone();
-        let hosts = certificate_hosts(&loaded.config);
-        tokio::task::spawn_blocking(move || datadir::prepare(&data_dir, &hosts))
-            .await
-            .map_err(|e| {
-                StartError::DataDir(datadir::DataDirError::Generate {
-                    what: "the data directory",
-                    reason: e.to_string(),
-                })
-            })??
+    let prepared = prepare_data_dir(&loaded.config, data_dir).await?;
+    let (store, sqlite_lock) = open_store(&loaded.config, &prepared.root).await?;
+    let (clock, test_clock) = choose_clock(options.test_clock);
+    let gateway = assemble(
+        loaded,
+        options.overrides,
+        store,
+        (clock, test_clock),
+        prepared,
+        options.webhook_retry,
+    )?;
+    let bootstrap = bootstrap(&gateway).await?;
+    record_start(&gateway).await?;
+
+    let (stop, stop_rx) = watch::channel(false);
+    let shutdown = Shutdown::new(stop_rx);
+    gateway.set_endpoints(bound.endpoints.clone());
+    let tasks = spawn_tasks(&gateway, bound, &shutdown, options.reload_on_sighup)?;
+    Ok(Running {
+        gateway,
+        bootstrap,
+        stop,
+        api_task: tasks.api,
+        protocol_tasks: tasks.protocols,
+        background: tasks.background,
+        grace: options.shutdown_grace,
+        _sqlite_lock: sqlite_lock,
+    })
+}
+
+/// Process-wide defaults the gateway relies on: its metrics recorder, and
+/// ring as the one crypto provider (reqwest for webhooks uses the process
+/// default). Already installed is fine.
+fn install_process_defaults() {
+    metrics::install();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The sockets of the API and of each protocol front end, bound, with the
+/// addresses they got (port 0 resolved).
+struct Bound {
+    api: TcpListener,
+    protocols: Vec<(Box<dyn ProtocolListener>, TcpListener)>,
+    endpoints: Endpoints,
+}
+
+fn bind_error(what: &str, addr: SocketAddr) -> impl Fn(std::io::Error) -> StartError + '_ {
+    move |source| StartError::Bind {
+        what: what.into(),
+        addr,
+        source,
+    }
+}
+
+async fn bind_listeners(
+    config: &Config,
+    listeners: Vec<Box<dyn ProtocolListener>>,
+) -> Result<Bound, StartError> {
+    let api_addr = config.server.api_listen;
+    let api = TcpListener::bind(api_addr)
+        .await
+        .map_err(bind_error("api", api_addr))?;
+    let mut endpoints = Endpoints {
+        api: Some(api.local_addr().map_err(bind_error("api", api_addr))?),
+        protocols: Vec::new(),
     };
+    let mut protocols = Vec::new();
+    for listener in listeners {
+        let addr = listener.listen_addr(config);
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(bind_error(listener.name(), addr))?;
+        let local = tcp
+            .local_addr()
+            .map_err(bind_error(listener.name(), addr))?;
+        endpoints
+            .protocols
+            .push((listener.name().to_string(), local));
+        protocols.push((listener, tcp));
+    }
+    Ok(Bound {
+        api,
+        protocols,
+        endpoints,
+    })
+}
+
+/// The data directory: CA and certificate, audit signing key, token and
+/// masking keys, created on first start (see [`datadir`]).
+async fn prepare_data_dir(
+    config: &Config,
+    data_dir: PathBuf,
+) -> Result<datadir::Prepared, StartError> {
+    let hosts = certificate_hosts(config);
+    let prepared = tokio::task::spawn_blocking(move || datadir::prepare(&data_dir, &hosts))
+        .await
+        .map_err(|e| {
+            StartError::DataDir(datadir::DataDirError::Generate {
+                what: "the data directory",
+                reason: e.to_string(),
+            })
+        })??;
     for path in &prepared.created {
         tracing::info!(file = %path.display(), "created");
     }
-    let sqlite_file = match &loaded.config.store.url {
-        None => Some(prepared.root.join(periscope_store::SQLITE_FILE_NAME)),
+    Ok(prepared)
+}
+
+/// The store, and on SQLite the claim on its file (one gateway per file).
+async fn open_store(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<(Store, Option<datadir::SqliteLock>), StartError> {
+    let sqlite_file = match &config.store.url {
+        None => Some(data_dir.join(periscope_store::SQLITE_FILE_NAME)),
         Some(StoreUrl::Sqlite { path }) => Some(path.clone()),
         Some(StoreUrl::Postgres { .. }) => None,
     };
@@ -376,15 +389,19 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
         .as_deref()
         .map(datadir::claim_sqlite)
         .transpose()?;
-    let url = store_url(&loaded.config, &prepared.root)?;
+    let url = store_url(config, data_dir)?;
     let store_options = StoreOptions {
-        durability: loaded.config.audit.durability,
+        durability: config.audit.durability,
         ..StoreOptions::default()
     };
     let store = Store::open(&url, &store_options).await?;
     tracing::info!(backend = ?store.backend(), durability = ?store_options.durability, "store open");
+    Ok((store, sqlite_lock))
+}
 
-    let test_clock = options.test_clock.then(|| Arc::new(TestClock::new()));
+/// The system clock, or a test clock the API can move (`--test-clock`).
+fn choose_clock(test: bool) -> (Arc<dyn Clock>, Option<Arc<TestClock>>) {
+    let test_clock = test.then(|| Arc::new(TestClock::new()));
     let clock: Arc<dyn Clock> = match &test_clock {
         Some(t) => t.clone(),
         None => Arc::new(SystemClock),
@@ -394,7 +411,19 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
             "TEST CLOCK ENABLED: time can be moved by POST /v1/test/clock; never run this in production"
         );
     }
-    let key_id = prepared.audit_verifier.key_id();
+    (clock, test_clock)
+}
+
+/// The shared state: configuration, store and audit writer, keys, clock,
+/// identity provider, grant bus, session registry, webhook sender.
+fn assemble(
+    loaded: LoadedConfig,
+    overrides: ServerOverrides,
+    store: Store,
+    (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>),
+    prepared: datadir::Prepared,
+    webhook_retry: RetryPolicy,
+) -> Result<Gateway, StartError> {
     // A second handle on the same key, for the periodic time-based checkpoints.
     let checkpoint_signer = periscope_audit::AuditSigner::from_pem(&prepared.audit_signer.to_pem())
         .map_err(|e| {
@@ -413,10 +442,10 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
         },
     );
     let hasher = TokenHasher::new(prepared.token_hmac);
-    let gateway = Gateway {
+    Ok(Gateway {
         inner: Arc::new(Inner {
             config: ArcSwap::from_pointee(loaded),
-            overrides: options.overrides,
+            overrides,
             reload_lock: tokio::sync::Mutex::new(()),
             identity: Arc::new(LocalTokens::new(store.clone(), hasher.clone())),
             store,
@@ -432,14 +461,17 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
             ca_file: prepared.ca_file,
             bus: GrantBus::new(),
             sessions: SessionRegistry::new(),
-            webhook: WebhookSender::spawn(options.webhook_retry),
+            webhook: WebhookSender::spawn(webhook_retry),
             endpoints: RwLock::new(Endpoints::default()),
             ended: Default::default(),
             audit_in_transactions: Default::default(),
         }),
-    };
+    })
+}
 
-    let bootstrap = bootstrap(&gateway).await?;
+/// Audits the start: `config.load` with what was loaded, and a loud
+/// `clock.test_mode` when the test clock is on.
+async fn record_start(gateway: &Gateway) -> Result<(), StoreError> {
     let config = gateway.config();
     let load = gateway
         .draft(
@@ -452,7 +484,7 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
             "roles": config.config.roles.len(),
             "store": format!("{:?}", gateway.store().backend()).to_lowercase(),
             "data_dir": gateway.data_dir().display().to_string(),
-            "audit_key_id": key_id.to_string(),
+            "audit_key_id": gateway.audit_verifier_key().key_id().to_string(),
             "test_clock": gateway.test_clock().is_some(),
         }));
     gateway.audit(load).await?;
@@ -462,54 +494,67 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
             .with_details(json!({ "warning": "time can be moved through the API" }));
         gateway.audit(draft).await?;
     }
+    Ok(())
+}
 
-    let (stop, stop_rx) = watch::channel(false);
-    let shutdown = Shutdown(stop_rx);
+/// What runs until shutdown.
+struct Tasks {
+    api: JoinHandle<()>,
+    protocols: Vec<(String, JoinHandle<()>)>,
+    background: Vec<JoinHandle<()>>,
+}
 
-    gateway.set_endpoints(endpoints);
-
+/// Serves the API and every protocol listener, and starts the background
+/// jobs: the expiry job, and the `SIGHUP` reload when asked for.
+fn spawn_tasks(
+    gateway: &Gateway,
+    bound: Bound,
+    shutdown: &Shutdown,
+    reload_on_sighup: bool,
+) -> Result<Tasks, StartError> {
     let router = api::router(gateway.clone());
-    let api_task = tokio::spawn(serve_api(
-        api_listener,
+    let api = tokio::spawn(crate::https::serve_api(
+        bound.api,
         gateway.tls_config(),
         router,
         shutdown.clone(),
     ));
-    let mut protocol_tasks = Vec::new();
-    for (listener, tcp) in bound {
-        let name = listener.name().to_string();
-        let task = tokio::spawn(listener.serve(tcp, gateway.clone(), shutdown.clone()));
-        protocol_tasks.push((name, task));
-    }
+    let protocols = bound
+        .protocols
+        .into_iter()
+        .map(|(listener, tcp)| {
+            let name = listener.name().to_string();
+            let task = tokio::spawn(listener.serve(tcp, gateway.clone(), shutdown.clone()));
+            (name, task)
+        })
+        .collect();
     let mut background = vec![tokio::spawn(expiry::run(gateway.clone(), shutdown.clone()))];
-    if options.reload_on_sighup {
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(StartError::Signals)?;
-        let gw = gateway.clone();
-        let mut stop = shutdown.clone();
-        background.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    got = hup.recv() => {
-                        if got.is_none() { return; }
-                        tracing::info!("SIGHUP: reloading the configuration");
-                        let _ = gw.reload(SYSTEM_ACTOR).await;
-                    }
-                    () = stop.wait() => return,
-                }
-            }
-        }));
+    if reload_on_sighup {
+        background.push(spawn_sighup_reload(gateway.clone(), shutdown.clone())?);
     }
-    Ok(Running {
-        gateway,
-        bootstrap,
-        stop,
-        api_task,
-        protocol_tasks,
+    Ok(Tasks {
+        api,
+        protocols,
         background,
-        grace: options.shutdown_grace,
-        _sqlite_lock: sqlite_lock,
     })
+}
+
+/// Reloads the configuration on every `SIGHUP` until shutdown.
+fn spawn_sighup_reload(gateway: Gateway, mut stop: Shutdown) -> Result<JoinHandle<()>, StartError> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(StartError::Signals)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                got = hup.recv() => {
+                    if got.is_none() { return; }
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    let _ = gateway.reload(SYSTEM_ACTOR).await;
+                }
+                () = stop.wait() => return,
+            }
+        }
+    }))
 }
 
 /// Creates the `admin` identity and its token, once per store (even when
@@ -558,100 +603,6 @@ async fn bootstrap(gateway: &Gateway) -> Result<Option<Bootstrap>, StoreError> {
         identity: BOOTSTRAP_ADMIN.to_string(),
         token: minted.token,
     }))
-}
-
-/// The client address of an API connection (TLS listeners have no
-/// `SocketAddr` connect info of their own in axum).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
-struct TlsIncoming {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsIncoming {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The acceptor stopped (shutdown): accept nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsIncoming>>
-    for ClientAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsIncoming>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-/// Accepts TCP, completes TLS handshakes concurrently (a slow client delays
-/// only itself), and serves the router until `shutdown`.
-async fn serve_api(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    router: axum::Router,
-    shutdown: Shutdown,
-) {
-    let local = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "API listener has no address");
-            return;
-        }
-    };
-    let (ready_tx, ready_rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(tls);
-    let mut stop_accepting = shutdown.clone();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                },
-                () = stop_accepting.wait() => return,
-            };
-            let acceptor = acceptor.clone();
-            let ready = ready_tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let _ = ready.send((stream, peer)).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    let incoming = TlsIncoming {
-        ready: ready_rx,
-        local,
-    };
-    let mut stop = shutdown;
-    let served = axum::serve(
-        incoming,
-        router.into_make_service_with_connect_info::<ClientAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.wait().await })
-    .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "API server failed");
-    }
 }
 
 #[cfg(test)]

@@ -342,6 +342,10 @@ async fn password_authentication_checks_owner_scope_and_connection() {
         .issue_session_secret(&alice, "pg-nope")
         .await
         .unwrap_err();
-    assert_eq!(refused.status, 403);
+    assert!(
+        matches!(refused, periscope_gateway::ConnectError::Refused(_)),
+        "{refused:?}"
+    );
+    assert_eq!(periscope_gateway::Failure::from(refused).status, 403);
     running.shutdown().await.unwrap();
 }

@@ -4,7 +4,7 @@
 //!
 //! The proxy knows nothing of identities, tokens or policy; the gateway
 //! implements [`Authenticator`] and returns, with the target, the per-session
-//! [`SessionHooks`](crate::hooks::SessionHooks) that carry its context
+//! [`SessionHooks`] that carry its context
 //! (identity, grants) into the relay.
 
 use std::future::Future;

@@ -11,9 +11,9 @@ use periscope_audit::actions;
 use periscope_store::{NewIdentity, StoreError, TokenScope};
 use serde_json::json;
 
+use super::failure::Failure;
 use super::json_ok;
 use crate::convert;
-use crate::error::Failure;
 use crate::gateway::{Caller, Gateway};
 use crate::grants::parse_duration;
 

@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use super::admin::require_admin;
-use crate::error::Failure;
+use super::failure::Failure;
 use crate::gateway::{Caller, Gateway};
 
 /// Most events one search returns.

@@ -10,8 +10,8 @@ use periscope_api as api;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::failure::Failure;
 use super::{json_ok, text};
-use crate::error::Failure;
 use crate::gateway::{Caller, Gateway};
 use crate::grants::RequestStatusFilter;
 

@@ -8,6 +8,7 @@
 
 mod admin;
 mod audit;
+mod failure;
 mod handlers;
 
 use axum::Router;
@@ -19,10 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use periscope_api::{ApiError, ErrorBody};
 
-use crate::error::Failure;
+use crate::client_addr::ClientAddr;
 use crate::gateway::Gateway;
 use crate::identity::random_bytes;
-use crate::server::ClientAddr;
+pub use failure::Failure;
 
 pub use admin::CLOCK_ADVANCE;
 pub use admin::CLOCK_TEST_MODE;
