@@ -185,3 +185,80 @@ async fn catalog_metadata_comes_back_unmasked() {
         ["[query_text]"]
     );
 }
+
+/// Type OIDs of a RowDescription, from its raw bytes.
+fn described_types(raw: &[u8]) -> Vec<u32> {
+    let mut at = 7; // tag, length, field count
+    let count = i16::from_be_bytes([raw[5], raw[6]]);
+    let mut types = Vec::new();
+    for _ in 0..count {
+        while raw[at] != 0 {
+            at += 1;
+        }
+        at += 1 + 4 + 2; // name's NUL, table oid, attribute number
+        types.push(u32::from_be_bytes([
+            raw[at],
+            raw[at + 1],
+            raw[at + 2],
+            raw[at + 3],
+        ]));
+        at += 4 + 2 + 4 + 2;
+    }
+    types
+}
+
+#[tokio::test]
+async fn portals_keep_their_plan_whatever_comes_after() {
+    use periscope_testkit::pgraw::{RawClient, build};
+
+    let (cluster, _) = seeded_cluster(3);
+    let proxy = Shielded::start(&cluster, "", vec![]).await;
+    let (mut raw, _) = RawClient::login(
+        proxy.addr,
+        &[
+            ("user", crate::support::USER),
+            ("database", crate::support::CONNECTION),
+        ],
+        crate::support::TOKEN,
+    )
+    .await;
+
+    // psycopg's named cursors: DECLARE, then a Describe of the cursor as a
+    // portal. Its shape is the DECLARE's: only the e-mail is re-typed.
+    raw.query("BEGIN; DECLARE c CURSOR FOR SELECT id, email FROM customers ORDER BY id")
+        .await;
+    raw.until_ready().await;
+    let mut describe = vec![b'P'];
+    describe.extend_from_slice(b"c\0");
+    raw.send(&build::sized(b'D', &describe)).await;
+    raw.send(&build::sync()).await;
+    let msgs = raw.until_ready().await;
+    let desc = msgs
+        .iter()
+        .find(|m| m.tag == b'T')
+        .expect("a RowDescription");
+    assert_eq!(described_types(&desc.raw), [20, 25]);
+    raw.query("COMMIT").await;
+    raw.until_ready().await;
+
+    // sqlx: Bind with binary results, Execute, then Close of the portal
+    // before the server answered: the rows keep the portal's plan.
+    raw.send(&build::parse(
+        "s1",
+        "SELECT id, email FROM customers WHERE id = 1",
+    ))
+    .await;
+    raw.send(&build::sync()).await;
+    raw.until_ready().await;
+    let mut bind = b"\0s1\0".to_vec();
+    bind.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1]);
+    let mut batch = build::sized(b'B', &bind);
+    batch.extend_from_slice(&build::execute("", 0));
+    batch.extend_from_slice(&build::sized(b'C', b"P\0"));
+    batch.extend_from_slice(&build::sync());
+    raw.send(&batch).await;
+    let msgs = raw.until_ready().await;
+    let row = msgs.iter().find_map(|m| m.data_row()).expect("a DataRow");
+    assert_eq!(row[0].as_deref(), Some(&1_i64.to_be_bytes()[..]));
+    assert_eq!(row[1].as_deref(), Some(&b"[email]"[..]));
+}
