@@ -78,6 +78,17 @@ fn analyze_piece(
     } else {
         text
     };
+    // `a OPERATOR(pg_catalog.=) ANY (b)` (pg_dump's table patterns): the
+    // parser knows qualified operators but not before ANY/ALL; the built-in
+    // operator is the plain one, which the lineage treats alike.
+    let unqualified;
+    let parse_text = match unqualify_builtin_operators(parse_text, opts.dialect) {
+        Some(t) => {
+            unqualified = t;
+            unqualified.as_str()
+        }
+        None => parse_text,
+    };
 
     if lexer::longest_operator_chain(sql, &piece.toks) > opts.max_operator_chain {
         return Err(AnalyzeError::TooDeep {
@@ -500,6 +511,52 @@ fn walk_statement(
     })
 }
 
+/// `OPERATOR(pg_catalog.op)` written as `op`, outside literals and
+/// comments; `None` when the text has none.
+fn unqualify_builtin_operators(text: &str, dialect: SqlDialect) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("operator") {
+        return None;
+    }
+    let toks = lexer::lex(text, dialect);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for t in toks.iter().filter(|t| t.kind == TokKind::Word) {
+        if !text[t.start..t.end].eq_ignore_ascii_case("operator") || t.start < copied {
+            continue;
+        }
+        let rest = &text[t.end..];
+        let Some(inner_start) = rest.find(|c: char| !c.is_whitespace()) else {
+            continue;
+        };
+        if !rest[inner_start..].starts_with('(') {
+            continue;
+        }
+        let Some(close) = rest[inner_start..].find(')') else {
+            continue;
+        };
+        let inner = rest[inner_start + 1..inner_start + close].trim();
+        let Some((schema, op)) = inner.split_once('.') else {
+            continue;
+        };
+        let op = op.trim();
+        let is_operator = !op.is_empty() && op.chars().all(|c| "+-*/<>=~!@#%^&|`?".contains(c));
+        if !schema.trim().eq_ignore_ascii_case("pg_catalog") || !is_operator {
+            continue;
+        }
+        out.push_str(&text[copied..t.start]);
+        out.push(' ');
+        out.push_str(op);
+        out.push(' ');
+        copied = t.end + inner_start + close + 1;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
 fn lock_mode(m: &ast::LockTableMode) -> LockMode {
     match m {
         ast::LockTableMode::AccessShare => LockMode::AccessShare,
@@ -805,6 +862,38 @@ mod tests {
                 .map(ToString::to_string)
                 .as_deref(),
             Some("public.customers")
+        );
+    }
+
+    #[test]
+    fn builtin_qualified_operators_parse_before_any() {
+        let mut cat = StaticCatalog::new();
+        cat.add_table("pg_catalog", "pg_class", &["oid", "relname"]);
+        // pg_dump --table.
+        let a = analyze(
+            "SELECT c.oid FROM pg_catalog.pg_class c \
+             WHERE c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['orders']) \
+             AND c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default",
+            &cat,
+            &AnalyzeOptions::default(),
+        )
+        .unwrap();
+        let st = &a.statements[0];
+        assert!(!st.has_unknown_outputs());
+        // The audit text keeps what was written.
+        assert!(
+            st.normalized.contains("OPERATOR(pg_catalog.=)"),
+            "{}",
+            st.normalized
+        );
+        // Literals and other schemas' operators are left alone.
+        assert_eq!(
+            unqualify_builtin_operators("SELECT 'OPERATOR(pg_catalog.=)'", SqlDialect::PostgreSql),
+            None
+        );
+        assert_eq!(
+            unqualify_builtin_operators("SELECT 1 OPERATOR(my.=) 1", SqlDialect::PostgreSql),
+            None
         );
     }
 

@@ -76,7 +76,11 @@ async fn psql_meta_commands_match_a_direct_session() {
 
 async fn pg_dump(world: &World, conninfo: &str, args: &[&str]) -> String {
     run_ok(
-        command(world, "pg_dump").args(args).args(["-d", conninfo]),
+        // A fixed key for psql's \restrict lines, so two dumps compare.
+        command(world, "pg_dump")
+            .arg("--restrict-key=matrix")
+            .args(args)
+            .args(["-d", conninfo]),
         &format!("pg_dump {}", args.join(" ")),
     )
     .await
