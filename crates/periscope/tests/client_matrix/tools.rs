@@ -168,3 +168,62 @@ async fn pgbench_select_only_in_every_query_mode() {
         );
     }
 }
+
+#[tokio::test]
+async fn pgcli_runs_meta_commands_and_queries() {
+    let world = World::start().await;
+    let pgcli = crate::world::clients_dir().join("venv/bin/pgcli");
+    assert!(
+        pgcli.exists(),
+        "{} is missing: run {}",
+        pgcli.display(),
+        crate::world::INSTALL
+    );
+    let home = tempfile::tempdir().unwrap();
+    let meta = home.path().join("meta.sql");
+    std::fs::write(&meta, "\\d customers\n\\dt\n\\df order_total\n\\dv\n").unwrap();
+    let query = home.path().join("query.sql");
+    std::fs::write(
+        &query,
+        "SELECT id, email, name FROM customers ORDER BY id LIMIT 3;\n",
+    )
+    .unwrap();
+    let run_pgcli = |file: &std::path::Path, url: String| {
+        let mut cmd = tokio::process::Command::new(&pgcli);
+        cmd.args(["--less-chatty", "-f"])
+            .arg(file)
+            .arg(url)
+            .env("HOME", home.path())
+            .env("PAGER", "cat")
+            .env("TERM", "dumb");
+        cmd
+    };
+    let direct = format!(
+        "postgresql://shop_reader:matrix-Upstream-9c1-password@127.0.0.1:{}/shop?sslmode=disable",
+        world.cluster.port()
+    );
+    // Meta-commands: exactly as direct.
+    let want = run_ok(&mut run_pgcli(&meta, direct), "pgcli directly").await;
+    let got = run_ok(
+        &mut run_pgcli(&meta, world.gateway_url()),
+        "pgcli through the gateway",
+    )
+    .await;
+    assert!(got.contains("order_total"), "{got}");
+    for (g, w) in got.lines().zip(want.lines()) {
+        // pgcli times each command.
+        if !(g.starts_with("Time: ") && w.starts_with("Time: ")) {
+            assert_eq!(g, w, "pgcli meta-commands differ");
+        }
+    }
+    assert_eq!(got.lines().count(), want.lines().count());
+    // A query: names as they are, e-mail addresses masked.
+    let got = run_ok(
+        &mut run_pgcli(&query, world.gateway_url()),
+        "pgcli query through the gateway",
+    )
+    .await;
+    assert_eq!(got.matches("[email]").count(), 3, "{got}");
+    assert!(got.contains(&world.customers[0].name), "{got}");
+    assert_no_raw(&got, &world.raw_values());
+}
