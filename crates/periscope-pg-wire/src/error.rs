@@ -217,6 +217,10 @@ pub mod sqlstate {
     pub const QUERY_CANCELED: &str = "57014";
     /// `internal_error`: a bug or an authenticator failure in the gateway.
     pub const INTERNAL_ERROR: &str = "XX000";
+    /// `invalid_cursor_name`: what the server answers an `Execute` of a
+    /// portal that does not exist (the relay provokes it to fail a batch
+    /// that holds a refused statement).
+    pub const INVALID_CURSOR_NAME: &str = "34000";
 }
 
 /// Why a proxied session, or its setup, ended abnormally.

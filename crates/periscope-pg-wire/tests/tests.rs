@@ -11,6 +11,8 @@ mod support;
 mod codec;
 /// Session control: cancel, refusals, termination, back-pressure, limits.
 mod control;
+/// Refusals inside extended batches: answered at once, batch failed.
+mod refused_batches;
 /// Every part of the protocol a client relies on, relayed.
 mod relay;
 /// Client TLS, token checks, upstream authentication and TLS, hostile startups.

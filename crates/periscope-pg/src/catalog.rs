@@ -10,40 +10,121 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use periscope_pg_wire::{TextRow, UpstreamQueryError, UpstreamSession};
-use periscope_shield::catalog::{Cached, CatalogBuilder, ColumnInfo, DataCatalog, SampledColumns};
-use periscope_sql::{Catalog, Relation, RelationKind, TableName};
+use periscope_shield::catalog::{
+    Cached, CatalogBuilder, ColumnInfo, DataCatalog, SystemCatalog, SystemColumn,
+};
+use periscope_sql::{BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, TableName};
 
-/// PostgreSQL's system columns that hold sampled copies of other columns'
-/// values: always masked whole, whatever the grants.
-pub const SAMPLED: SampledColumns = &[
-    (
-        "pg_catalog",
-        "pg_statistic",
-        &[
-            "stavalues1",
-            "stavalues2",
-            "stavalues3",
-            "stavalues4",
-            "stavalues5",
-        ],
-    ),
-    (
-        "pg_catalog",
-        "pg_stats",
-        &["most_common_vals", "histogram_bounds", "most_common_elems"],
-    ),
-    ("pg_catalog", "pg_stats_ext", &["most_common_vals"]),
-    (
-        "pg_catalog",
-        "pg_stats_ext_exprs",
-        &["most_common_vals", "histogram_bounds", "most_common_elems"],
-    ),
-    (
-        "pg_catalog",
-        "pg_statistic_ext_data",
-        &["stxdmcv", "stxdexpr"],
-    ),
-];
+/// PostgreSQL's system catalog for the shield stage: `pg_catalog` and
+/// `information_schema` are the server's own (their columns, and the output
+/// columns of their functions, are metadata: not classified by name,
+/// content-scanned), except the few listed here.
+///
+/// - Sampled copies of other columns' values (`pg_statistic.stavalues*` and
+///   the views over it) and large objects' bytes: user data of no known
+///   class, always masked whole.
+/// - Credentials: password hashes (`pg_authid`, `pg_shadow`), foreign
+///   servers' user mapping options (they hold passwords), subscription
+///   connection strings.
+/// - Other sessions' statement text (`pg_stat_activity.query`, which the
+///   view reads from `pg_stat_get_activity()`): the literals in it may be
+///   anything a detector misses.
+pub const SYSTEM: SystemCatalog = SystemCatalog {
+    schemas: &["pg_catalog", "information_schema"],
+    columns: &[
+        (
+            "pg_catalog",
+            "pg_statistic",
+            &[
+                "stavalues1",
+                "stavalues2",
+                "stavalues3",
+                "stavalues4",
+                "stavalues5",
+            ],
+            SystemColumn::Samples,
+        ),
+        (
+            "pg_catalog",
+            "pg_stats",
+            &["most_common_vals", "histogram_bounds", "most_common_elems"],
+            SystemColumn::Samples,
+        ),
+        (
+            "pg_catalog",
+            "pg_stats_ext",
+            &["most_common_vals"],
+            SystemColumn::Samples,
+        ),
+        (
+            "pg_catalog",
+            "pg_stats_ext_exprs",
+            &["most_common_vals", "histogram_bounds", "most_common_elems"],
+            SystemColumn::Samples,
+        ),
+        (
+            "pg_catalog",
+            "pg_statistic_ext_data",
+            &["stxdmcv", "stxdexpr"],
+            SystemColumn::Samples,
+        ),
+        (
+            "pg_catalog",
+            "pg_largeobject",
+            &["data"],
+            SystemColumn::Samples,
+        ),
+        (
+            "pg_catalog",
+            "pg_authid",
+            &["rolpassword"],
+            SystemColumn::Secret,
+        ),
+        ("pg_catalog", "pg_shadow", &["passwd"], SystemColumn::Secret),
+        (
+            "pg_catalog",
+            "pg_user_mapping",
+            &["umoptions"],
+            SystemColumn::Secret,
+        ),
+        (
+            "pg_catalog",
+            "pg_user_mappings",
+            &["umoptions"],
+            SystemColumn::Secret,
+        ),
+        (
+            "information_schema",
+            "_pg_user_mappings",
+            &["umoptions"],
+            SystemColumn::Secret,
+        ),
+        (
+            "information_schema",
+            "user_mapping_options",
+            &["option_value"],
+            SystemColumn::Secret,
+        ),
+        (
+            "pg_catalog",
+            "pg_subscription",
+            &["subconninfo"],
+            SystemColumn::Secret,
+        ),
+        (
+            "pg_catalog",
+            "pg_stat_get_activity",
+            &["query"],
+            SystemColumn::QueryText,
+        ),
+        (
+            "pg_catalog",
+            "pg_stat_activity",
+            &["query"],
+            SystemColumn::QueryText,
+        ),
+    ],
+};
 
 /// The catalog of one upstream database, with PostgreSQL's column index.
 #[derive(Debug)]
@@ -63,6 +144,10 @@ impl Catalog for PgCatalog {
 
     fn is_user_function(&self, name: &str, search_path: &[String]) -> bool {
         self.data.is_user_function(name, search_path)
+    }
+
+    fn builtin_function(&self, name: &str, search_path: &[String]) -> Option<Arc<BuiltinFunction>> {
+        self.data.builtin_function(name, search_path)
     }
 }
 
@@ -108,6 +193,49 @@ SELECT DISTINCT n.nspname, p.proname \
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
 
+/// The outputs of the functions of the system schemas (plain functions,
+/// not aggregates or procedures), one row per overload: `c` and the output
+/// column names for `OUT`/`TABLE` parameters or a composite return type,
+/// `s` for a base type, `u` for a polymorphic or pseudo-type result whose
+/// columns depend on the call. Names are joined with commas (no built-in
+/// output name holds one).
+const BUILTINS_SQL: &str = "\
+SELECT n.nspname, p.proname, \
+       CASE WHEN o.outs > 0 AND o.named = o.outs THEN 'c' \
+            WHEN o.outs > 0 THEN 'u' \
+            WHEN t.typrelid <> 0 THEN 'c' \
+            WHEN t.typtype IN ('b', 'd', 'e', 'r', 'm') THEN 's' \
+            ELSE 'u' END, \
+       CASE WHEN o.outs > 0 THEN o.names \
+            WHEN t.typrelid <> 0 THEN \
+                 (SELECT pg_catalog.string_agg(at.attname, ',' ORDER BY at.attnum) \
+                    FROM pg_catalog.pg_attribute at \
+                   WHERE at.attrelid = t.typrelid AND at.attnum > 0 AND NOT at.attisdropped) \
+       END \
+  FROM pg_catalog.pg_proc p \
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+  JOIN pg_catalog.pg_type t ON t.oid = p.prorettype \
+  LEFT JOIN LATERAL \
+       (SELECT pg_catalog.count(*) AS outs, \
+               pg_catalog.count(NULLIF(a.name, '')) AS named, \
+               pg_catalog.string_agg(a.name, ',' ORDER BY a.i) AS names \
+          FROM ROWS FROM (pg_catalog.unnest(p.proargmodes), pg_catalog.unnest(p.proargnames)) \
+               WITH ORDINALITY AS a(mode, name, i) \
+         WHERE a.mode IN ('o', 'b', 't')) o ON true \
+ WHERE n.nspname IN ('pg_catalog', 'information_schema') AND p.prokind = 'f'";
+
+/// What a row of [`BUILTINS_SQL`] says a function returns; `None` when its
+/// columns depend on the call.
+fn builtin_outputs(kind: &str, columns: Option<&str>) -> FunctionOutputs {
+    match (kind, columns) {
+        ("s", _) => FunctionOutputs::Scalar,
+        ("c", Some(names)) if !names.is_empty() => {
+            FunctionOutputs::Columns(names.split(',').map(str::to_string).collect())
+        }
+        _ => FunctionOutputs::Dynamic,
+    }
+}
+
 /// Why the catalog could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -140,10 +268,10 @@ impl PgCatalog {
     /// Reads the catalog over an upstream session (three queries in one
     /// round trip).
     pub async fn load(upstream: &mut UpstreamSession<'_>) -> Result<PgCatalog, CatalogError> {
-        let sql = format!("{RELATIONS_SQL}; {COLUMNS_SQL}; {FUNCTIONS_SQL}");
+        let sql = format!("{RELATIONS_SQL}; {COLUMNS_SQL}; {FUNCTIONS_SQL}; {BUILTINS_SQL}");
         let results = upstream.simple_query(&sql).await?;
-        let [relations, columns, functions] = <[Vec<TextRow>; 3]>::try_from(results)
-            .map_err(|_| CatalogError::Shape("three result sets"))?;
+        let [relations, columns, functions, builtins] = <[Vec<TextRow>; 4]>::try_from(results)
+            .map_err(|_| CatalogError::Shape("four result sets"))?;
 
         let mut builder = PgCatalog::builder();
         for row in &relations {
@@ -170,13 +298,22 @@ impl PgCatalog {
         for row in &functions {
             builder.user_function(&text(row, 0, "schema")?, &text(row, 1, "function")?);
         }
+        for row in &builtins {
+            let kind = text(row, 2, "function result kind")?;
+            let columns = row.get(3).cloned().flatten();
+            builder.builtin_function(
+                &text(row, 0, "schema")?,
+                &text(row, 1, "function")?,
+                builtin_outputs(&kind, columns.as_deref()),
+            );
+        }
         Ok(builder.build())
     }
 
     /// A catalog built in memory (tests, or a gateway that knows the schema).
     pub fn builder() -> PgCatalogBuilder {
         PgCatalogBuilder {
-            inner: DataCatalog::builder(SAMPLED),
+            inner: DataCatalog::builder(SYSTEM),
             attrs: Vec::new(),
         }
     }
@@ -249,6 +386,17 @@ impl PgCatalogBuilder {
         self
     }
 
+    /// Declares a built-in function's outputs (one call per overload).
+    pub fn builtin_function(
+        &mut self,
+        schema: &str,
+        name: &str,
+        outputs: FunctionOutputs,
+    ) -> &mut Self {
+        self.inner.builtin_function(schema, name, outputs);
+        self
+    }
+
     /// The catalog.
     pub fn build(&mut self) -> PgCatalog {
         let built = self.inner.build_with_columns();
@@ -301,12 +449,12 @@ mod tests {
         .column(2619, 1, "starelid", 26, "oid", None)
         .column(2619, 22, "stavalues1", 2277, "anyarray", None);
         let c = b.build();
-        assert!(!c.column_by_attr(2619, 1).unwrap().holds_samples);
-        assert!(c.column_by_attr(2619, 22).unwrap().holds_samples);
+        assert!(!c.column_by_attr(2619, 1).unwrap().holds_samples());
+        assert!(c.column_by_attr(2619, 22).unwrap().holds_samples());
         assert!(
             c.data()
                 .unlisted_column("pg_catalog", "pg_stats", "most_common_vals")
-                .holds_samples
+                .holds_samples()
         );
     }
 }

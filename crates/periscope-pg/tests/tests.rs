@@ -9,3 +9,6 @@ mod support;
 /// Masking through every transformation, guardrails, the audit hold, the
 /// extended protocol and COPY.
 mod shielded;
+
+/// What client tools send at connect and while browsing (issue 18).
+mod client_tools;

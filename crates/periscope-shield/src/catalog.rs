@@ -12,14 +12,23 @@
 //!
 //! A column is classified, in priority order, by:
 //!
-//! 1. the system relations that hold copies of other columns' values
-//!    (PostgreSQL's `pg_statistic.stavalues*`, `pg_stats.most_common_vals`,
-//!    ...), named by the glue: always masked whole, whatever the grants (see
+//! 1. the system columns that hold copies of other columns' values or user
+//!    data of no known class (PostgreSQL's `pg_statistic.stavalues*`,
+//!    `pg_stats.most_common_vals`, `pg_largeobject.data`...), named by the
+//!    glue ([`SystemCatalog`]): always masked whole, whatever the grants (see
 //!    [`Sensitivity::Sampled`]);
 //! 2. the connection's configured `tags` (`schema.table.column = "TAG"`);
 //! 3. a `periscope:<entity or tag>` marker in the column's comment;
-//! 4. its type (`inet`/`cidr` hold IP addresses, `macaddr` MAC addresses);
-//! 5. its name ([`periscope_redact::classify_name`]), including optional
+//! 4. for the system's own relations (PostgreSQL: `pg_catalog`,
+//!    `information_schema`, and the output columns of their functions), the
+//!    glue's short list of the columns that hold secrets (`secret`:
+//!    `pg_authid.rolpassword`, FDW user mapping options, subscription
+//!    connection strings) or other sessions' statement text (the tag
+//!    [`QUERY_TEXT_TAG`]), and nothing by name: catalog names are not data
+//!    (`pg_ts_parser.prstoken` is a function oid, not a token), and their
+//!    text values are content-scanned like any other;
+//! 5. its type (`inet`/`cidr` hold IP addresses, `macaddr` MAC addresses);
+//! 6. its name ([`periscope_redact::classify_name`]), including optional
 //!    entities whose detector is off (a column named `dob` is masked).
 
 use std::collections::HashMap;
@@ -30,7 +39,9 @@ use std::time::{Duration, Instant};
 
 use periscope_policy::{MaskTarget, Shield, ShieldSet};
 use periscope_redact::{Entity, Operator, classify_name};
-use periscope_sql::{Catalog, Relation, RelationKind, StaticCatalog, TableName};
+use periscope_sql::{
+    BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, StaticCatalog, TableName,
+};
 
 /// One catalog column, with what the masking stage needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +59,76 @@ pub struct ColumnInfo {
     pub type_name: String,
     /// A `periscope:<entity or tag>` marker found in the column's comment.
     pub comment_tag: Option<MaskTarget>,
-    /// One of the system columns that hold sampled copies of other columns'
-    /// values (see [`SampledColumns`]).
-    pub holds_samples: bool,
+    /// What the glue's [`SystemCatalog`] says of it: `None` outside the
+    /// system's own schemas.
+    pub system: Option<SystemColumn>,
+}
+
+impl ColumnInfo {
+    /// Whether it holds sampled copies of other columns' values (or user
+    /// data of no known class): always masked whole.
+    pub fn holds_samples(&self) -> bool {
+        self.system == Some(SystemColumn::Samples)
+    }
+}
+
+/// The class of a column of the system's own relations (or of a system
+/// function's output), as the glue's [`SystemCatalog`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SystemColumn {
+    /// Server metadata: not classified by name, content-scanned.
+    Plain,
+    /// Sampled copies of other columns' values, or user data of no known
+    /// class: always masked whole ([`Sensitivity::Sampled`]).
+    Samples,
+    /// Credentials (password hashes, connection strings with passwords):
+    /// the `secret` entity.
+    Secret,
+    /// Other sessions' statement text, which can hold any literal a
+    /// detector misses (a name): masked whole as the tag
+    /// [`QUERY_TEXT_TAG`], lifted by `unmask:query_text` where a
+    /// connection's configuration names that tag.
+    QueryText,
+}
+
+/// The tag other sessions' statement text is masked as.
+pub const QUERY_TEXT_TAG: &str = "query_text";
+
+/// What a protocol's glue says of its system catalog: which schemas are the
+/// system's own, and the few of their columns that are not plain metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemCatalog {
+    /// Schemas whose relations (and functions' outputs) are the system's
+    /// own (PostgreSQL: `pg_catalog`, `information_schema`).
+    pub schemas: &'static [&'static str],
+    /// `(schema, relation or function, columns, class)`.
+    pub columns: &'static [(
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+        SystemColumn,
+    )],
+}
+
+impl SystemCatalog {
+    /// A catalog with no system schema: every column is classified as user
+    /// data (tests, and protocols without a system catalog).
+    pub const NONE: SystemCatalog = SystemCatalog {
+        schemas: &[],
+        columns: &[],
+    };
+
+    /// The class of a column, `None` outside the system schemas.
+    pub fn classify(&self, schema: &str, table: &str, column: &str) -> Option<SystemColumn> {
+        let listed = self.columns.iter().find_map(|(s, t, cols, class)| {
+            (*s == schema && *t == table && cols.contains(&column)).then_some(*class)
+        });
+        match listed {
+            Some(class) => Some(class),
+            None if self.schemas.contains(&schema) => Some(SystemColumn::Plain),
+            None => None,
+        }
+    }
 }
 
 /// Why a column's values are sensitive.
@@ -115,23 +193,11 @@ pub struct ColumnShield {
     pub operator: Operator,
 }
 
-/// System relations whose columns hold sampled copies of other columns'
-/// values (`(schema, relation, columns)`): the lineage of those values is
-/// lost, so they are masked whole. Each protocol's glue names its own
-/// (PostgreSQL: `pg_statistic.stavalues1`, `pg_stats.most_common_vals`...).
-pub type SampledColumns = &'static [(&'static str, &'static str, &'static [&'static str])];
-
-fn is_sampled(sampled: SampledColumns, schema: &str, table: &str, column: &str) -> bool {
-    sampled
-        .iter()
-        .any(|(s, t, cols)| *s == schema && *t == table && cols.contains(&column))
-}
-
 /// The shield state of one column in a session: `None` when it is not
 /// sensitive or a grant lifted its shield. `shields` carries the
 /// connection's configured tags and the grants.
 pub fn column_shield(column: &ColumnInfo, shields: &ShieldSet) -> Option<ColumnShield> {
-    if column.holds_samples {
+    if column.holds_samples() {
         return Some(ColumnShield {
             sensitivity: Sensitivity::Sampled,
             operator: Operator::Redact,
@@ -151,12 +217,26 @@ pub fn column_shield(column: &ColumnInfo, shields: &ShieldSet) -> Option<ColumnS
     if let Some(target) = &column.comment_tag {
         return target_shield(target, shields);
     }
+    match column.system {
+        Some(SystemColumn::Secret) => return entity_shield(Entity::Secret, shields),
+        Some(SystemColumn::QueryText) => {
+            return target_shield(&MaskTarget::Tag(QUERY_TEXT_TAG.to_string()), shields);
+        }
+        Some(SystemColumn::Plain | SystemColumn::Samples) | None => {}
+    }
     let by_type = match column.type_name.as_str() {
         "inet" | "cidr" => Some(Entity::Ip),
         "macaddr" | "macaddr8" => Some(Entity::MacAddress),
         _ => None,
     };
-    let entity = by_type.or_else(|| classify_name(&column.column))?;
+    let by_name = || {
+        if column.system.is_some() {
+            None
+        } else {
+            classify_name(&column.column)
+        }
+    };
+    let entity = by_type.or_else(by_name)?;
     entity_shield(entity, shields)
 }
 
@@ -215,7 +295,7 @@ pub fn comment_tag(comment: &str) -> Option<MaskTarget> {
 pub struct DataCatalog {
     relations: StaticCatalog,
     by_name: HashMap<(String, String, String), Arc<ColumnInfo>>,
-    sampled: SampledColumns,
+    system: SystemCatalog,
     loaded_at: Instant,
     stale: AtomicBool,
 }
@@ -232,14 +312,18 @@ impl Catalog for DataCatalog {
     fn is_user_function(&self, name: &str, search_path: &[String]) -> bool {
         self.relations.is_user_function(name, search_path)
     }
+
+    fn builtin_function(&self, name: &str, search_path: &[String]) -> Option<Arc<BuiltinFunction>> {
+        self.relations.builtin_function(name, search_path)
+    }
 }
 
 impl DataCatalog {
     /// A catalog built in memory: from rows the glue read upstream, or in
     /// tests.
-    pub fn builder(sampled: SampledColumns) -> CatalogBuilder {
+    pub fn builder(system: SystemCatalog) -> CatalogBuilder {
         CatalogBuilder {
-            sampled,
+            system,
             ..CatalogBuilder::default()
         }
     }
@@ -252,8 +336,8 @@ impl DataCatalog {
     }
 
     /// What is known of a column the catalog does not list (a lineage source
-    /// in a relation read after the catalog was loaded): its names, and
-    /// whether it is a sampled system column.
+    /// in a relation read after the catalog was loaded, or an output column
+    /// of a system function): its names, and its system class.
     pub fn unlisted_column(&self, schema: &str, table: &str, column: &str) -> ColumnInfo {
         ColumnInfo {
             schema: schema.to_string(),
@@ -262,7 +346,7 @@ impl DataCatalog {
             type_id: 0,
             type_name: String::new(),
             comment_tag: None,
-            holds_samples: is_sampled(self.sampled, schema, table, column),
+            system: self.system.classify(schema, table, column),
         }
     }
 
@@ -286,11 +370,12 @@ impl DataCatalog {
 /// Builds a [`DataCatalog`] from relation and column rows.
 #[derive(Debug, Default)]
 pub struct CatalogBuilder {
-    sampled: SampledColumns,
+    system: SystemCatalog,
     relations: HashMap<u32, Relation>,
     order: Vec<u32>,
     columns: Vec<Option<ColumnInfo>>,
     functions: Vec<(String, String)>,
+    builtins: Vec<(String, String, FunctionOutputs)>,
 }
 
 /// A built catalog and its columns in the order they were added, so the glue
@@ -354,7 +439,7 @@ impl CatalogBuilder {
                 type_id,
                 type_name: type_name.to_string(),
                 comment_tag: comment.and_then(comment_tag),
-                holds_samples: is_sampled(self.sampled, &relation.schema, &relation.name, name),
+                system: self.system.classify(&relation.schema, &relation.name, name),
             }
         });
         self.columns.push(info);
@@ -364,6 +449,19 @@ impl CatalogBuilder {
     /// Declares a user-defined function (its results have unknown lineage).
     pub fn user_function(&mut self, schema: &str, name: &str) -> &mut Self {
         self.functions.push((schema.to_string(), name.to_string()));
+        self
+    }
+
+    /// Declares a built-in function's outputs (one call per overload), so
+    /// the analysis knows its columns in FROM.
+    pub fn builtin_function(
+        &mut self,
+        schema: &str,
+        name: &str,
+        outputs: FunctionOutputs,
+    ) -> &mut Self {
+        self.builtins
+            .push((schema.to_string(), name.to_string(), outputs));
         self
     }
 
@@ -382,6 +480,9 @@ impl CatalogBuilder {
         }
         for (schema, name) in self.functions.drain(..) {
             relations.add_user_function(&schema, &name);
+        }
+        for (schema, name, outputs) in self.builtins.drain(..) {
+            relations.add_builtin_function(&schema, &name, outputs);
         }
         let mut by_name = HashMap::with_capacity(self.columns.len());
         let mut columns = Vec::with_capacity(self.columns.len());
@@ -402,7 +503,7 @@ impl CatalogBuilder {
             catalog: DataCatalog {
                 relations,
                 by_name,
-                sampled: self.sampled,
+                system: self.system,
                 loaded_at: Instant::now(),
                 stale: AtomicBool::new(false),
             },
@@ -532,10 +633,32 @@ name = "dev"
 connections = ["pg"]
 "#;
 
-    const SAMPLED: SampledColumns = &[("pg_catalog", "pg_statistic", &["stavalues1"])];
+    const SYSTEM: SystemCatalog = SystemCatalog {
+        schemas: &["pg_catalog"],
+        columns: &[
+            (
+                "pg_catalog",
+                "pg_statistic",
+                &["stavalues1"],
+                SystemColumn::Samples,
+            ),
+            (
+                "pg_catalog",
+                "pg_authid",
+                &["rolpassword"],
+                SystemColumn::Secret,
+            ),
+            (
+                "pg_catalog",
+                "pg_stat_get_activity",
+                &["query"],
+                SystemColumn::QueryText,
+            ),
+        ],
+    };
 
     fn col(table: &str, column: &str, ty: &str, comment: Option<&str>) -> ColumnInfo {
-        let mut b = DataCatalog::builder(SAMPLED);
+        let mut b = DataCatalog::builder(SYSTEM);
         let schema = if table.starts_with("pg_") {
             "pg_catalog"
         } else {
@@ -600,6 +723,43 @@ connections = ["pg"]
     }
 
     #[test]
+    fn system_columns_follow_the_curated_list_not_their_names() {
+        let s = shields(BASE);
+        let sens = |c: &ColumnInfo| column_shield(c, &s).map(|m| m.sensitivity);
+        // pg_dump reads prstoken (a function oid); a name is not data there.
+        assert_eq!(sens(&col("pg_ts_parser", "prstoken", "oid", None)), None);
+        assert_eq!(sens(&col("pg_roles", "rolpassword", "text", None)), None);
+        assert_eq!(
+            sens(&col("pg_authid", "rolpassword", "text", None)),
+            Some(Sensitivity::Entity(Entity::Secret))
+        );
+        // Outside the system schemas, names still classify.
+        assert_eq!(
+            sens(&col("parsers", "prstoken", "text", None)),
+            Some(Sensitivity::Entity(Entity::Secret))
+        );
+        // A system function's output column, as lineage names it.
+        let c = DataCatalog::builder(SYSTEM).build();
+        assert_eq!(
+            sens(&c.unlisted_column("pg_catalog", "pg_stat_get_activity", "query")),
+            Some(Sensitivity::Tag(QUERY_TEXT_TAG.into()))
+        );
+        assert_eq!(
+            sens(&c.unlisted_column("pg_catalog", "pg_show_all_settings", "setting")),
+            None
+        );
+        assert_eq!(
+            sens(&c.unlisted_column("pg_catalog", "pg_get_keywords", "word")),
+            None
+        );
+        // Types still classify system columns (other sessions' addresses).
+        assert_eq!(
+            sens(&col("pg_stat_ssl", "client_addr", "inet", None)),
+            Some(Sensitivity::Entity(Entity::Ip))
+        );
+    }
+
+    #[test]
     fn comment_tags_parse() {
         assert_eq!(
             comment_tag("holds periscope:email, see docs"),
@@ -615,7 +775,7 @@ connections = ["pg"]
 
     #[test]
     fn builder_lists_columns_in_order_and_by_name() {
-        let mut b = DataCatalog::builder(SAMPLED);
+        let mut b = DataCatalog::builder(SYSTEM);
         b.relation(16384, "public", "customers", RelationKind::Table, None)
             .column(16384, "id", 20, "int8", None)
             .column(99, "orphan", 25, "text", None)
@@ -641,11 +801,11 @@ connections = ["pg"]
         assert_eq!(rel.columns, ["id", "email"]);
         assert!(
             c.unlisted_column("pg_catalog", "pg_statistic", "stavalues1")
-                .holds_samples
+                .holds_samples()
         );
         assert!(
             !c.unlisted_column("public", "customers", "notes")
-                .holds_samples
+                .holds_samples()
         );
         assert!(c.is_fresh(Duration::from_secs(60)));
         c.mark_stale();

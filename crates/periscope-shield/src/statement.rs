@@ -10,12 +10,13 @@
 //! | statement | shield |
 //! |---|---|
 //! | server-side code: `DO`, `CALL`, `COPY` to/from a file or a program | `write` and `ddl` |
-//! | privilege changes (`GRANT`, `REVOKE`, roles), `SET ROLE`, `SET SESSION AUTHORIZATION` | `ddl` |
+//! | privilege changes (`GRANT`, `REVOKE`, roles), `SET ROLE`, `SET SESSION AUTHORIZATION` (or their `set_config` forms) | `ddl` |
 //! | schema changes, `VACUUM`, `ANALYZE`, `CHECKPOINT`, `LOAD`, other unknown commands | `ddl` |
-//! | data changes: DML, `COPY FROM`, data-modifying CTEs, `nextval`/`setval`, large-object writes, `SELECT INTO`, row locks (`FOR UPDATE`), `LOCK` | `write` |
+//! | data changes: DML, `COPY FROM`, data-modifying CTEs, `nextval`/`setval`, large-object writes, `SELECT INTO`, row locks (`FOR UPDATE`), `LOCK` in a mode stronger than `ACCESS SHARE` | `write` |
 //! | `UPDATE`/`DELETE` without a `WHERE`, `TRUNCATE` | `unbounded-write` (after `write`) |
-//! | turning the read-only backstop off: `SET [LOCAL] default_transaction_read_only`/`transaction_read_only`, `SET TRANSACTION`/`SESSION CHARACTERISTICS ... READ WRITE`, `BEGIN`/`START TRANSACTION READ WRITE` | `write` |
-//! | a call to a dangerous function ([`DANGEROUS_FUNCTIONS`], [`DANGEROUS_PREFIXES`]) or a configured `blocked_functions` entry | `function:NAME` |
+//! | turning the read-only backstop off: `SET [LOCAL] default_transaction_read_only`/`transaction_read_only` (or `set_config` of them), `SET TRANSACTION`/`SESSION CHARACTERISTICS ... READ WRITE`, `BEGIN`/`START TRANSACTION READ WRITE` | `write` |
+//! | a custom setting (a name with a dot: `app.tenant`) changed by `SET` or `set_config` ([`SettingShield::Custom`] says why) | `function:set_config` |
+//! | a call to a dangerous function ([`DANGEROUS_FUNCTIONS`], [`DANGEROUS_PREFIXES`]) or a configured `blocked_functions` entry; a `set_config` call with constant arguments is judged as the `SET` it is (the rows above), any other stays here | `function:NAME` |
 //! | any access to a configured sensitive table | `table:SCHEMA.TABLE` |
 //! | binary `COPY ... TO STDOUT` | none: the masking stage cannot read it |
 //! | SQL that does not parse (when `refuse_unanalysable`) | none: refused with the parse position |
@@ -81,6 +82,48 @@ pub const DANGEROUS_PREFIXES: &[&str] = &[
     "pg_replication_origin_",
     "pg_stat_reset",
 ];
+
+/// What the rules of `SET` say about changing one setting (by `SET`, or by
+/// a `set_config` call with constant arguments), beyond what the analysis
+/// reports as lifting the read-only backstop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingShield {
+    /// `role`, `session_authorization`: a privilege change, under `ddl`.
+    Ddl,
+    /// A custom setting (any name with a dot: `app.tenant`, an extension's
+    /// `auto_explain.log_analyze`...), under `function:set_config`. Row-level
+    /// security policies commonly read such settings
+    /// (`current_setting('app.tenant')`), so setting one, even to a typed
+    /// constant, can show another tenant's rows; and a setting holds a value
+    /// for later statements to read back, which is how `set_config` with a
+    /// computed value would carry data past the masking. Built-in settings
+    /// cannot do either.
+    Custom,
+}
+
+/// The rule for changing the setting `name` (lowercase); `None` for the
+/// built-in settings that change only how this session behaves
+/// (`search_path`, `statement_timeout`, `DateStyle`, `jit`...).
+/// `default_transaction_read_only` and `transaction_read_only` are
+/// reported by the analysis as lifting the read-only backstop (`write`).
+pub fn setting_shield(name: &str) -> Option<SettingShield> {
+    match name {
+        "role" | "session authorization" | "session_authorization" => Some(SettingShield::Ddl),
+        n if n.contains('.') => Some(SettingShield::Custom),
+        _ => None,
+    }
+}
+
+/// The settings a statement changes: a `SET`'s variable, or each constant
+/// `set_config` call's name.
+fn setting_names(st: &StatementAnalysis) -> impl Iterator<Item = &str> {
+    let set = match &st.class {
+        StatementClass::Set { variable } => Some(variable.as_str()),
+        _ => None,
+    };
+    set.into_iter()
+        .chain(st.settings.iter().map(|c| c.name.as_str()))
+}
 
 /// Whether the built-in list names `name` (unqualified, lowercase).
 pub fn is_dangerous_function(name: &str) -> bool {
@@ -283,7 +326,7 @@ pub fn check(
         }
     }
     let privilege_change = st.class.is_dcl()
-        || matches!(&st.class, StatementClass::Set { variable } if variable == "role" || variable == "session authorization");
+        || setting_names(st).any(|n| setting_shield(n) == Some(SettingShield::Ddl));
     let maintenance = matches!(
         st.class,
         StatementClass::Vacuum | StatementClass::Analyze | StatementClass::Other(_)
@@ -291,7 +334,9 @@ pub fn check(
     if (privilege_change || st.is_ddl() || maintenance) && shields.blocks_ddl() {
         return Err(Box::new(by_shield(allowance, Shield::Ddl, &what)));
     }
-    let writes = st.is_write() || st.locks || matches!(st.class, StatementClass::Lock);
+    let writes = st.is_write()
+        || st.locks
+        || matches!(st.class, StatementClass::Lock { mode } if !mode.is_read());
     if writes && shields.blocks_write() {
         return Err(Box::new(by_shield(allowance, Shield::Write, &what)));
     }
@@ -306,8 +351,24 @@ pub fn check(
         return Err(Box::new(by_shield(allowance, Shield::Write, &what)));
     }
 
+    if let Some(custom) =
+        setting_names(st).find(|n| setting_shield(n) == Some(SettingShield::Custom))
+        && let Ok(set_config) = "set_config".parse::<FunctionName>()
+        && shields.blocks_function(&set_config, true)
+    {
+        return Err(Box::new(by_shield(
+            allowance,
+            Shield::Function(set_config),
+            &format!("changing the custom setting {custom}{what_suffix}"),
+        )));
+    }
+
     for f in &st.functions {
         let bare = f.rsplit('.').next().unwrap_or(f);
+        // Constant `set_config` calls are judged as the `SET` they are.
+        if bare == "set_config" && !st.settings.is_empty() {
+            continue;
+        }
         let builtin = is_dangerous_function(bare);
         let candidates = [f.as_str(), bare];
         for name in candidates {
@@ -456,7 +517,7 @@ name = "lead"
             ("SELECT lo_import('/etc/passwd')", "write"),
             ("SELECT pg_sleep(1)", "function:pg_sleep"),
             (
-                "SELECT set_config('default_transaction_read_only', 'off', false)",
+                "SELECT set_config('x.y', (SELECT email FROM customers), false)",
                 "function:set_config",
             ),
             ("SELECT number FROM payments.cards", "table:payments.cards"),
@@ -487,6 +548,139 @@ name = "lead"
         ] {
             assert_eq!(refused(sql), None, "{sql}");
         }
+    }
+
+    #[test]
+    fn constant_set_config_follows_the_rules_of_set() {
+        // Harmless built-in settings pass, as `SET` does: pg_dump, pgAdmin
+        // and asyncpg send these when they connect.
+        for sql in [
+            "SELECT pg_catalog.set_config('search_path', '', false)",
+            "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings \
+             WHERE name = 'restrict_nonsystem_relation_kind'",
+            "SELECT set_config('bytea_output','hex',false) FROM pg_show_all_settings() \
+             WHERE name = 'bytea_output'",
+            "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new",
+            "SELECT set_config('jit', $1, false)",
+            "SET jit = off",
+            "SET LOCAL statement_timeout = 0",
+        ] {
+            assert_eq!(refused(sql), None, "{sql}");
+        }
+        let cases = [
+            // The backstop and privileges, as for SET.
+            (
+                "SELECT set_config('default_transaction_read_only', 'off', false)",
+                "write",
+            ),
+            (
+                "SELECT set_config('transaction_read_only', 'off', true)",
+                "write",
+            ),
+            ("SELECT set_config('role', 'postgres', false)", "ddl"),
+            (
+                "SELECT set_config('session_authorization', 'postgres', false)",
+                "ddl",
+            ),
+            ("SET ROLE postgres", "ddl"),
+            // Custom settings: what row-level security reads, and where a
+            // computed value would wait to be read back.
+            (
+                "SELECT set_config('app.tenant', '42', false)",
+                "function:set_config",
+            ),
+            ("SET app.tenant = '42'", "function:set_config"),
+            ("SET LOCAL app.tenant TO 42", "function:set_config"),
+            // Values that are not constants stay refused as a function.
+            (
+                "SELECT set_config('jit', (SELECT email FROM customers LIMIT 1), false)",
+                "function:set_config",
+            ),
+            (
+                "SELECT set_config('search_path', $1, false)",
+                "function:set_config",
+            ),
+            ("SELECT set_config($1, 'off', false)", "function:set_config"),
+        ];
+        for (sql, shield) in cases {
+            let (got, message) = refused(sql).unwrap_or_else(|| panic!("{sql} passed"));
+            assert_eq!(got.as_deref(), Some(shield), "{sql}: {message}");
+        }
+        let (_, message) = refused("SET app.tenant = '42'").unwrap();
+        assert!(
+            message.starts_with("changing the custom setting app.tenant blocked by shield"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn lifting_set_config_allows_custom_settings() {
+        let policy = POLICY.replace(
+            "may_lift = [\"write\"",
+            "may_lift = [\"function:set_config\", \"write\"",
+        );
+        let policy = Policy::parse(&policy, "t.toml").unwrap();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let grant = periscope_policy::Grant {
+            id: "gr_1".into(),
+            request_id: "req_1".into(),
+            identity: "alice".into(),
+            connection: "pg-prod".into(),
+            lifts: vec![Shield::Function("set_config".parse().unwrap())],
+            role: "dev".into(),
+            starts_at: now,
+            expires_at: now + time::Duration::hours(1),
+            revoked_at: None,
+            revoked_by: None,
+            break_glass: false,
+            reason: "test".into(),
+            approvers: Vec::new(),
+        };
+        let a = decide(&PolicyInput {
+            policy: &policy,
+            identity: &Identity::new("alice", ["dev"]),
+            connection: "pg-prod",
+            grants: std::slice::from_ref(&grant),
+            now,
+        })
+        .allowance()
+        .unwrap()
+        .clone();
+        let catalog = StaticCatalog::new();
+        for sql in [
+            "SET app.tenant = '42'",
+            "SELECT set_config('app.tenant', '42', false)",
+            "SELECT set_config('x.y', now()::text, false)",
+        ] {
+            let analysis = analyze(sql, &catalog, &AnalyzeOptions::default()).unwrap();
+            assert_eq!(check(&analysis.statements[0], &a, ""), Ok(()), "{sql}");
+        }
+    }
+
+    #[test]
+    fn access_share_lock_is_a_read_and_stronger_locks_are_writes() {
+        assert_eq!(
+            refused("LOCK TABLE public.customers IN ACCESS SHARE MODE"),
+            None
+        );
+        for sql in [
+            "LOCK TABLE public.customers IN ROW EXCLUSIVE MODE",
+            "LOCK TABLE public.customers",
+            "LOCK public.customers IN SHARE MODE",
+        ] {
+            assert_eq!(
+                refused(sql).and_then(|r| r.0).as_deref(),
+                Some("write"),
+                "{sql}"
+            );
+        }
+        // A sensitive table stays behind its shield, whatever the lock.
+        assert_eq!(
+            refused("LOCK TABLE payments.cards IN ACCESS SHARE MODE")
+                .and_then(|r| r.0)
+                .as_deref(),
+            Some("table:payments.cards")
+        );
     }
 
     #[test]

@@ -13,8 +13,10 @@ use crate::facts::{self, WRITING_FUNCTIONS};
 use crate::lexer::{self, Piece, TokKind};
 use crate::lineage::{self, Col, Env, Walker};
 use crate::model::{
-    Analysis, CopySource, CopyTarget, Lineage, OutputColumn, StatementAnalysis, StatementClass,
+    Analysis, CopySource, CopyTarget, Lineage, LockMode, OutputColumn, StatementAnalysis,
+    StatementClass,
 };
+use crate::settings;
 use crate::{AnalyzeOptions, SqlDialect};
 
 /// Analyses a query string that may hold several statements.
@@ -76,6 +78,17 @@ fn analyze_piece(
     } else {
         text
     };
+    // `a OPERATOR(pg_catalog.=) ANY (b)` (pg_dump's table patterns): the
+    // parser knows qualified operators but not before ANY/ALL; the built-in
+    // operator is the plain one, which the lineage treats alike.
+    let unqualified;
+    let parse_text = match unqualify_builtin_operators(parse_text, opts.dialect) {
+        Some(t) => {
+            unqualified = t;
+            unqualified.as_str()
+        }
+        None => parse_text,
+    };
 
     if lexer::longest_operator_chain(sql, &piece.toks) > opts.max_operator_chain {
         return Err(AnalyzeError::TooDeep {
@@ -103,6 +116,7 @@ fn analyze_piece(
         fingerprint,
         effects: Vec::new(),
         lifts_read_only: false,
+        settings: Vec::new(),
         range: piece.start..piece.end,
     };
     let statement = match parsed {
@@ -164,7 +178,9 @@ fn analyze_piece(
             || walked.writes
             || functions.iter().any(|f| facts::is_in(f, WRITING_FUNCTIONS)));
     base.locks = executes
-        && (walker.facts.locks || visited.locks || matches!(walked.class, StatementClass::Lock));
+        && (walker.facts.locks
+            || visited.locks
+            || matches!(walked.class, StatementClass::Lock { mode } if !mode.is_read()));
     base.unbounded_write = executes && (walker.facts.unbounded_write || walked.unbounded);
     base.outputs_exact = walked.exact && !lineage::has_unknown_star(&walked.outputs);
     base.outputs = walked
@@ -182,6 +198,16 @@ fn analyze_piece(
     base.functions = functions;
     base.filter_columns = std::mem::take(&mut walker.facts.filter_columns);
     base.effects = effects::of(&statement, opts.dialect);
+    if let Some(changes) = settings::of(&statement, opts.dialect) {
+        base.effects.extend(settings::effects(&changes));
+        base.lifts_read_only |= changes.iter().any(|c| {
+            matches!(
+                c.name.as_str(),
+                "default_transaction_read_only" | "transaction_read_only"
+            )
+        });
+        base.settings = changes;
+    }
     Ok(base)
 }
 
@@ -403,7 +429,12 @@ fn walk_statement(
         Statement::Vacuum(_) => Walked::new(StatementClass::Vacuum),
         Statement::Analyze(_) => Walked::new(StatementClass::Analyze),
         Statement::Discard { .. } => Walked::new(StatementClass::Discard),
-        Statement::Lock(_) => Walked::new(StatementClass::Lock),
+        Statement::Lock(lock) => Walked::new(StatementClass::Lock {
+            mode: lock
+                .lock_mode
+                .as_ref()
+                .map_or(LockMode::AccessExclusive, lock_mode),
+        }),
         // PostgreSQL's LOAD loads a shared library into the server.
         Statement::Load { .. } => Walked::new(StatementClass::Other("load".to_owned())),
         Statement::Grant(_)
@@ -478,6 +509,65 @@ fn walk_statement(
             classify_words(words).unwrap_or_else(|| StatementClass::Other(words.join(" "))),
         ),
     })
+}
+
+/// `OPERATOR(pg_catalog.op)` written as `op`, outside literals and
+/// comments; `None` when the text has none.
+fn unqualify_builtin_operators(text: &str, dialect: SqlDialect) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("operator") {
+        return None;
+    }
+    let toks = lexer::lex(text, dialect);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for t in toks.iter().filter(|t| t.kind == TokKind::Word) {
+        if !text[t.start..t.end].eq_ignore_ascii_case("operator") || t.start < copied {
+            continue;
+        }
+        let rest = &text[t.end..];
+        let Some(inner_start) = rest.find(|c: char| !c.is_whitespace()) else {
+            continue;
+        };
+        if !rest[inner_start..].starts_with('(') {
+            continue;
+        }
+        let Some(close) = rest[inner_start..].find(')') else {
+            continue;
+        };
+        let inner = rest[inner_start + 1..inner_start + close].trim();
+        let Some((schema, op)) = inner.split_once('.') else {
+            continue;
+        };
+        let op = op.trim();
+        let is_operator = !op.is_empty() && op.chars().all(|c| "+-*/<>=~!@#%^&|`?".contains(c));
+        if !schema.trim().eq_ignore_ascii_case("pg_catalog") || !is_operator {
+            continue;
+        }
+        out.push_str(&text[copied..t.start]);
+        out.push(' ');
+        out.push_str(op);
+        out.push(' ');
+        copied = t.end + inner_start + close + 1;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+fn lock_mode(m: &ast::LockTableMode) -> LockMode {
+    match m {
+        ast::LockTableMode::AccessShare => LockMode::AccessShare,
+        ast::LockTableMode::RowShare => LockMode::RowShare,
+        ast::LockTableMode::RowExclusive => LockMode::RowExclusive,
+        ast::LockTableMode::ShareUpdateExclusive => LockMode::ShareUpdateExclusive,
+        ast::LockTableMode::Share => LockMode::Share,
+        ast::LockTableMode::ShareRowExclusive => LockMode::ShareRowExclusive,
+        ast::LockTableMode::Exclusive => LockMode::Exclusive,
+        ast::LockTableMode::AccessExclusive => LockMode::AccessExclusive,
+    }
 }
 
 /// `SELECT ... INTO t`: the target table, as written.
@@ -569,7 +659,10 @@ fn classify_words(words: &[String]) -> Option<StatementClass> {
         "listen" | "unlisten" => StatementClass::Listen,
         "notify" => StatementClass::Notify,
         "discard" => StatementClass::Discard,
-        "lock" => StatementClass::Lock,
+        // Unparsed: the mode is not known, so the strongest (fail closed).
+        "lock" => StatementClass::Lock {
+            mode: LockMode::AccessExclusive,
+        },
         "reset" => StatementClass::Reset,
         "show" => StatementClass::Show,
         "set" => StatementClass::Set {
@@ -727,6 +820,82 @@ fn parse_error(
 mod tests {
     use super::*;
     use crate::StaticCatalog;
+
+    #[test]
+    fn lock_reports_its_mode_and_only_access_share_is_a_read() {
+        let cat = StaticCatalog::new();
+        let opts = AnalyzeOptions::default();
+        let lock = |sql: &str| {
+            let st = analyze(sql, &cat, &opts).unwrap().statements.remove(0);
+            (st.class, st.locks)
+        };
+        assert_eq!(
+            lock("LOCK TABLE public.customers IN ACCESS SHARE MODE"),
+            (
+                StatementClass::Lock {
+                    mode: LockMode::AccessShare
+                },
+                false
+            )
+        );
+        for (sql, mode) in [
+            ("LOCK TABLE t IN ROW SHARE MODE", LockMode::RowShare),
+            ("LOCK TABLE t IN SHARE MODE NOWAIT", LockMode::Share),
+            ("LOCK TABLE t IN EXCLUSIVE MODE", LockMode::Exclusive),
+            // No mode written: ACCESS EXCLUSIVE, as the server takes it.
+            ("LOCK t", LockMode::AccessExclusive),
+        ] {
+            assert_eq!(lock(sql), (StatementClass::Lock { mode }, true), "{sql}");
+        }
+        let st = analyze(
+            "LOCK TABLE public.customers IN ACCESS SHARE MODE",
+            &cat,
+            &opts,
+        )
+        .unwrap()
+        .statements
+        .remove(0);
+        assert_eq!(
+            st.tables_read
+                .iter()
+                .next()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("public.customers")
+        );
+    }
+
+    #[test]
+    fn builtin_qualified_operators_parse_before_any() {
+        let mut cat = StaticCatalog::new();
+        cat.add_table("pg_catalog", "pg_class", &["oid", "relname"]);
+        // pg_dump --table.
+        let a = analyze(
+            "SELECT c.oid FROM pg_catalog.pg_class c \
+             WHERE c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['orders']) \
+             AND c.relname OPERATOR(pg_catalog.~) '^(orders)$' COLLATE pg_catalog.default",
+            &cat,
+            &AnalyzeOptions::default(),
+        )
+        .unwrap();
+        let st = &a.statements[0];
+        assert!(!st.has_unknown_outputs());
+        // The audit text keeps what was written.
+        assert!(
+            st.normalized.contains("OPERATOR(pg_catalog.=)"),
+            "{}",
+            st.normalized
+        );
+        // Literals and other schemas' operators are left alone.
+        assert_eq!(
+            unqualify_builtin_operators("SELECT 'OPERATOR(pg_catalog.=)'", SqlDialect::PostgreSql),
+            None
+        );
+        assert_eq!(
+            unqualify_builtin_operators("SELECT 1 OPERATOR(my.=) 1", SqlDialect::PostgreSql),
+            None
+        );
+    }
 
     #[test]
     fn parse_errors_point_into_the_whole_string() {

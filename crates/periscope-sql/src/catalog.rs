@@ -112,6 +112,33 @@ impl Relation {
     }
 }
 
+/// What a built-in function returns when it is used in `FROM`: the result
+/// columns a query can name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FunctionOutputs {
+    /// One value per row (a scalar or `SETOF` a base type): one column,
+    /// named after the function or its alias.
+    Scalar,
+    /// Named columns, from `OUT`/`TABLE` parameters or a composite return
+    /// type, in order.
+    Columns(Vec<String>),
+    /// Columns that depend on the call (a polymorphic or `record` result
+    /// without `OUT` parameters): unknown.
+    Dynamic,
+}
+
+/// A built-in function's outputs, as the catalog knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BuiltinFunction {
+    /// The schema it lives in (`pg_catalog`), which lineage names as the
+    /// source's schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// What it returns.
+    pub outputs: FunctionOutputs,
+}
+
 /// Resolves relation names to relations.
 ///
 /// Implementations must be cheap to call: the analysis calls `resolve` once per
@@ -137,6 +164,17 @@ pub trait Catalog {
         let _ = (name, search_path);
         false
     }
+
+    /// The outputs of a built-in function (PostgreSQL: one in `pg_catalog`
+    /// or `information_schema`) called in `FROM`, so the analysis knows
+    /// which columns it gives (`pg_settings` is a view over
+    /// `pg_show_all_settings()`). `None` when unknown (its columns then have
+    /// unknown lineage) or when overloads of the name disagree. The proxy
+    /// answers from `pg_proc`; the default knows none.
+    fn builtin_function(&self, name: &str, search_path: &[String]) -> Option<Arc<BuiltinFunction>> {
+        let _ = (name, search_path);
+        None
+    }
 }
 
 /// An in-memory catalog, for tests and for the proxy to fill from `pg_catalog`.
@@ -144,6 +182,8 @@ pub trait Catalog {
 pub struct StaticCatalog {
     relations: HashMap<(String, String), Arc<Relation>>,
     user_functions: HashSet<(String, String)>,
+    /// Built-in functions by (schema, name); `None` when overloads disagree.
+    builtins: HashMap<(String, String), Option<Arc<BuiltinFunction>>>,
     version: u64,
 }
 
@@ -191,10 +231,32 @@ impl StaticCatalog {
         self.version += 1;
     }
 
+    /// Declares a built-in function's outputs. Called once per overload: when
+    /// overloads of one name return different columns, the name's outputs
+    /// become unknown (fail closed).
+    pub fn add_builtin_function(&mut self, schema: &str, name: &str, outputs: FunctionOutputs) {
+        let key = (schema.to_owned(), name.to_owned());
+        let new = Arc::new(BuiltinFunction {
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+            outputs,
+        });
+        self.builtins
+            .entry(key)
+            .and_modify(|known| {
+                if known.as_ref().is_some_and(|k| k.outputs != new.outputs) {
+                    *known = None;
+                }
+            })
+            .or_insert_with(|| Some(Arc::clone(&new)));
+        self.version += 1;
+    }
+
     /// Removes every relation and bumps the version (a catalog refresh starts so).
     pub fn clear(&mut self) {
         self.relations.clear();
         self.user_functions.clear();
+        self.builtins.clear();
         self.version += 1;
     }
 
@@ -244,6 +306,25 @@ impl Catalog for StaticCatalog {
             None => search_path
                 .iter()
                 .any(|s| self.user_functions.contains(&(s.clone(), name.to_owned()))),
+        }
+    }
+
+    fn builtin_function(&self, name: &str, search_path: &[String]) -> Option<Arc<BuiltinFunction>> {
+        let get = |schema: &str, n: &str| {
+            self.builtins
+                .get(&(schema.to_owned(), n.to_owned()))
+                .cloned()
+                .flatten()
+                .filter(|f| f.outputs != FunctionOutputs::Dynamic)
+        };
+        match name.rsplit_once('.') {
+            Some((schema, n)) => get(schema.rsplit('.').next().unwrap_or(schema), n),
+            // A user function of that name earlier on the path would win
+            // (the analysis asks `is_user_function` first); pg_catalog comes
+            // first unless the path places it.
+            None => std::iter::once("pg_catalog")
+                .chain(search_path.iter().map(String::as_str))
+                .find_map(|s| get(s, name)),
         }
     }
 }

@@ -122,17 +122,22 @@ fn search_path(values: &[Expr], dialect: SqlDialect, local: bool) -> Option<Sess
             }
             Expr::Identifier(i) => path.push(fold_ident(dialect, i)),
             Expr::Value(v) => match &v.value {
-                Value::SingleQuotedString(s) => path.extend(
-                    s.split(',')
-                        .map(|p| p.trim().trim_matches('"').to_owned())
-                        .filter(|p| !p.is_empty()),
-                ),
+                Value::SingleQuotedString(s) => path.extend(search_path_text(s)),
                 _ => return None,
             },
             _ => return None,
         }
     }
     Some(SessionEffect::SearchPath { path, local })
+}
+
+/// The schemas of a `search_path` given as one string (`'"$user", public'`,
+/// `''`), as the server splits it.
+pub(crate) fn search_path_text(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().trim_matches('"').to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Whether the statement would switch the session or its transaction to

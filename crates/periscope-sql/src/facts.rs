@@ -207,6 +207,28 @@ pub(crate) const TABLE_READING_FUNCTIONS: &[&str] = &[
     "pg_read_binary_file",
 ];
 
+/// Prefixes of built-in function families whose rows are not server
+/// metadata: files and directory listings, decoded WAL changes of any table,
+/// other servers' rows, large objects. In FROM their columns stay unknown
+/// whatever the catalog says of their outputs (most are also refused by the
+/// proxy's function shields).
+const OPAQUE_PREFIXES: &[&str] = &[
+    "pg_read_",
+    "pg_ls_",
+    "pg_stat_file",
+    "pg_logical_slot_",
+    "pg_logical_emit_",
+    "dblink",
+    "lo_",
+];
+
+/// Whether a built-in function's rows may hold table data, files or other
+/// servers' values (see [`OPAQUE_PREFIXES`] and [`TABLE_READING_FUNCTIONS`]).
+pub(crate) fn is_opaque_builtin(name: &str) -> bool {
+    let base = name.rsplit('.').next().unwrap_or(name);
+    is_in(base, TABLE_READING_FUNCTIONS) || OPAQUE_PREFIXES.iter().any(|p| base.starts_with(p))
+}
+
 /// Whether a recorded function name (possibly schema-qualified) is in `list`.
 pub(crate) fn is_in(name: &str, list: &[&str]) -> bool {
     let base = name.rsplit('.').next().unwrap_or(name);

@@ -52,17 +52,21 @@ mod facts;
 mod lexer;
 mod lineage;
 mod model;
+mod settings;
 
 pub use analyze::analyze;
 pub use cache::{AnalysisCache, CacheStats};
-pub use catalog::{Catalog, Relation, RelationKind, StaticCatalog, TableName};
+pub use catalog::{
+    BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, StaticCatalog, TableName,
+};
 pub use copy::{CopyFormat, CopyRowFormat};
 pub use effects::SessionEffect;
 pub use error::AnalyzeError;
 pub use model::{
-    Analysis, ColumnRef, CopySource, CopyTarget, Lineage, OutputColumn, RowEncoding, RowField,
-    StatementAnalysis, StatementClass,
+    Analysis, ColumnRef, CopySource, CopyTarget, Lineage, LockMode, OutputColumn, RowEncoding,
+    RowField, StatementAnalysis, StatementClass,
 };
+pub use settings::{SettingChange, SettingValue};
 
 /// The SQL dialect to parse and fold identifiers with.
 ///

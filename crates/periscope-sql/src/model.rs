@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::catalog::TableName;
 use crate::copy::CopyFormat;
 use crate::effects::SessionEffect;
+use crate::settings::SettingChange;
 
 /// Where `COPY ... TO` sends rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,7 +130,10 @@ pub enum StatementClass {
     /// `DISCARD`.
     Discard,
     /// `LOCK TABLE`.
-    Lock,
+    Lock {
+        /// The mode asked for (`ACCESS EXCLUSIVE` when none is written).
+        mode: LockMode,
+    },
     /// Anything else, named by its leading keywords.
     Other(String),
 }
@@ -218,9 +222,42 @@ impl StatementClass {
             StatementClass::Vacuum => "vacuum",
             StatementClass::Analyze => "analyze",
             StatementClass::Discard => "discard",
-            StatementClass::Lock => "lock",
+            StatementClass::Lock { .. } => "lock",
             StatementClass::Other(name) => name,
         }
+    }
+}
+
+/// The table lock modes of PostgreSQL's `LOCK TABLE`, weakest first.
+///
+/// Only [`LockMode::AccessShare`] is what a plain `SELECT` takes (it
+/// conflicts with `ACCESS EXCLUSIVE` alone, like any open read
+/// transaction): pg_dump takes it on every table it dumps. Every stronger
+/// mode blocks other sessions' writes or reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockMode {
+    /// `ACCESS SHARE`: what `SELECT` takes.
+    AccessShare,
+    /// `ROW SHARE`: what `SELECT ... FOR UPDATE/SHARE` takes.
+    RowShare,
+    /// `ROW EXCLUSIVE`: what `INSERT`/`UPDATE`/`DELETE` take.
+    RowExclusive,
+    /// `SHARE UPDATE EXCLUSIVE`: `VACUUM`, `ANALYZE`, `CREATE INDEX CONCURRENTLY`.
+    ShareUpdateExclusive,
+    /// `SHARE`: `CREATE INDEX`.
+    Share,
+    /// `SHARE ROW EXCLUSIVE`: `CREATE TRIGGER`.
+    ShareRowExclusive,
+    /// `EXCLUSIVE`: `REFRESH MATERIALIZED VIEW CONCURRENTLY`.
+    Exclusive,
+    /// `ACCESS EXCLUSIVE`: DDL, `VACUUM FULL`; the default of `LOCK TABLE`.
+    AccessExclusive,
+}
+
+impl LockMode {
+    /// Whether the lock is no stronger than the one a `SELECT` takes.
+    pub fn is_read(self) -> bool {
+        self == LockMode::AccessShare
     }
 }
 
@@ -466,7 +503,9 @@ pub struct StatementAnalysis {
     /// Whether running it modifies data anywhere: a write class, a
     /// data-modifying CTE, `nextval`/`setval`, large-object writes, `SELECT INTO`.
     pub writes: bool,
-    /// Whether it takes row or table locks (`FOR UPDATE`, `FOR SHARE`, `LOCK`).
+    /// Whether it takes row locks (`FOR UPDATE`, `FOR SHARE`...) or a table
+    /// lock stronger than a `SELECT`'s (`LOCK TABLE` in any mode but
+    /// `ACCESS SHARE`).
     pub locks: bool,
     /// `UPDATE`/`DELETE` (anywhere in the statement) without a `WHERE`, or with
     /// a constant-true one such as `WHERE true` or `WHERE 1 = 1`.
@@ -501,6 +540,12 @@ pub struct StatementAnalysis {
     /// Whether it switches the session or its transaction to read-write,
     /// turning off the proxy's read-only backstop.
     pub lifts_read_only: bool,
+    /// The settings it changes through `set_config` calls with constant
+    /// arguments, a `SET` in disguise. Non-empty only when every
+    /// `set_config` call of the statement is such a call (the calls stay in
+    /// [`StatementAnalysis::functions`]); a guard applies the rules of `SET`
+    /// to these instead of refusing the function.
+    pub settings: Vec<SettingChange>,
     /// Byte range of the statement in the analysed text.
     pub range: Range<usize>,
 }

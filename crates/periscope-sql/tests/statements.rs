@@ -213,7 +213,12 @@ fn every_statement_kind_gets_its_class() {
         ("VACUUM (VERBOSE, ANALYZE) customers", C::Vacuum),
         ("ANALYZE customers", C::Analyze),
         ("DISCARD ALL", C::Discard),
-        ("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE", C::Lock),
+        (
+            "LOCK TABLE customers IN ACCESS EXCLUSIVE MODE",
+            C::Lock {
+                mode: periscope_sql::LockMode::AccessExclusive,
+            },
+        ),
         ("CHECKPOINT", C::Other("checkpoint".into())),
         ("LOAD 'plpgsql'", C::Other("load".into())),
     ];

@@ -58,7 +58,7 @@ use crate::stream::PgStream;
 
 pub use handle::{SessionHandle, SessionStats};
 use queue::{OutQueue, drive, prepare_read};
-use refusals::Deferred;
+use refusals::{Deferred, Injected};
 
 /// How long the proxy keeps trying to deliver a final FATAL message and close
 /// cleanly before it drops the connections.
@@ -124,10 +124,11 @@ pub(crate) struct Relay<H> {
     ready_expected: u64,
     ready_seen: u64,
     deferred: VecDeque<Deferred>,
-    /// Current extended batch: whether anything of it went upstream, and the
-    /// refusal waiting for its Sync.
+    /// Whether anything of the current extended batch went upstream.
     batch_forwarded: bool,
-    batch_error: Option<PgError>,
+    /// A refusal inside a batch partly upstream, waiting for the server's
+    /// error on the Execute sent in its place (see `refusals`).
+    injected: Option<Injected>,
     /// Syncs sent since the last Execute/Query: if that statement turns out
     /// to be a COPY FROM STDIN, the server ignores them.
     syncs_since_execute: u64,
@@ -180,7 +181,7 @@ impl<H: SessionHooks> Relay<H> {
             ready_seen: 0,
             deferred: VecDeque::new(),
             batch_forwarded: false,
-            batch_error: None,
+            injected: None,
             syncs_since_execute: 0,
             upstream_sent_fatal: false,
             client_terminated: false,
@@ -260,7 +261,7 @@ impl<H: SessionHooks> Relay<H> {
                     Event::HoldResolved(Ok(())) => {
                         self.holds.pop_front();
                         // Refusals that waited for their audit event.
-                        self.emit_due(false);
+                        self.emit_due();
                         // Complete frames cannot wait in the buffer (each
                         // read processes them all), but a hold taken while
                         // the handshake's leftovers were unprocessed can.

@@ -32,6 +32,7 @@ impl<H: SessionHooks> Relay<H> {
             // Messages that drive the relay's own state are decoded (and so
             // validated) whatever the hook does with them.
             let mut ready_status = None;
+            let mut injected_error = false;
             match tag {
                 btag::READY_FOR_QUERY => match BackendMessage::decode(frame) {
                     Ok(BackendMessage::ReadyForQuery(status)) => ready_status = Some(status),
@@ -43,6 +44,7 @@ impl<H: SessionHooks> Relay<H> {
                         if matches!(fields.severity(), Some("FATAL" | "PANIC")) {
                             self.upstream_sent_fatal = true;
                         }
+                        injected_error = self.is_injected_error(fields.code(), fields.message());
                     }
                     Ok(_) => {}
                     Err(e) => return Err(Stop::UpstreamProtocol(e)),
@@ -50,23 +52,24 @@ impl<H: SessionHooks> Relay<H> {
                 _ => {}
             }
 
-            let action = if ready_status.is_some() && self.deferred.front().is_some() {
-                // A refusal may be due right before this ReadyForQuery: queue
-                // what precedes it, then the synthetic error, then go on.
-                flush_run(&mut self.upstream_buf, &mut self.to_client, &mut run);
-                self.emit_due(true);
-                match Frame::parse(&self.upstream_buf, max) {
-                    Ok(Some(frame)) => self.hooks.on_backend(frame, &self.state),
-                    // The same bytes parsed a moment ago.
-                    Ok(None) | Err(_) => {
-                        return Err(Stop::UpstreamProtocol(ProtocolError::Unexpected {
-                            expected: "ReadyForQuery",
-                            got: "a frame that vanished".into(),
-                        }));
+            let action = self.hooks.on_backend(frame, &self.state);
+            // The server failed the batch on the Execute sent in a refused
+            // message's place: the client gets the refusal instead (the
+            // hooks saw the server's error, which is what happened to the
+            // batch).
+            let action = match self.injected.take() {
+                Some(injected) if injected_error => {
+                    self.scratch.clear();
+                    backend::encode::error_response(&mut self.scratch, &injected.error);
+                    match action {
+                        BackendAction::Terminate(e) => BackendAction::Terminate(e),
+                        _ => BackendAction::Rewrite(self.scratch.split().freeze()),
                     }
                 }
-            } else {
-                self.hooks.on_backend(frame, &self.state)
+                other => {
+                    self.injected = other;
+                    action
+                }
             };
             match action {
                 BackendAction::Forward => run += len,
@@ -119,10 +122,19 @@ impl<H: SessionHooks> Relay<H> {
                 self.state.transaction = status;
                 self.state.copy = CopyState::None;
                 self.ready_seen += 1;
+                // The batch ended without reaching the injected Execute (an
+                // earlier message failed first): its error stood.
+                if self
+                    .injected
+                    .as_ref()
+                    .is_some_and(|i| i.until_ready <= self.ready_seen)
+                {
+                    self.injected = None;
+                }
                 self.update_pending();
                 if self.deferred.front().is_some() {
                     flush_run(&mut self.upstream_buf, &mut self.to_client, &mut run);
-                    self.emit_due(false);
+                    self.emit_due();
                 }
             }
         }

@@ -135,9 +135,12 @@ impl<A: AuditSink> ShieldedSession<A> {
                 self.state.pending.pop_front();
                 self.rewrite_description(frame, &plan)
             }
-            Some(Pending::DescribePortal { name, injected }) => {
-                let (name, injected) = (name.clone(), *injected);
-                let stmt = self.state.portals.get(&name).and_then(|p| p.stmt.clone());
+            Some(Pending::DescribePortal {
+                name,
+                injected,
+                stmt,
+            }) => {
+                let (name, injected, stmt) = (name.clone(), *injected, stmt.clone());
                 let plan = Arc::new(self.plan_for(stmt.as_ref(), &fields));
                 self.state.pending.pop_front();
                 let action = if injected {
@@ -145,19 +148,42 @@ impl<A: AuditSink> ShieldedSession<A> {
                 } else {
                     self.rewrite_description(frame, &plan)
                 };
-                if let Some(p) = self.state.portals.get_mut(&name) {
-                    p.plan = Some(plan);
-                } else {
-                    // A portal this session never bound (a SQL cursor used
-                    // as a portal): its lineage is unknown.
-                    self.state.portals.insert(
-                        name,
-                        Portal {
-                            name_of_statement: String::new(),
-                            stmt: None,
-                            plan: Some(Arc::new(RowPlan::all_unknown(fields.len()))),
-                        },
-                    );
+                // The Execute this describes (the next one of the portal)
+                // masks its rows with this plan, even if the portal was
+                // closed or bound again meanwhile.
+                for pending in self.state.pending.iter_mut() {
+                    if let Pending::Execute { portal, run } = pending
+                        && *portal == name
+                    {
+                        if run.plan.is_none() {
+                            run.plan = Some(Arc::clone(&plan));
+                        }
+                        break;
+                    }
+                }
+                let same_statement =
+                    |a: &Option<StatementRef>, b: &Option<StatementRef>| match (a, b) {
+                        (Some(a), Some(b)) => {
+                            Arc::ptr_eq(&a.analysis, &b.analysis) && a.index == b.index
+                        }
+                        (None, None) => true,
+                        _ => false,
+                    };
+                match self.state.portals.get_mut(&name) {
+                    Some(p) if same_statement(&p.stmt, &stmt) => p.plan = Some(plan),
+                    Some(_) => {}
+                    None => {
+                        // A SQL cursor used as a portal (psycopg's named
+                        // cursors describe it): its DECLARE's plan.
+                        self.state.portals.insert(
+                            name,
+                            Portal {
+                                name_of_statement: String::new(),
+                                stmt,
+                                plan: Some(plan),
+                            },
+                        );
+                    }
                 }
                 action
             }
@@ -180,11 +206,15 @@ impl<A: AuditSink> ShieldedSession<A> {
         let (plan, run): (Arc<RowPlan>, &mut Run) = match self.state.pending.front_mut() {
             Some(Pending::Query(q)) => (q.run.plan.clone().unwrap_or_else(unknown), &mut q.run),
             Some(Pending::Execute { portal, run }) => {
-                let plan = self
-                    .state
-                    .portals
-                    .get(portal.as_str())
-                    .and_then(|p| p.plan.clone())
+                let plan = run
+                    .plan
+                    .clone()
+                    .or_else(|| {
+                        self.state
+                            .portals
+                            .get(portal.as_str())
+                            .and_then(|p| p.plan.clone())
+                    })
                     .unwrap_or_else(unknown);
                 (plan, run.as_mut())
             }

@@ -159,7 +159,10 @@ impl<A: AuditSink> ShieldedSession<A> {
         details.insert("portal".into(), Value::from(portal.to_string()));
         self.recorder.actions(vec![(details, Arc::clone(&seq))]);
         self.state.batch_forwarded = true;
-        let run = Box::new(Run::new(stmt, seq));
+        let mut run = Box::new(Run::new(stmt, seq));
+        // The rows follow the plan of the portal as it is now, whatever a
+        // later Close or Bind of the same name does before they arrive.
+        run.plan = known.as_ref().and_then(|p| p.plan.clone());
         if described {
             self.state.pending.push_back(Pending::Execute {
                 portal: portal.to_string(),
@@ -179,6 +182,7 @@ impl<A: AuditSink> ShieldedSession<A> {
         self.state.pending.push_back(Pending::DescribePortal {
             name: portal.to_string(),
             injected: true,
+            stmt: self.state.portal_statement(portal),
         });
         self.state.pending.push_back(Pending::Execute {
             portal: portal.to_string(),
@@ -227,6 +231,7 @@ impl<A: AuditSink> ShieldedSession<A> {
                     Target::Portal => Pending::DescribePortal {
                         name: name.to_string(),
                         injected: false,
+                        stmt: self.state.portal_statement(name),
                     },
                 });
                 FrontendAction::Forward

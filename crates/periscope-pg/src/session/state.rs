@@ -72,9 +72,20 @@ pub(super) enum Pending {
     Query(Box<QueryRun>),
     Parse,
     Bind,
-    DescribeStatement { name: String },
-    DescribePortal { name: String, injected: bool },
-    Execute { portal: String, run: Box<Run> },
+    DescribeStatement {
+        name: String,
+    },
+    /// `stmt` is the portal's statement when the Describe was sent: a
+    /// Close or a new Bind of the same name may come before the answer.
+    DescribePortal {
+        name: String,
+        injected: bool,
+        stmt: Option<StatementRef>,
+    },
+    Execute {
+        portal: String,
+        run: Box<Run>,
+    },
     Close,
     Sync,
 }
@@ -187,6 +198,15 @@ impl SessionState {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// The statement of a portal: one this session bound, or a SQL-level
+    /// cursor (cursors are portals of the same name space).
+    pub(super) fn portal_statement(&self, name: &str) -> Option<StatementRef> {
+        match self.portals.get(name) {
+            Some(p) => p.stmt.clone(),
+            None => self.sql_cursors.get(name).cloned(),
         }
     }
 

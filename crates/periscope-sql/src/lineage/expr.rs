@@ -162,6 +162,12 @@ impl Walker<'_> {
                 }
                 l.transformed()
             }
+            // `x = ANY(ARRAY(SELECT ...))`, `x < ALL(array_col)`: like IN,
+            // the result tells about both sides.
+            Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => {
+                let l = self.expr(left, scope)?;
+                l.merge(self.expr(right, scope)?).transformed()
+            }
             Expr::Array(arr) => {
                 let mut l = Lineage::Constant;
                 for x in &arr.elem {
@@ -404,6 +410,25 @@ impl Walker<'_> {
         let mut l = within;
         for a in args {
             l = l.merge(a);
+        }
+        // A built-in returning a composite (`pg_stat_get_activity(pid)` in
+        // the select list) returns all of its output columns at once.
+        if let Some(b) = self.catalog.builtin_function(&full, self.search_path)
+            && let FunctionOutputs::Columns(cols) = &b.outputs
+            && !crate::facts::is_opaque_builtin(&full)
+        {
+            for c in cols {
+                l = l.merge(Lineage::column(ColumnRef::new(&b.schema, &b.name, c)));
+            }
+        }
+        // Another session's statement text, as `pg_stat_activity.query`
+        // shows it.
+        if base == "pg_stat_get_backend_activity" {
+            l = l.merge(Lineage::column(ColumnRef::new(
+                "pg_catalog",
+                "pg_stat_get_activity",
+                "query",
+            )));
         }
         Ok(l.transformed())
     }

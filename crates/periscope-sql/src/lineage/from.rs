@@ -265,8 +265,15 @@ impl Walker<'_> {
                 let cols = self.relation_cols(&rel);
                 let qualifier = Some(rel.name.clone());
                 let schema = Some(rel.schema.clone());
+                let stored = !matches!(rel.kind, RelationKind::View | RelationKind::Other);
                 match cols {
-                    Ok(cols) => self.aliased(cols, alias, qualifier, schema),
+                    Ok(cols) => {
+                        let mut scope = self.aliased(cols, alias, qualifier, schema);
+                        for r in &mut scope.rels {
+                            r.system_columns = stored;
+                        }
+                        scope
+                    }
                     Err(reason) => unknown_rel(
                         Some(alias.map_or_else(|| rel.name.clone(), |a| self.ident(&a.name))),
                         if alias.is_some() { None } else { schema },
@@ -393,6 +400,7 @@ impl Walker<'_> {
                 qualifier,
                 schema,
                 cols: Ok(cols),
+                system_columns: false,
             }],
         }
     }
@@ -457,6 +465,13 @@ impl Walker<'_> {
             _ => None,
         };
         let user_defined = self.catalog.is_user_function(fname, self.search_path);
+        if names.is_none()
+            && !user_defined
+            && !crate::facts::is_opaque_builtin(fname)
+            && let Some(builtin) = self.catalog.builtin_function(fname, self.search_path)
+        {
+            return Ok(self.builtin_function_rel(&builtin, &derived, with_ordinality, alias));
+        }
         let Some(names) = names.filter(|_| !user_defined) else {
             let reason = format!("the columns of set-returning function {fname} are not known");
             if alias_cols.is_empty() {
@@ -499,6 +514,58 @@ impl Walker<'_> {
         }
         let default_qualifier = Some(base.to_owned());
         Ok(self.aliased(cols, alias, default_qualifier, None))
+    }
+
+    /// A built-in function in FROM whose outputs the catalog knows: each
+    /// column derives from the function's own output column (server
+    /// metadata, which the proxy classifies like a system column) and from
+    /// its arguments (`pg_options_to_table(attfdwoptions)` returns what its
+    /// argument holds).
+    fn builtin_function_rel(
+        &self,
+        f: &BuiltinFunction,
+        args: &Lineage,
+        with_ordinality: bool,
+        alias: Option<&TableAlias>,
+    ) -> FromScope {
+        let schema: std::sync::Arc<str> = f.schema.as_str().into();
+        let table: std::sync::Arc<str> = f.name.as_str().into();
+        let names = match &f.outputs {
+            FunctionOutputs::Scalar => vec![f.name.clone()],
+            FunctionOutputs::Columns(c) => c.clone(),
+            FunctionOutputs::Dynamic => {
+                let reason = format!("the columns of {} depend on the call", f.name);
+                return unknown_rel(alias.map(|a| self.ident(&a.name)), None, &reason);
+            }
+        };
+        let mut cols: Vec<Col> = names
+            .into_iter()
+            .map(|n| {
+                let own = Lineage::column(ColumnRef {
+                    schema: schema.clone(),
+                    table: table.clone(),
+                    column: n.as_str().into(),
+                });
+                Col {
+                    name: n,
+                    lineage: own.merge(args.clone()),
+                }
+            })
+            .collect();
+        let single = cols.len() == 1 && f.outputs == FunctionOutputs::Scalar;
+        if with_ordinality {
+            cols.push(Col {
+                name: "ordinality".to_owned(),
+                lineage: Lineage::Constant,
+            });
+        }
+        if let Some(a) = alias
+            && a.columns.is_empty()
+            && single
+        {
+            cols[0].name = self.ident(&a.name);
+        }
+        self.aliased(cols, alias, Some(f.name.clone()), None)
     }
 
     pub(super) fn find_rel(&self, parts: &[String], scope: &Scope<'_>) -> Option<Cols> {

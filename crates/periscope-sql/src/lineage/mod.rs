@@ -24,7 +24,9 @@ use sqlparser::ast::{
 use sqlparser::parser::Parser;
 
 use crate::SqlDialect;
-use crate::catalog::{Catalog, Relation, RelationKind, TableName};
+use crate::catalog::{
+    BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, TableName,
+};
 use crate::error::AnalyzeError;
 use crate::model::{ColumnRef, Lineage, RowEncoding, RowField};
 
@@ -62,6 +64,19 @@ struct Rel {
     /// The schema, when the relation is referenced without alias (`s.t.col`).
     schema: Option<String>,
     cols: Cols,
+    /// A stored relation of the catalog, which has PostgreSQL's system
+    /// columns ([`SYSTEM_COLUMNS`]) besides its own.
+    system_columns: bool,
+}
+
+/// PostgreSQL's system columns: transaction ids, command ids, the tuple's
+/// address and the table's oid. Every stored relation has them, hidden
+/// from `*`; their values describe rows, they never hold stored data.
+const SYSTEM_COLUMNS: &[&str] = &["tableoid", "xmin", "xmax", "cmin", "cmax", "ctid"];
+
+/// Whether `col` is a system column of a relation in scope that has them.
+fn system_column<'r>(col: &str, mut rels: impl Iterator<Item = &'r Rel>) -> bool {
+    SYSTEM_COLUMNS.contains(&col) && rels.any(|r| r.system_columns)
 }
 
 /// What one FROM clause (or join tree) makes visible.
@@ -733,6 +748,9 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
                     "column {col} may come from a relation whose columns are unknown: {reason}"
                 )));
             }
+            if system_column(col, sc.rels()) {
+                return Some(Lineage::Constant);
+            }
         } else {
             let (schema, rel) = match qualifier {
                 [.., s, r] => (Some(s.as_str()), r.as_str()),
@@ -753,9 +771,11 @@ fn resolve_column(qualifier: &[String], col: &str, scope: &Scope<'_>) -> Option<
                                 None => c.lineage.clone(),
                             });
                         }
-                        found.unwrap_or_else(|| {
-                            Lineage::unknown(format!("column {rel}.{col} does not exist"))
-                        })
+                        match found {
+                            Some(l) => l,
+                            None if system_column(col, std::iter::once(r)) => Lineage::Constant,
+                            None => Lineage::unknown(format!("column {rel}.{col} does not exist")),
+                        }
                     }
                 });
             }
@@ -795,6 +815,7 @@ fn unknown_rel(qualifier: Option<String>, schema: Option<String>, reason: &str) 
             qualifier,
             schema,
             cols: Err(reason.to_owned()),
+            system_columns: false,
         }],
         star: vec![StarItem::Unknown(reason.to_owned())],
     }
@@ -849,4 +870,233 @@ fn collect_functions(st: &Statement, w: &mut Walker<'_>) {
     let mut names = BTreeSet::new();
     crate::facts::function_names(st, w.dialect, &mut names);
     w.facts.functions.extend(names);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AnalyzeOptions, ColumnRef, Lineage, StaticCatalog, analyze};
+
+    fn catalog() -> StaticCatalog {
+        let mut c = StaticCatalog::new();
+        c.add_table("public", "customers", &["id", "email"]);
+        c.add_table("public", "odd", &["xmin"]);
+        c.add_view(
+            "public",
+            "v",
+            &["email"],
+            "SELECT customers.email FROM customers",
+        );
+        c.add_table("pg_catalog", "pg_roles", &["oid", "rolname"]);
+        c.add_table("pg_catalog", "pg_auth_members", &["roleid", "member"]);
+        c
+    }
+
+    fn outputs(sql: &str) -> Vec<Lineage> {
+        let a = analyze(sql, &catalog(), &AnalyzeOptions::default()).unwrap();
+        a.statements[0]
+            .outputs
+            .iter()
+            .map(|o| o.lineage.clone())
+            .collect()
+    }
+
+    #[test]
+    fn system_columns_of_stored_relations_are_constant() {
+        // DataGrip reads `xmin` in every introspection query, pg_dump
+        // `tableoid`.
+        assert_eq!(
+            outputs(
+                "SELECT xmin AS state_number, c.tableoid, ctid, c.cmin, cmax, xmax \
+                 FROM customers c"
+            ),
+            vec![Lineage::Constant; 6]
+        );
+        assert_eq!(
+            outputs("SELECT public.customers.xmin::text::int8 FROM public.customers"),
+            [Lineage::Constant]
+        );
+    }
+
+    #[test]
+    fn system_column_names_stay_fail_closed_elsewhere() {
+        // A real column of that name is the column.
+        assert_eq!(
+            outputs("SELECT xmin FROM odd"),
+            [Lineage::column(ColumnRef::new("public", "odd", "xmin"))]
+        );
+        // Views, subqueries and relations of unknown columns have no
+        // system columns the analysis can vouch for.
+        for sql in [
+            "SELECT xmin FROM v",
+            "SELECT x.tableoid FROM (SELECT 1) x",
+            "SELECT xmin FROM customers, not_in_catalog",
+            "SELECT xmin FROM (SELECT email FROM customers) s",
+        ] {
+            let out = outputs(sql);
+            assert!(out[0].has_unknown(), "{sql}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn any_and_all_have_the_lineage_of_both_sides() {
+        // pgAdmin's user-info query at connect.
+        let roles = ColumnRef::new("pg_catalog", "pg_roles", "rolname");
+        assert_eq!(
+            outputs(
+                "SELECT 'pg_signal_backend' = ANY(ARRAY(SELECT pg_catalog.pg_roles.rolname \
+                 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles \
+                 ON (m.roleid = pg_catalog.pg_roles.oid) WHERE m.member = 10)) \
+                 AS can_signal_backend"
+            ),
+            [Lineage::Sources {
+                columns: [roles].into(),
+                transformed: true
+            }]
+        );
+        let email = ColumnRef::new("public", "customers", "email");
+        let id = ColumnRef::new("public", "customers", "id");
+        assert_eq!(
+            outputs("SELECT id < ALL(SELECT id FROM customers) FROM customers"),
+            [Lineage::Sources {
+                columns: [id.clone()].into(),
+                transformed: true
+            }]
+        );
+        assert_eq!(
+            outputs("SELECT 'a@b.c' = ANY(ARRAY(SELECT email FROM customers))"),
+            [Lineage::Sources {
+                columns: [email].into(),
+                transformed: true
+            }]
+        );
+        assert_eq!(
+            outputs("SELECT id = ANY($1) FROM customers"),
+            [Lineage::Sources {
+                columns: [id].into(),
+                transformed: true
+            }]
+        );
+    }
+}
+
+#[cfg(test)]
+mod builtin_function_tests {
+    use crate::{AnalyzeOptions, ColumnRef, FunctionOutputs, Lineage, StaticCatalog, analyze};
+
+    fn catalog() -> StaticCatalog {
+        let mut c = StaticCatalog::new();
+        let cols = |names: &[&str]| {
+            FunctionOutputs::Columns(names.iter().map(|s| (*s).to_owned()).collect())
+        };
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_show_all_settings",
+            cols(&["name", "setting"]),
+        );
+        c.add_builtin_function("pg_catalog", "pg_get_keywords", cols(&["word", "catcode"]));
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_options_to_table",
+            cols(&["option_name", "option_value"]),
+        );
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_indexam_has_property",
+            FunctionOutputs::Scalar,
+        );
+        c.add_builtin_function(
+            "pg_catalog",
+            "pg_stat_get_activity",
+            cols(&["pid", "query"]),
+        );
+        c.add_builtin_function("pg_catalog", "ts_stat", cols(&["word", "ndoc"]));
+        c.add_builtin_function("pg_catalog", "pg_ls_dir", FunctionOutputs::Scalar);
+        c.add_builtin_function("pg_catalog", "twice", cols(&["a"]));
+        c.add_builtin_function("pg_catalog", "twice", cols(&["b"]));
+        c.add_view(
+            "pg_catalog",
+            "pg_settings",
+            &["name", "setting"],
+            "SELECT a.name, a.setting FROM pg_show_all_settings() a(name, setting)",
+        );
+        c.add_table("pg_catalog", "pg_attribute", &["attname", "attfdwoptions"]);
+        c
+    }
+
+    fn outputs(sql: &str) -> Vec<(String, Lineage)> {
+        let a = analyze(sql, &catalog(), &AnalyzeOptions::default()).unwrap();
+        a.statements[0]
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.lineage.clone()))
+            .collect()
+    }
+
+    fn own(f: &str, c: &str) -> Lineage {
+        Lineage::column(ColumnRef::new("pg_catalog", f, c))
+    }
+
+    #[test]
+    fn views_over_builtin_functions_have_known_columns() {
+        // pgjdbc's getImportedKeys reads max_index_keys from pg_settings.
+        assert_eq!(
+            outputs("SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'"),
+            [("setting".to_owned(), own("pg_show_all_settings", "setting"))]
+        );
+        assert_eq!(
+            outputs("SELECT * FROM pg_get_keywords()"),
+            [
+                ("word".to_owned(), own("pg_get_keywords", "word")),
+                ("catcode".to_owned(), own("pg_get_keywords", "catcode")),
+            ]
+        );
+        // A scalar function in FROM is one column named by its alias.
+        assert_eq!(
+            outputs("SELECT can_order FROM pg_indexam_has_property(403, 'can_order') AS can_order"),
+            [(
+                "can_order".to_owned(),
+                own("pg_indexam_has_property", "pg_indexam_has_property")
+            )]
+        );
+        // Arguments flow into the rows.
+        let (_, l) = &outputs(
+            "SELECT o.option_value FROM pg_attribute a, pg_options_to_table(a.attfdwoptions) o",
+        )[0];
+        assert_eq!(
+            l.all_sources().into_iter().cloned().collect::<Vec<_>>(),
+            [
+                ColumnRef::new("pg_catalog", "pg_attribute", "attfdwoptions"),
+                ColumnRef::new("pg_catalog", "pg_options_to_table", "option_value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn composite_results_in_the_select_list_carry_every_output() {
+        let (_, l) = &outputs("SELECT pg_stat_get_activity(NULL)")[0];
+        assert!(l.all_sources().contains(&ColumnRef::new(
+            "pg_catalog",
+            "pg_stat_get_activity",
+            "query"
+        )));
+        let (_, l) = &outputs("SELECT pg_stat_get_backend_activity(1)")[0];
+        assert!(l.all_sources().contains(&ColumnRef::new(
+            "pg_catalog",
+            "pg_stat_get_activity",
+            "query"
+        )));
+    }
+
+    #[test]
+    fn data_reading_and_ambiguous_functions_stay_unknown() {
+        for sql in [
+            "SELECT * FROM ts_stat('SELECT to_tsvector(email) FROM customers')",
+            "SELECT * FROM pg_ls_dir('.')",
+            "SELECT * FROM twice()",
+            "SELECT * FROM not_a_function()",
+        ] {
+            let a = analyze(sql, &catalog(), &AnalyzeOptions::default()).unwrap();
+            assert!(a.statements[0].has_unknown_outputs(), "{sql}");
+        }
+    }
 }
