@@ -7,10 +7,29 @@
 //! actions an older verifier has never heard of: the chain proves integrity, not
 //! vocabulary.
 
-/// An identity authenticated (token, later OIDC).
+/// An identity authenticated to a data plane (token or session secret).
 pub const AUTH_LOGIN: &str = "auth.login";
 /// An authentication attempt was refused; `details` says why, never the secret tried.
 pub const AUTH_LOGIN_FAILED: &str = "auth.login_failed";
+/// An identity signed in through single sign-on (OIDC): `details` name the
+/// provider, the subject, the groups seen, the roles they map to and how
+/// (`web`, `cli`, `device`); never a code, token or ID token.
+pub const AUTH_SSO_LOGIN: &str = "auth.sso.login";
+/// A single sign-on was refused; `details.reason` is a stable code
+/// (`wrong_issuer`, `nonce_mismatch`, `domain_not_allowed`, `no_role`...) and
+/// nothing was granted.
+pub const AUTH_SSO_REFUSED: &str = "auth.sso.refused";
+/// A single sign-on created an identity just in time.
+pub const AUTH_SSO_IDENTITY_CREATE: &str = "auth.sso.identity_create";
+/// A single sign-on changed an identity's roles (recomputed from its groups):
+/// `details` hold the roles before and after.
+pub const AUTH_SSO_ROLES: &str = "auth.sso.roles";
+/// A browser session began (web sign-in by SSO or token); `target` is the
+/// session's public id, never its cookie.
+pub const WEB_SESSION_START: &str = "auth.web_session.start";
+/// A browser session ended: sign-out, idle or absolute timeout, or its
+/// identity was disabled.
+pub const WEB_SESSION_END: &str = "auth.web_session.end";
 /// An API token was used; `target` names the token by id, never by value.
 pub const TOKEN_USE: &str = "token.use";
 /// An API token was issued.
@@ -70,6 +89,12 @@ pub const AUDIT_KEY_ROTATE: &str = "audit.key_rotate";
 pub const ALL: &[&str] = &[
     AUTH_LOGIN,
     AUTH_LOGIN_FAILED,
+    AUTH_SSO_LOGIN,
+    AUTH_SSO_REFUSED,
+    AUTH_SSO_IDENTITY_CREATE,
+    AUTH_SSO_ROLES,
+    WEB_SESSION_START,
+    WEB_SESSION_END,
     TOKEN_USE,
     TOKEN_CREATE,
     TOKEN_REVOKE,
