@@ -107,6 +107,11 @@ impl std::error::Error for CliError {}
 pub struct Secret(String);
 
 impl Secret {
+    /// No token: calls that obtain one (`periscope login --sso`) send none.
+    pub fn anonymous() -> Secret {
+        Secret(String::new())
+    }
+
     /// The secret itself, for the one place that must send or show it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -557,6 +562,9 @@ impl Client {
     }
 
     fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        if self.token.expose().is_empty() {
+            return self.http.request(method, url);
+        }
         let mut auth =
             reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
                 .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer -"));
