@@ -70,8 +70,8 @@ pub enum AuthFailure {
     },
     /// The token expired.
     #[error(
-        "token {token_id} expired at {at}; ask an administrator for a new one \
-         (`periscope admin token create {owner}`)"
+        "token {token_id} expired at {at}: sign in again (`periscope login --sso`), or ask an \
+         administrator for a new one (`periscope admin token create {owner}`)"
     )]
     Expired {
         /// Token id.

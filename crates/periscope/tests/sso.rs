@@ -115,6 +115,18 @@ async fn a_web_sign_in_creates_the_identity_with_roles_from_groups_and_a_browser
     let ended = audit(&w.world, "auth.web_session.end").await;
     assert_eq!(ended.last().unwrap()["details"]["reason"], "sign_out");
 
+    // A session unused for longer than the idle timeout (1 h) ends.
+    let mut idle = Browser::new(&w.world.ca_file());
+    assert_eq!(web_sign_in(&mut idle, &gw, "carol").await.status, 303);
+    w.world.advance_clock("61m").await;
+    let stale = idle
+        .api("GET", &format!("{gw}/v1/whoami"), None, None)
+        .await;
+    assert_eq!(stale.status, 401, "{}", stale.body);
+    assert!(stale.body.contains("idle"), "{}", stale.body);
+    let ended = audit(&w.world, "auth.web_session.end").await;
+    assert_eq!(ended.last().unwrap()["details"]["reason"], "idle");
+
     // Nothing secret reached the audit log.
     let export = w.world.audit_export().await;
     for secret in [
@@ -339,6 +351,16 @@ async fn roles_are_recomputed_at_every_sign_in_and_lost_roles_end_live_sessions(
         refusal_reasons(&w.world)
             .await
             .contains(&"no_role".to_string())
+    );
+
+    // Whatever happens at the provider, the token ends after 12 hours.
+    w.world.advance_clock("12h").await;
+    let expired = api.get("/v1/whoami").await.unwrap();
+    assert_eq!(expired.status, 401, "{}", expired.body);
+    assert!(
+        expired.error_message().contains("expired"),
+        "{}",
+        expired.body
     );
 }
 
@@ -603,5 +625,110 @@ async fn sso_configuration_mistakes_stop_the_gateway_with_their_location() {
         exited.stderr.contains("SSO_CLIENT_SECRET is not set"),
         "{}",
         exited.stderr
+    );
+}
+
+/// `periscope demo --sso` as a newcomer runs it: the printed sign-in
+/// command works against the demo's own provider, and the person it signs
+/// in has the role the tour promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_with_sso_prints_a_sign_in_that_works() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let tmp = tempfile::tempdir().unwrap();
+    // PostgreSQL runs as `postgres` when the tests run as root.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let data_dir = tmp.path().join("demo");
+    let mut demo = std::process::Command::new(proxy_support::BIN)
+        .arg("demo")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--sso", "--rows", "30"])
+        .args(["--api-listen", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0"])
+        .env("PERISCOPE_CONFIG_DIR", tmp.path().join("config"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+    let guard = Kill(demo.id());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = demo.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("[demo] {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(180))
+            .unwrap_or_else(|_| panic!("no ready line: {printed:#?}"));
+        let ready = line.starts_with("periscope: ready ");
+        printed.push(line);
+        if ready {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(text.contains("Single sign-on:"), "{text}");
+    assert!(
+        text.contains("carol (group engineering, role developer)"),
+        "{text}"
+    );
+    let login = printed
+        .iter()
+        .find(|l| l.trim_start().starts_with("$ periscope login --sso"))
+        .expect("the sign-in command");
+    let words: Vec<&str> = login.split_whitespace().collect();
+    let after = |flag: &str| {
+        words[words.iter().position(|w| *w == flag).unwrap() + 1]
+            .trim_matches('\'')
+            .to_string()
+    };
+    let (url, ca) = (after("--url"), after("--ca-file"));
+
+    let ca_path = std::path::PathBuf::from(&ca);
+    let mut cli = CliLogin::start(&url, &ca_path, &["--no-browser"]);
+    let authorize = url_in(&cli.wait_line("/authorize?"));
+    let mut browser = Browser::new(&ca_path);
+    let at_idp = browser.get(&as_person(&authorize, "carol")).await;
+    assert_eq!(at_idp.status, 302, "{}", at_idp.body);
+    let back = browser.get(at_idp.location.as_deref().unwrap()).await;
+    let done = browser.get(back.location.as_deref().unwrap()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let (ok, stdout, printed_login, _config) = cli.finish();
+    assert!(ok, "{printed_login:?}");
+    assert!(stdout.contains("as carol (role developer)"), "{stdout}");
+
+    // Ctrl-C stops the provider with everything else.
+    std::process::Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(guard);
+    let farewell: Vec<String> = rx.iter().collect();
+    assert!(
+        farewell
+            .iter()
+            .any(|l| l.contains("test identity provider stopped")),
+        "{farewell:#?}"
     );
 }
