@@ -1,123 +1,175 @@
-//! Names of the actions Periscope records.
+//! Names of the actions Periscope records, in one place.
 //!
 //! An action is a dotted lowercase name: the part before the first dot says which
 //! subsystem acted, the rest what happened. These constants keep the writers (gateway,
-//! CLI) and the readers (queries, reports, alerts) spelling them the same way. The log
-//! itself accepts any non-empty name without whitespace, so a newer gateway can record
-//! actions an older verifier has never heard of: the chain proves integrity, not
-//! vocabulary.
+//! shield, CLI) and the readers (queries, reports, alerts) spelling them the same way.
+//!
+//! Writers take an [`Action`], which only this module can make: an action the gateway
+//! records is therefore always one listed here, in [`ALL`], and documented in
+//! `docs/audit.md` (a test checks both). The log itself accepts any non-empty name
+//! without whitespace ([`crate::EventDraft::new`] takes a string), so a newer gateway
+//! can record actions an older verifier has never heard of: the chain proves
+//! integrity, not vocabulary.
 
-/// An identity authenticated to a data plane (token or session secret).
-pub const AUTH_LOGIN: &str = "auth.login";
-/// An authentication attempt was refused; `details` says why, never the secret tried.
-pub const AUTH_LOGIN_FAILED: &str = "auth.login_failed";
-/// An identity signed in through single sign-on (OIDC): `details` name the
-/// provider, the subject, the groups seen, the roles they map to and how
-/// (`web`, `cli`, `device`); never a code, token or ID token.
-pub const AUTH_SSO_LOGIN: &str = "auth.sso.login";
-/// A single sign-on was refused; `details.reason` is a stable code
-/// (`wrong_issuer`, `nonce_mismatch`, `domain_not_allowed`, `no_role`...) and
-/// nothing was granted.
-pub const AUTH_SSO_REFUSED: &str = "auth.sso.refused";
-/// A single sign-on created an identity just in time.
-pub const AUTH_SSO_IDENTITY_CREATE: &str = "auth.sso.identity_create";
-/// A single sign-on changed an identity's roles (recomputed from its groups):
-/// `details` hold the roles before and after.
-pub const AUTH_SSO_ROLES: &str = "auth.sso.roles";
-/// A browser session began (web sign-in by SSO or token); `target` is the
-/// session's public id, never its cookie.
-pub const WEB_SESSION_START: &str = "auth.web_session.start";
-/// A browser session ended: sign-out, idle or absolute timeout, or its
-/// identity was disabled.
-pub const WEB_SESSION_END: &str = "auth.web_session.end";
-/// An API token was used; `target` names the token by id, never by value.
-pub const TOKEN_USE: &str = "token.use";
-/// An API token was issued.
-pub const TOKEN_CREATE: &str = "token.create";
-/// An API token was revoked.
-pub const TOKEN_REVOKE: &str = "token.revoke";
+use std::fmt;
 
-/// A grant was requested (shields to lift, duration, reason).
-pub const REQUEST_CREATE: &str = "request.create";
-/// An approver approved a request.
-pub const REQUEST_APPROVE: &str = "request.approve";
-/// An approver denied a request.
-pub const REQUEST_DENY: &str = "request.deny";
-/// The requester withdrew a request before a decision.
-pub const REQUEST_CANCEL: &str = "request.cancel";
+/// The name of an action the gateway records. Made only by the constants of this
+/// module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Action(&'static str);
 
-/// A grant became active and its shields were lifted.
-pub const GRANT_START: &str = "grant.start";
-/// A grant reached its expiry and its shields came back.
-pub const GRANT_EXPIRE: &str = "grant.expire";
-/// A grant was revoked before its expiry.
-pub const GRANT_REVOKE: &str = "grant.revoke";
-/// A break-glass role lifted a secret shield; recorded loudly for review.
-pub const GRANT_BREAK_GLASS: &str = "grant.break_glass";
+impl Action {
+    /// The dotted name, as stored in events.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
 
-/// A client session through the gateway began.
-pub const SESSION_START: &str = "session.start";
-/// A client session ended (normally, or because a grant it depended on ended).
-pub const SESSION_END: &str = "session.end";
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
 
-/// A statement ran; `details` holds its text with literals redacted, row and masked
-/// counts, never a value.
-pub const QUERY: &str = "query";
-/// A statement was refused by a shield or because it could not be analysed.
-pub const QUERY_REFUSED: &str = "query.refused";
-/// The outcome of a statement that ran: rows, duration, masked counts per entity,
-/// the error code if it failed.
-pub const QUERY_RESULT: &str = "query.result";
+impl From<Action> for String {
+    fn from(action: Action) -> String {
+        action.0.to_string()
+    }
+}
 
-/// The gateway loaded its configuration at start.
-pub const CONFIG_LOAD: &str = "config.load";
-/// The configuration was reloaded while running.
-pub const CONFIG_RELOAD: &str = "config.reload";
+impl PartialEq<str> for Action {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
 
-/// An administrator added an identity.
-pub const ADMIN_USER_ADD: &str = "admin.user_add";
-/// An administrator removed an identity.
-pub const ADMIN_USER_REMOVE: &str = "admin.user_remove";
+impl PartialEq<&str> for Action {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
 
-/// The audit log was started (first event of a new deployment).
-pub const AUDIT_INIT: &str = "audit.init";
-/// The audit signing key changed; `details` names the old and new key ids, so a
-/// verifier can tell which keys it needs.
-pub const AUDIT_KEY_ROTATE: &str = "audit.key_rotate";
+impl PartialEq<Action> for str {
+    fn eq(&self, other: &Action) -> bool {
+        self == other.0
+    }
+}
 
-/// Every constant above, for documentation, completion and tests.
-pub const ALL: &[&str] = &[
-    AUTH_LOGIN,
-    AUTH_LOGIN_FAILED,
-    AUTH_SSO_LOGIN,
-    AUTH_SSO_REFUSED,
-    AUTH_SSO_IDENTITY_CREATE,
-    AUTH_SSO_ROLES,
-    WEB_SESSION_START,
-    WEB_SESSION_END,
-    TOKEN_USE,
-    TOKEN_CREATE,
-    TOKEN_REVOKE,
-    REQUEST_CREATE,
-    REQUEST_APPROVE,
-    REQUEST_DENY,
-    REQUEST_CANCEL,
-    GRANT_START,
-    GRANT_EXPIRE,
-    GRANT_REVOKE,
-    GRANT_BREAK_GLASS,
-    SESSION_START,
-    SESSION_END,
-    QUERY,
-    QUERY_REFUSED,
-    QUERY_RESULT,
-    CONFIG_LOAD,
-    CONFIG_RELOAD,
-    ADMIN_USER_ADD,
-    ADMIN_USER_REMOVE,
-    AUDIT_INIT,
-    AUDIT_KEY_ROTATE,
-];
+impl PartialEq<Action> for String {
+    fn eq(&self, other: &Action) -> bool {
+        self == other.0
+    }
+}
+
+/// Declares each action once: its constant, its documentation, and its entry in
+/// [`ALL`].
+macro_rules! actions {
+    ($($(#[doc = $doc:literal])+ $name:ident = $value:literal;)+) => {
+        $(
+            $(#[doc = $doc])+
+            pub const $name: Action = Action($value);
+        )+
+
+        /// Every action above, for documentation, completion and tests.
+        pub const ALL: &[Action] = &[$($name),+];
+    };
+}
+
+actions! {
+    /// An identity authenticated (token or session secret on a proxy).
+    AUTH_LOGIN = "auth.login";
+    /// An authentication attempt was refused; `details` says why, never the secret tried.
+    AUTH_LOGIN_FAILED = "auth.login_failed";
+    /// An identity signed in through single sign-on (OIDC): `details` name the
+    /// provider, the subject, the groups seen, the roles they map to and how
+    /// (`web`, `cli`, `device`); never a code, token or ID token.
+    AUTH_SSO_LOGIN = "auth.sso.login";
+    /// A single sign-on was refused; `details.reason` is a stable code
+    /// (`wrong_issuer`, `nonce_mismatch`, `domain_not_allowed`, `no_role`...) and
+    /// nothing was granted.
+    AUTH_SSO_REFUSED = "auth.sso.refused";
+    /// A single sign-on created an identity just in time.
+    AUTH_SSO_IDENTITY_CREATE = "auth.sso.identity_create";
+    /// A single sign-on changed an identity's roles (recomputed from its groups):
+    /// `details` hold the roles before and after.
+    AUTH_SSO_ROLES = "auth.sso.roles";
+    /// A browser session began (web sign-in by SSO or token); `target` is the
+    /// session's public id, never its cookie.
+    WEB_SESSION_START = "auth.web_session.start";
+    /// A browser session ended: sign-out, idle or absolute timeout, or its
+    /// identity was disabled.
+    WEB_SESSION_END = "auth.web_session.end";
+    /// An API token was used; `target` names the token by id, never by value.
+    TOKEN_USE = "token.use";
+    /// An API token was issued.
+    TOKEN_CREATE = "token.create";
+    /// An API token was revoked.
+    TOKEN_REVOKE = "token.revoke";
+
+    /// A grant was requested (shields to lift, duration, reason).
+    REQUEST_CREATE = "request.create";
+    /// An approver approved a request.
+    REQUEST_APPROVE = "request.approve";
+    /// An approver denied a request.
+    REQUEST_DENY = "request.deny";
+    /// The requester withdrew a request before a decision.
+    REQUEST_CANCEL = "request.cancel";
+    /// A pending request expired undecided.
+    REQUEST_EXPIRE = "request.expire";
+
+    /// A grant became active and its shields were lifted.
+    GRANT_START = "grant.start";
+    /// A grant reached its expiry and its shields came back.
+    GRANT_EXPIRE = "grant.expire";
+    /// A grant was revoked before its expiry.
+    GRANT_REVOKE = "grant.revoke";
+    /// A break-glass role lifted a secret shield; recorded loudly for review.
+    GRANT_BREAK_GLASS = "grant.break_glass";
+
+    /// A client session through the gateway began.
+    SESSION_START = "session.start";
+    /// A client session ended (normally, or because a grant it depended on ended).
+    SESSION_END = "session.end";
+    /// A session (or a `periscope connect` secret) was refused by the policy: unknown
+    /// or uncovered connection, no role.
+    SESSION_REFUSED = "session.refused";
+
+    /// A statement ran; `details` holds its text with literals redacted, never a value.
+    QUERY = "query";
+    /// A statement was refused by a shield or because it could not be analysed.
+    QUERY_REFUSED = "query.refused";
+    /// The outcome of a statement that ran: rows, duration, masked counts per entity,
+    /// the error code if it failed.
+    QUERY_RESULT = "query.result";
+
+    /// The gateway loaded its configuration at start.
+    CONFIG_LOAD = "config.load";
+    /// The configuration was reloaded while running.
+    CONFIG_RELOAD = "config.reload";
+
+    /// An administrator added an identity.
+    ADMIN_USER_ADD = "admin.user_add";
+    /// An administrator removed an identity.
+    ADMIN_USER_REMOVE = "admin.user_remove";
+    /// An administrator changed an identity's roles.
+    ADMIN_USER_ROLES = "admin.user_roles";
+    /// An administrator disabled an identity.
+    ADMIN_USER_DISABLE = "admin.user_disable";
+    /// An administrator re-enabled an identity.
+    ADMIN_USER_ENABLE = "admin.user_enable";
+
+    /// The gateway started with a test clock that the API can move (never in
+    /// production).
+    CLOCK_TEST_MODE = "clock.test_mode";
+    /// The test clock was moved forward.
+    CLOCK_ADVANCE = "clock.advance";
+
+    /// The audit log was started (first event of a new deployment).
+    AUDIT_INIT = "audit.init";
+    /// The audit signing key changed; `details` names the old and new key ids, so a
+    /// verifier can tell which keys it needs.
+    AUDIT_KEY_ROTATE = "audit.key_rotate";
+}
 
 /// Whether `name` follows the house style (lowercase ASCII words of `a-z0-9_`, joined
 /// by single dots). Advisory: writers may check their own names with it, the log does
@@ -137,14 +189,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_constant_is_conventional_and_unique() {
+    fn every_action_is_conventional_and_unique() {
         let mut seen = std::collections::HashSet::new();
-        for name in ALL {
-            assert!(is_conventional(name), "{name}");
-            assert!(seen.insert(name), "duplicate {name}");
+        for action in ALL {
+            assert!(is_conventional(action.as_str()), "{action}");
+            assert!(seen.insert(action.as_str()), "duplicate {action}");
         }
         for odd in ["", "Auth.login", "auth..login", ".x", "x.", "auth login"] {
             assert!(!is_conventional(odd), "{odd:?}");
         }
+    }
+
+    #[test]
+    fn every_action_is_documented_for_auditors() {
+        let doc = include_str!("../../../docs/audit.md");
+        let missing: Vec<&str> = ALL
+            .iter()
+            .map(|a| a.as_str())
+            .filter(|name| !doc.contains(&format!("`{name}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/audit.md does not list these actions: {missing:?}"
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use periscope_audit::EventDraft;
+use periscope_audit::actions::Action;
 use periscope_policy::Allowance;
 use periscope_shield::grants::{
     EndReason, GrantEvent, GrantLookup, SessionCut, WatchedSession, watch_grants,
@@ -227,7 +228,7 @@ impl Drop for GatewaySink {
 }
 
 impl AuditSink for GatewaySink {
-    fn draft(&self, action: &str) -> EventDraft {
+    fn draft(&self, action: Action) -> EventDraft {
         self.ctx
             .gateway
             .draft(&self.ctx.identity, action, &self.ctx.connection)

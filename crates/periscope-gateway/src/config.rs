@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use periscope_policy::{Config, ConfigError, Policy, SecretRef};
+use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 /// Where the configuration came from.
@@ -70,26 +71,9 @@ impl ConfigLoadError {
     }
 }
 
-/// A secret read from the environment or a file; zeroed on drop, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretValue(Zeroizing<String>);
-
-impl SecretValue {
-    /// The secret, for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretValue(***)")
-    }
-}
-
 /// Reads a secret given by reference: an environment variable of the gateway,
 /// or a file (one trailing newline stripped). Empty secrets are refused.
-pub fn read_secret(secret: &SecretRef) -> Result<SecretValue, String> {
+pub fn read_secret(secret: &SecretRef) -> Result<SecretString, String> {
     let value = match secret {
         SecretRef::Env(var) => match std::env::var(var) {
             Ok(v) => v,
@@ -113,7 +97,7 @@ pub fn read_secret(secret: &SecretRef) -> Result<SecretValue, String> {
     if value.is_empty() {
         return Err("it is empty".to_string());
     }
-    Ok(SecretValue(value))
+    Ok(SecretString::from(value.as_str()))
 }
 
 /// A configuration ready to be swapped in: checked, compiled, secrets read.
@@ -126,10 +110,10 @@ pub struct LoadedConfig {
     /// Where it came from.
     pub source: ConfigSource,
     /// The webhook signing key, when a webhook is configured.
-    pub webhook_secret: Option<SecretValue>,
+    pub webhook_secret: Option<SecretString>,
     /// Each SSO provider's client secret, by provider name (public clients
     /// have none).
-    pub sso_secrets: std::collections::BTreeMap<String, SecretValue>,
+    pub sso_secrets: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl LoadedConfig {
@@ -276,6 +260,7 @@ impl fmt::Display for ReloadSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn summary_names_changes_and_restart_sections() {
@@ -307,7 +292,7 @@ mod tests {
         let file = dir.path().join("s");
         std::fs::write(&file, "hunter22\n").unwrap();
         let v = read_secret(&SecretRef::File(file)).unwrap();
-        assert_eq!(v.expose(), "hunter22");
+        assert_eq!(v.expose_secret(), "hunter22");
         assert!(!format!("{v:?}").contains("hunter"));
         let err = read_secret(&SecretRef::Env("PERISCOPE_SURELY_UNSET_VAR".into())).unwrap_err();
         assert!(

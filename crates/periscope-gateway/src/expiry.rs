@@ -41,9 +41,6 @@ const PURGE_EVERY: u64 = 240;
 /// short on a quiet gateway.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Action recorded when a pending request expires undecided.
-pub const REQUEST_EXPIRE: &str = "request.expire";
-
 /// What one sweep ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -123,7 +120,7 @@ impl Gateway {
                     periscope_audit::EventDraft::new(
                         audit_time.clone(),
                         SYSTEM_ACTOR,
-                        REQUEST_EXPIRE,
+                        actions::REQUEST_EXPIRE,
                         &r.id,
                     )
                     .with_details(json!({

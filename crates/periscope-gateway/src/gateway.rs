@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use periscope_audit::{AuditVerifierKey, EventDraft, actions};
+use periscope_audit::actions::{self, Action};
+use periscope_audit::{AuditVerifierKey, EventDraft};
 use periscope_policy::{Decision, DenyReason, PolicyInput, Verdict, decide};
 use periscope_redact::TokenKey;
 use periscope_store::{AuditWriter, Identity, Store, StoreError, TokenScope};
@@ -279,7 +280,7 @@ impl Gateway {
     pub fn draft(
         &self,
         actor: impl Into<String>,
-        action: impl Into<String>,
+        action: Action,
         target: impl Into<String>,
     ) -> EventDraft {
         EventDraft::new(self.inner.clock.audit_now(), actor, action, target)
@@ -498,7 +499,7 @@ impl Gateway {
         let decision = self.decide(identity, connection).await?;
         if let Verdict::Deny(reason) = &decision.verdict {
             let draft = self
-                .draft(&identity.name, SESSION_REFUSED, connection)
+                .draft(&identity.name, actions::SESSION_REFUSED, connection)
                 .with_details(json!({
                     "via": via,
                     "reason": reason.code(),
@@ -606,9 +607,6 @@ impl Gateway {
         self.config().source.clone()
     }
 }
-
-/// A session or connect request refused by policy.
-pub const SESSION_REFUSED: &str = "session.refused";
 
 /// How long a `periscope connect` session secret stays valid for opening
 /// sessions (sessions opened with it may outlive it).

@@ -64,10 +64,10 @@ pub use client_addr::ClientAddr;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
 pub use error::StartError;
-pub use expiry::{CHECKPOINT_INTERVAL, REQUEST_EXPIRE, Swept, TICK};
+pub use expiry::{CHECKPOINT_INTERVAL, Swept, TICK};
 pub use gateway::{
-    Authenticated, Caller, ConnectError, Endpoints, Gateway, SESSION_REFUSED, SESSION_SECRET_TTL,
-    SYSTEM_ACTOR, ServerOverrides,
+    Authenticated, Caller, ConnectError, Endpoints, Gateway, SESSION_SECRET_TTL, SYSTEM_ACTOR,
+    ServerOverrides,
 };
 pub use grants::{GrantError, LIST_LIMIT, RequestStatusFilter, parse_duration};
 pub use identity::{AuthFailure, IdentityProvider};

@@ -34,13 +34,13 @@ use periscope_audit::actions;
 use periscope_pg::{PgCatalog, SessionSetup, ShieldedSession};
 use periscope_pg_wire::{
     AuthRejection, AuthRequest, Authenticated as PgAuthenticated, Authenticator, ClientTls,
-    PgError, PgListener, ProxyConfig, Secret, SessionTarget, UpstreamSession, UpstreamTls,
-    sqlstate,
+    PgError, PgListener, ProxyConfig, SessionTarget, UpstreamSession, UpstreamTls, sqlstate,
 };
 use periscope_policy::{ClientTls as ConnectionTls, Config, DenyReason, UpstreamTls as ConfigTls};
 use periscope_shield::catalog::{CatalogCache, DEFAULT_CATALOG_TTL};
 use periscope_shield::record::AuditSink;
 use periscope_sql::AnalysisCache;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -167,7 +167,7 @@ impl Authenticator for GatewayAuth {
             .authenticate_password(
                 &request.user,
                 &request.database,
-                request.password.expose(),
+                request.password.expose_secret(),
                 Some(request.client_addr),
             )
             .await
@@ -200,7 +200,7 @@ impl Authenticator for GatewayAuth {
         }
         let password = match &conn.password {
             Some(reference) => match read_secret(reference) {
-                Ok(v) => Secret::new(v.expose()),
+                Ok(v) => v,
                 Err(detail) => {
                     tracing::error!(connection = %conn.name, source = %reference, %detail, "cannot read the upstream password");
                     return Err(AuthRejection {
@@ -212,7 +212,7 @@ impl Authenticator for GatewayAuth {
                     });
                 }
             },
-            None => Secret::new(""),
+            None => SecretString::from(""),
         };
         let tls = match conn.upstream_tls {
             ConfigTls::Disable => UpstreamTls::Disable,

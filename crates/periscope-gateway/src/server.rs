@@ -14,6 +14,7 @@ use periscope_policy::{ADMIN_ROLE, Config, StoreUrl};
 use periscope_store::{
     AuditWriter, AuditWriterConfig, NewIdentity, Store, StoreError, StoreOptions, TokenScope,
 };
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -209,7 +210,7 @@ fn store_url(config: &Config, data_dir: &Path) -> Result<String, StartError> {
                         detail,
                     })
                 })?;
-                Ok(with_password(url, password.expose()))
+                Ok(with_password(url, password.expose_secret()))
             }
         },
     }
@@ -496,7 +497,7 @@ async fn record_start(gateway: &Gateway) -> Result<(), StoreError> {
     gateway.audit(load).await?;
     if gateway.test_clock().is_some() {
         let draft = gateway
-            .draft(SYSTEM_ACTOR, crate::api::CLOCK_TEST_MODE, "")
+            .draft(SYSTEM_ACTOR, actions::CLOCK_TEST_MODE, "")
             .with_details(json!({ "warning": "time can be moved through the API" }));
         gateway.audit(draft).await?;
     }

@@ -26,11 +26,12 @@ use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use periscope_policy::WebhookEvent;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::Sha256;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::config::{LoadedConfig, SecretValue};
+use crate::config::LoadedConfig;
 use crate::identity::random_id;
 use crate::metrics;
 
@@ -119,7 +120,7 @@ pub struct Notification {
 
 struct Delivery {
     url: String,
-    secret: SecretValue,
+    secret: SecretString,
     id: String,
     notification: Notification,
 }
@@ -228,7 +229,7 @@ async fn deliver(client: &reqwest::Client, delivery: &Delivery, policy: RetryPol
             request: n.request.as_ref(),
             grant: n.grant.as_ref(),
         };
-        let (body, signature) = sign(delivery.secret.expose().as_bytes(), &payload);
+        let (body, signature) = sign(delivery.secret.expose_secret().as_bytes(), &payload);
         let result = client
             .post(&delivery.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -11,54 +11,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use zeroize::Zeroize;
+use secrecy::SecretString;
 
 use crate::error::{PgError, sqlstate};
 use crate::hooks::SessionHooks;
 use crate::upstream::UpstreamSession;
-
-/// A secret string (a Periscope token, an injected upstream password).
-///
-/// Its `Debug` prints `***`, so a stray `{:?}` in a log line cannot leak it,
-/// and its memory is zeroed on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self(value.to_string())
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
 
 /// What the client presented, handed to the [`Authenticator`].
 #[derive(Debug)]
@@ -68,7 +25,7 @@ pub struct AuthRequest {
     /// The `database` startup parameter: the Periscope connection name.
     pub database: String,
     /// The password message: the Periscope token.
-    pub password: Secret,
+    pub password: SecretString,
     /// Where the client connects from.
     pub client_addr: SocketAddr,
     /// The client's `application_name`, if any.
@@ -109,7 +66,7 @@ pub struct SessionTarget {
     /// Upstream role.
     pub user: String,
     /// Upstream password (SCRAM-SHA-256, MD5 or cleartext, as the server asks).
-    pub password: Secret,
+    pub password: SecretString,
     /// How to secure the upstream connection.
     pub tls: UpstreamTls,
     /// Run-time parameters set in the upstream startup packet, after the
@@ -212,6 +169,7 @@ pub trait Authenticator: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn secrets_never_print() {
@@ -220,13 +178,13 @@ mod tests {
             port: 5432,
             database: "shop".into(),
             user: "svc".into(),
-            password: Secret::new("hunter2"),
+            password: SecretString::from("hunter2"),
             tls: UpstreamTls::Disable,
             parameters: Vec::new(),
         };
         let printed = format!("{target:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(printed.contains("***"));
-        assert_eq!(target.password.expose(), "hunter2");
+        assert!(printed.contains("REDACTED"), "{printed}");
+        assert_eq!(target.password.expose_secret(), "hunter2");
     }
 }

@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
-use crate::auth::{AuthRequest, Authenticated, Authenticator, Secret};
+use secrecy::SecretString;
+
+use crate::auth::{AuthRequest, Authenticated, Authenticator};
 use crate::backend::encode as benc;
 use crate::cancel::{UpstreamCancel, send_cancel};
 use crate::codec::{Frame, StartupPacket};
@@ -465,7 +467,7 @@ async fn run_session<A: Authenticator>(
     drop(registration);
 }
 
-async fn read_password(wire: &mut Wire, max: usize) -> Result<Secret, SessionError> {
+async fn read_password(wire: &mut Wire, max: usize) -> Result<SecretString, SessionError> {
     let raw = wire.read_frame(max).await?;
     let frame = Frame::parse(&raw, max)
         .map_err(SessionError::client)?
@@ -473,7 +475,7 @@ async fn read_password(wire: &mut Wire, max: usize) -> Result<Secret, SessionErr
     match FrontendMessage::decode(frame).map_err(SessionError::client)? {
         FrontendMessage::AuthResponse(body) => {
             let password = frontend::decode_password(body).map_err(SessionError::client)?;
-            Ok(Secret::new(password))
+            Ok(SecretString::from(password))
         }
         FrontendMessage::Terminate => Err(SessionError::Io {
             context: "waiting for the password",

@@ -21,6 +21,7 @@
 //! A minimal proxy:
 //!
 //! ```no_run
+//! use secrecy::ExposeSecret;
 //! use periscope_pg_wire::{
 //!     AuthRejection, AuthRequest, Authenticated, Authenticator, ClientTls, PassThrough,
 //!     PgListener, ProxyConfig, SessionTarget, UpstreamTls,
@@ -34,7 +35,7 @@
 //!         &self,
 //!         request: &AuthRequest,
 //!     ) -> Result<Authenticated<PassThrough>, AuthRejection> {
-//!         if request.password.expose() != "token" {
+//!         if request.password.expose_secret() != "token" {
 //!             return Err(AuthRejection::bad_password("invalid token"));
 //!         }
 //!         Ok(Authenticated {
@@ -75,7 +76,7 @@ mod tcp;
 mod upstream;
 
 pub use auth::{
-    AuthRejection, AuthRequest, Authenticated, Authenticator, Secret, SessionTarget, UpstreamTls,
+    AuthRejection, AuthRequest, Authenticated, Authenticator, SessionTarget, UpstreamTls,
 };
 pub use codec::{Frame, Limits};
 pub use error::{PgError, ProtocolError, SessionError, Severity, sqlstate};

@@ -12,6 +12,7 @@ use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
 use rustls::pki_types::ServerName;
 use rustls::pki_types::pem::PemObject;
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
 use crate::auth::{SessionTarget, UpstreamTls};
@@ -247,13 +248,13 @@ async fn startup(
                     return Ok(());
                 }
                 Authentication::CleartextPassword => {
-                    encode::password(&mut out, target.password.expose());
+                    encode::password(&mut out, target.password.expose_secret());
                     wire.send(&mut out).await?;
                 }
                 Authentication::Md5Password { salt } => {
                     let hash = md5_hash(
                         target.user.as_bytes(),
-                        target.password.expose().as_bytes(),
+                        target.password.expose_secret().as_bytes(),
                         salt,
                     );
                     encode::password(&mut out, &hash);
@@ -269,7 +270,7 @@ async fn startup(
                     // Channel binding is not used: "n,," tells the server so,
                     // which it accepts even when it offers SCRAM-SHA-256-PLUS.
                     let client = ScramSha256::new(
-                        target.password.expose().as_bytes(),
+                        target.password.expose_secret().as_bytes(),
                         ChannelBinding::unsupported(),
                     );
                     encode::sasl_initial_response(&mut out, SCRAM_SHA_256, client.message());

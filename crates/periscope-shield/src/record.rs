@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use periscope_audit::{EventDraft, actions};
+use periscope_audit::EventDraft;
+use periscope_audit::actions::{self, Action};
 use periscope_sql::{SqlDialect, scrub_literals};
 use serde_json::{Map, Value, json};
 
@@ -43,7 +44,7 @@ pub struct AuditFailure(pub String);
 pub trait AuditSink: Send + Sync + 'static {
     /// A draft stamped with the gateway's clock, for this session's identity
     /// (`actor`) and connection (`target`).
-    fn draft(&self, action: &str) -> EventDraft;
+    fn draft(&self, action: Action) -> EventDraft;
 
     /// Submits `draft` at once. Events submitted by one sink must be
     /// appended in submission order (an action's event precedes its
@@ -172,7 +173,7 @@ impl<A: AuditSink> SessionRecorder<A> {
     }
 
     /// A draft of this session's `action` with `details` and its grants.
-    pub fn draft(&self, action: &str, details: Value) -> EventDraft {
+    pub fn draft(&self, action: Action, details: Value) -> EventDraft {
         let mut draft = self.audit.draft(action).with_details(details);
         for g in &self.grant_ids {
             draft = draft.with_grant(g.clone());

@@ -15,12 +15,12 @@ use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
 
 use periscope_api::ErrorBody;
 use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -101,35 +101,10 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// A token, kept out of `Debug` output so it cannot leak into logs or panics.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// No token: calls that obtain one (`periscope login --sso`) send none.
-    pub fn anonymous() -> Secret {
-        Secret(String::new())
-    }
-
-    /// The secret itself, for the one place that must send or show it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<hidden>)")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
+/// Writes a token into the profile file (mode 0600): the one place a token
+/// is serialised.
+fn expose_token<S: serde::Serializer>(token: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(token.expose_secret())
 }
 
 /// Where the gateway is and how to authenticate: the flags every client
@@ -147,7 +122,7 @@ pub struct ConnArgs {
         hide_env_values = true,
         value_name = "TOKEN"
     )]
-    pub token: Option<Secret>,
+    pub token: Option<SecretString>,
     /// PEM file of the CA that signed the gateway's certificate (the gateway's
     /// data dir holds tls/ca.pem) [default: from `periscope login`, else the system roots]
     #[arg(long, global = true, env = "PERISCOPE_CA_FILE", value_name = "PATH")]
@@ -159,12 +134,13 @@ pub struct ConnArgs {
 }
 
 /// What `periscope login` saves: enough to call the gateway without flags.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Profile {
     /// Gateway API URL.
     pub url: String,
     /// API token (the file is mode 0600).
-    pub token: Secret,
+    #[serde(serialize_with = "expose_token")]
+    pub token: SecretString,
     /// CA file to trust for this gateway, absolute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
@@ -315,7 +291,7 @@ pub struct Target {
     /// The gateway's base URL (always ends with `/`).
     pub url: Url,
     /// The token to present.
-    pub token: Secret,
+    pub token: SecretString,
     /// The CA to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
 }
@@ -356,8 +332,8 @@ pub fn parse_url(text: &str) -> Result<Url, CliError> {
 }
 
 /// Reads `-` as "the token is on stdin" (keeps it out of `ps` and shell history).
-pub fn read_token(token: &Secret) -> Result<Secret, CliError> {
-    if token.expose() != "-" {
+pub fn read_token(token: &SecretString) -> Result<SecretString, CliError> {
+    if token.expose_secret() != "-" {
         return check_token(token.clone());
     }
     let mut text = String::new();
@@ -365,11 +341,11 @@ pub fn read_token(token: &Secret) -> Result<Secret, CliError> {
         .take(64 * 1024)
         .read_to_string(&mut text)
         .map_err(|e| CliError::usage(format!("cannot read the token from stdin: {e}")))?;
-    check_token(Secret(text.trim().to_owned()))
+    check_token(SecretString::from(text.trim()))
 }
 
-fn check_token(token: Secret) -> Result<Secret, CliError> {
-    let text = token.expose();
+fn check_token(token: SecretString) -> Result<SecretString, CliError> {
+    let text = token.expose_secret();
     if text.is_empty() {
         return Err(CliError::usage("the API token is empty"));
     }
@@ -449,7 +425,7 @@ pub struct Answer<T> {
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    token: Secret,
+    token: SecretString,
 }
 
 impl fmt::Debug for Client {
@@ -562,12 +538,14 @@ impl Client {
     }
 
     fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
-        if self.token.expose().is_empty() {
+        if self.token.expose_secret().is_empty() {
             return self.http.request(method, url);
         }
-        let mut auth =
-            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
-                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer -"));
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!(
+            "Bearer {}",
+            self.token.expose_secret()
+        ))
+        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer -"));
         auth.set_sensitive(true);
         self.http
             .request(method, url)

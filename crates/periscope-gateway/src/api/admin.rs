@@ -17,17 +17,6 @@ use crate::convert;
 use crate::gateway::{Caller, Gateway};
 use crate::grants::parse_duration;
 
-/// Recorded when the gateway starts with a test clock.
-pub const CLOCK_TEST_MODE: &str = "clock.test_mode";
-/// Recorded on every move of the test clock.
-pub const CLOCK_ADVANCE: &str = "clock.advance";
-/// Recorded when an administrator changes an identity's roles.
-pub const ADMIN_USER_ROLES: &str = "admin.user_roles";
-/// Recorded when an administrator disables an identity.
-pub const ADMIN_USER_DISABLE: &str = "admin.user_disable";
-/// Recorded when an administrator re-enables an identity.
-pub const ADMIN_USER_ENABLE: &str = "admin.user_enable";
-
 /// Longest identity name.
 const MAX_NAME: usize = 64;
 
@@ -148,7 +137,7 @@ pub(crate) async fn update_user(
     if let Some(roles) = &body.roles {
         check_roles(&gateway, roles)?;
         let draft = gateway
-            .draft(caller.name(), ADMIN_USER_ROLES, &name)
+            .draft(caller.name(), actions::ADMIN_USER_ROLES, &name)
             .with_details(json!({ "before": before.roles, "after": roles }));
         let started = Instant::now();
         gateway
@@ -161,13 +150,13 @@ pub(crate) async fn update_user(
     if let Some(disabled) = body.disabled {
         let started = Instant::now();
         let changed = if disabled {
-            let draft = gateway.draft(caller.name(), ADMIN_USER_DISABLE, &name);
+            let draft = gateway.draft(caller.name(), actions::ADMIN_USER_DISABLE, &name);
             gateway
                 .store()
                 .disable_identity(&name, &gateway.clock().audit_now(), vec![draft])
                 .await
         } else {
-            let draft = gateway.draft(caller.name(), ADMIN_USER_ENABLE, &name);
+            let draft = gateway.draft(caller.name(), actions::ADMIN_USER_ENABLE, &name);
             gateway.store().enable_identity(&name, vec![draft]).await
         }
         .map_err(identity_not_found(&name))?;
@@ -343,7 +332,7 @@ pub(crate) async fn advance_clock(
         .map_err(|e| Failure::bad_request(e.to_string()))?;
     tracing::warn!(by = %humantime::format_duration(by), actor = %caller.name(), "TEST CLOCK moved forward");
     let draft = gateway
-        .draft(caller.name(), CLOCK_ADVANCE, "")
+        .draft(caller.name(), actions::CLOCK_ADVANCE, "")
         .with_details(json!({
             "advance_secs": by.as_secs(),
             "total_shift_secs": clock.shift().as_secs(),

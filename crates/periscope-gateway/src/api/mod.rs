@@ -26,8 +26,6 @@ use crate::gateway::Gateway;
 use crate::identity::random_bytes;
 pub use failure::Failure;
 
-pub use admin::CLOCK_ADVANCE;
-pub use admin::CLOCK_TEST_MODE;
 pub(crate) use admin::disabled_notice;
 
 /// Header carrying the request id, generated or echoed.

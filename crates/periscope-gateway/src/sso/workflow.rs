@@ -26,9 +26,9 @@ use super::flow::{
 };
 use super::oidc::{self, ExpectNonce, Http, OidcIdToken};
 use super::signin::Via;
-use crate::config::SecretValue;
 use crate::gateway::Gateway;
 use crate::websession::StartedWebSession;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Path of the callback every provider redirects to.
 pub const CALLBACK_PATH: &str = "/sso/callback";
@@ -157,7 +157,7 @@ impl Gateway {
     fn sso_provider(
         &self,
         name: Option<&str>,
-    ) -> Result<(SsoProvider, Option<SecretValue>), Refusal> {
+    ) -> Result<(SsoProvider, Option<SecretString>), Refusal> {
         let config = self.config();
         let Some(sso) = &config.config.sso else {
             return Err(Refusal::NotConfigured {
@@ -276,7 +276,7 @@ impl Gateway {
         let client = oidc::client(
             &metadata,
             &provider.client_id,
-            secret.as_ref().map(SecretValue::expose),
+            secret.as_ref().map(ExposeSecret::expose_secret),
             Some(&redirect),
         )?;
         let state = Zeroizing::new(new_handle());
@@ -450,7 +450,7 @@ impl Gateway {
         let client = oidc::client(
             &metadata,
             &provider.client_id,
-            secret.as_ref().map(SecretValue::expose),
+            secret.as_ref().map(ExposeSecret::expose_secret),
             Some(&flow.redirect_uri),
         )?;
         let tokens = client
@@ -508,7 +508,7 @@ impl Gateway {
     async fn verify_id_token(
         &self,
         provider: &SsoProvider,
-        secret: Option<&SecretValue>,
+        secret: Option<&SecretString>,
         id_token: &OidcIdToken,
         nonce: ExpectNonce<'_>,
     ) -> Result<oidc::Claims, Refusal> {
@@ -521,7 +521,7 @@ impl Gateway {
             let client = oidc::client(
                 &metadata,
                 &provider.client_id,
-                secret.map(SecretValue::expose),
+                secret.map(ExposeSecret::expose_secret),
                 None,
             )?;
             match oidc::verify(&client, id_token, nonce) {
@@ -722,7 +722,7 @@ impl Gateway {
         let client = oidc::client(
             &metadata,
             &provider.client_id,
-            secret.as_ref().map(SecretValue::expose),
+            secret.as_ref().map(ExposeSecret::expose_secret),
             None,
         )?
         .set_device_authorization_url(device_url);
@@ -826,7 +826,7 @@ impl Gateway {
         let client = oidc::client(
             &metadata,
             &provider.client_id,
-            secret.as_ref().map(SecretValue::expose),
+            secret.as_ref().map(ExposeSecret::expose_secret),
             None,
         )?;
         // The grant's state as the provider needs it for a poll: only the

@@ -18,6 +18,7 @@ use periscope_pg_wire::{
 };
 pub use periscope_testkit::pgraw::{Message as Msg, RawClient, build};
 use periscope_testkit::{PgCluster, Psql, PsqlOutput, SUPERUSER, SUPERUSER_PASSWORD};
+use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, oneshot};
 
 pub const TOKEN: &str = "good-token";
@@ -132,7 +133,7 @@ impl Authenticator for TestAuth {
         &self,
         request: &AuthRequest,
     ) -> Result<Authenticated<TestHooks>, AuthRejection> {
-        if request.password.expose() != TOKEN {
+        if request.password.expose_secret() != TOKEN {
             return Err(AuthRejection::bad_password("invalid Periscope token"));
         }
         if request.database != CONNECTION {

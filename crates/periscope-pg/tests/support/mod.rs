@@ -21,6 +21,7 @@ use periscope_shield::record::{AuditAck, AuditFailure, AuditSink};
 use periscope_sql::AnalysisCache;
 use periscope_testkit::fixtures::{self, Customer};
 use periscope_testkit::{PgCluster, SUPERUSER, SUPERUSER_PASSWORD};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -82,7 +83,7 @@ impl MemoryAudit {
 pub struct SinkHandle(pub Arc<MemoryAudit>);
 
 impl AuditSink for SinkHandle {
-    fn draft(&self, action: &str) -> EventDraft {
+    fn draft(&self, action: periscope_audit::actions::Action) -> EventDraft {
         let now = AuditTime::from_datetime(time::OffsetDateTime::now_utc()).unwrap();
         EventDraft::new(now, USER, action, CONNECTION)
     }
@@ -183,7 +184,7 @@ impl Authenticator for ShieldAuth {
         &self,
         request: &AuthRequest,
     ) -> Result<Authenticated<Self::Hooks>, AuthRejection> {
-        if request.password.expose() != TOKEN {
+        if request.password.expose_secret() != TOKEN {
             return Err(AuthRejection::bad_password("invalid Periscope token"));
         }
         let grants = self.grants.lock().unwrap().clone();

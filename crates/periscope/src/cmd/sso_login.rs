@@ -27,7 +27,9 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::output::{list, url as show_url};
-use crate::client::{self, CliError, Client, Profile, Secret, Target, print, print_json};
+use secrecy::SecretString;
+
+use crate::client::{self, CliError, Client, Profile, Target, print, print_json};
 
 /// Longest wait for the browser to come back.
 const BROWSER_WAIT: Duration = Duration::from_secs(10 * 60);
@@ -55,7 +57,7 @@ pub struct SsoLogin {
 pub async fn run(login: SsoLogin) -> anyhow::Result<ExitCode> {
     let api = Client::new(&Target {
         url: login.url.clone(),
-        token: Secret::anonymous(),
+        token: SecretString::from(""),
         ca_file: login.ca_file.clone(),
     })?;
     let token = if login.device {
@@ -65,7 +67,7 @@ pub async fn run(login: SsoLogin) -> anyhow::Result<ExitCode> {
     };
     let path = client::save_profile(&Profile {
         url: login.url.to_string(),
-        token: token.token.parse().unwrap_or_else(|e| match e {}),
+        token: SecretString::from(token.token.clone()),
         ca_file: login.ca_file.clone(),
     })?;
     if login.json {

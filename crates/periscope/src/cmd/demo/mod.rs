@@ -35,7 +35,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -44,13 +43,14 @@ use periscope_api::{CreateIdentity, CreateToken, CreatedToken, Identity};
 use periscope_gateway::{ConfigSource, Running, ServerOverrides};
 use periscope_localpg::PgCluster;
 use periscope_localpg::seed::ShopCounts;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use super::output::shell_quote;
 use super::up::{self, LogFormat};
-use crate::client::{Client, Secret, Target, parse_url};
+use crate::client::{Client, Target, parse_url};
 
 mod database;
 mod files;
@@ -567,7 +567,7 @@ async fn prepare(
         Some(admin) => {
             let step = progress.step("creating alice (developer) and bob (approver)");
             let admin_token = admin.token.as_str().to_string();
-            let Ok(token) = Secret::from_str(&admin_token);
+            let token = SecretString::from(admin_token.as_str());
             let client = Client::new(&Target {
                 url: parse_url(&api_url)?,
                 token,
