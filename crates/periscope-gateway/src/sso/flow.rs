@@ -79,7 +79,7 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert_eq!(
             challenge_of(verifier),
-            "E9Melhoa2OwvFKEMTjjOdCcsR8sXOsUbhPp8aoOr4OA"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert!(verifier_matches(verifier, &challenge_of(verifier)));
         assert!(!verifier_matches("x", &challenge_of(verifier)));
