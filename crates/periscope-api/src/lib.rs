@@ -436,3 +436,119 @@ mod tests {
         assert!(json["error"].get("request_id").is_none());
     }
 }
+
+/// One single sign-on provider, as `GET /v1/sso/providers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoProvider {
+    /// Its name (`okta`), for `periscope login --sso --provider`.
+    pub name: String,
+    /// What the sign-in page calls it.
+    pub display_name: String,
+}
+
+/// `GET /v1/sso/providers` (no token needed): how to sign in here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoProviders {
+    /// The providers, the default first; empty when SSO is off.
+    pub providers: Vec<SsoProvider>,
+    /// The redirect URL to register with each provider, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+}
+
+/// `POST /v1/sso/cli/start`: begin `periscope login --sso` through a browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoCliStart {
+    /// The provider; the default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Where the CLI listens for the browser: `http://127.0.0.1:PORT/...`.
+    pub redirect_uri: String,
+    /// S256 challenge of the CLI's own PKCE verifier (RFC 7636).
+    pub code_challenge: String,
+}
+
+/// The answer to [`SsoCliStart`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoCliStarted {
+    /// The page to open in a browser (the provider's sign-in).
+    pub authorize_url: String,
+    /// The provider used.
+    pub provider: String,
+    /// When the sign-in must be finished by.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/sso/cli/token`: the CLI trades the one-time code it received
+/// on its loopback address, with its PKCE verifier, for a gateway token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoCliToken {
+    /// The one-time code.
+    pub code: String,
+    /// The verifier whose challenge began the sign-in.
+    pub code_verifier: String,
+}
+
+/// A gateway token from a single sign-on (shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoToken {
+    /// The API token (`psc_...`), also the PostgreSQL password.
+    pub token: String,
+    /// Its public id.
+    pub token_id: String,
+    /// Who signed in.
+    pub identity: String,
+    /// Their roles now, from their groups.
+    pub roles: Vec<String>,
+    /// When the token expires (sign in again then).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/sso/device/start`: begin the device authorization grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoDeviceStart {
+    /// The provider; the default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+/// The answer to [`SsoDeviceStart`]: what the person must do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoDeviceStarted {
+    /// The code the CLI polls with (secret).
+    pub device_code: String,
+    /// The code to type at `verification_uri`.
+    pub user_code: String,
+    /// Where to type it, on any device with a browser.
+    pub verification_uri: String,
+    /// The same page with the code filled in, when the provider has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    /// Seconds between polls.
+    pub interval: u64,
+    /// When the code expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The provider used.
+    pub provider: String,
+}
+
+/// `POST /v1/sso/device/poll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoDevicePoll {
+    /// The device code from [`SsoDeviceStarted`].
+    pub device_code: String,
+}
+
+/// The answer to [`SsoDevicePoll`]: `pending` (poll again) or `done` with
+/// the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoDevicePolled {
+    /// `pending` or `done`.
+    pub status: String,
+    /// The token once `done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SsoToken>,
+}

@@ -80,6 +80,25 @@ actions! {
     AUTH_LOGIN = "auth.login";
     /// An authentication attempt was refused; `details` says why, never the secret tried.
     AUTH_LOGIN_FAILED = "auth.login_failed";
+    /// An identity signed in through single sign-on (OIDC): `details` name the
+    /// provider, the subject, the groups seen, the roles they map to and how
+    /// (`web`, `cli`, `device`); never a code, token or ID token.
+    AUTH_SSO_LOGIN = "auth.sso.login";
+    /// A single sign-on was refused; `details.reason` is a stable code
+    /// (`wrong_issuer`, `nonce_mismatch`, `domain_not_allowed`, `no_role`...) and
+    /// nothing was granted.
+    AUTH_SSO_REFUSED = "auth.sso.refused";
+    /// A single sign-on created an identity just in time.
+    AUTH_SSO_IDENTITY_CREATE = "auth.sso.identity_create";
+    /// A single sign-on changed an identity's roles (recomputed from its groups):
+    /// `details` hold the roles before and after.
+    AUTH_SSO_ROLES = "auth.sso.roles";
+    /// A browser session began (web sign-in by SSO or token); `target` is the
+    /// session's public id, never its cookie.
+    WEB_SESSION_START = "auth.web_session.start";
+    /// A browser session ended: sign-out, idle or absolute timeout, or its
+    /// identity was disabled.
+    WEB_SESSION_END = "auth.web_session.end";
     /// An API token was used; `target` names the token by id, never by value.
     TOKEN_USE = "token.use";
     /// An API token was issued.

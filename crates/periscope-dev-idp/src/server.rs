@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::keys::{SigningAlg, SigningKey};
-use crate::model::{Fault, PreviousKey, User};
+use crate::model::{Client, Fault, PreviousKey, User};
 use crate::state::{ActiveFault, Inner, Settings, Shared};
 use crate::{IdpError, authorize, device, discovery, token, userinfo};
 
@@ -142,6 +142,16 @@ impl RunningIdp {
             )));
         }
         inner.users.insert(user.username.clone(), user);
+        Ok(())
+    }
+
+    /// Registers a client while the provider runs, or replaces the one with
+    /// the same id: a relying party whose redirect URI is known only once it
+    /// listens (a gateway on a port the system chose) registers then, as
+    /// with dynamic client registration.
+    pub fn register_client(&self, client: Client) -> Result<(), IdpError> {
+        client.validate()?;
+        self.shared.lock().clients.insert(client.id.clone(), client);
         Ok(())
     }
 

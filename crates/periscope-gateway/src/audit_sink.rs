@@ -276,6 +276,16 @@ impl AuditSink for GatewaySink {
     }
 
     fn session_started(&self, cut: Arc<dyn SessionCut>) {
+        // The registry can end the session too (its identity disabled, or
+        // its roles lost at a sign-in), whatever grants it holds.
+        if let Some(guard) = self
+            .guard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            guard.set_cut(Arc::clone(&cut));
+        }
         if self.ctx.grants.is_empty() {
             // Bound to no grant: nothing can end it early.
             return;

@@ -111,6 +111,9 @@ pub struct LoadedConfig {
     pub source: ConfigSource,
     /// The webhook signing key, when a webhook is configured.
     pub webhook_secret: Option<SecretString>,
+    /// Each SSO provider's client secret, by provider name (public clients
+    /// have none).
+    pub sso_secrets: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl LoadedConfig {
@@ -143,12 +146,24 @@ impl LoadedConfig {
                 )
             }
         };
+        let mut sso_secrets = std::collections::BTreeMap::new();
+        for provider in config.sso.iter().flat_map(|s| s.providers.iter()) {
+            if let Some(secret) = &provider.client_secret {
+                let value = read_secret(secret).map_err(|detail| ConfigLoadError::Secret {
+                    what: "an SSO client secret",
+                    source_ref: format!("provider `{}`: {secret}", provider.name),
+                    detail,
+                })?;
+                sso_secrets.insert(provider.name.clone(), value);
+            }
+        }
         let policy = Policy::new(&config);
         Ok(LoadedConfig {
             config,
             policy,
             source,
             webhook_secret,
+            sso_secrets,
         })
     }
 

@@ -8,7 +8,10 @@
 //!
 //! Twice a second it also checks the grants that this replica's live
 //! sessions rely on: a grant another replica revoked or expired is announced
-//! here too, so sessions on every replica are cut without LISTEN/NOTIFY.
+//! here too, so sessions on every replica are cut without LISTEN/NOTIFY; and
+//! the identities they belong to, so a session of an identity disabled on
+//! another replica ends too. Once a minute it purges finished sign-in flows
+//! and ended browser sessions.
 
 use std::time::{Duration, Instant};
 
@@ -165,6 +168,24 @@ impl Gateway {
         Ok(())
     }
 
+    /// Ends the live sessions of identities that were disabled, possibly on
+    /// another replica (the replica that disabled one ends its own at once).
+    async fn check_identities_in_use(&self) -> Result<(), periscope_store::StoreError> {
+        for name in self.sessions().identities() {
+            match self.store().get_identity(&name).await {
+                Ok(identity) if !identity.is_enabled() => {
+                    self.cut_sessions_of(
+                        &name,
+                        crate::api::disabled_notice(&name, "an administrator"),
+                    );
+                }
+                Ok(_) | Err(periscope_store::StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Announces the end of grants live sessions use that another replica
     /// ended, and forgets ends no session cares about any more.
     async fn check_grants_in_use(&self) -> Result<(), periscope_store::StoreError> {
@@ -217,6 +238,7 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
             gateway.sweep().await?;
             if tick.is_multiple_of(CHECK_EVERY) {
                 gateway.check_grants_in_use().await?;
+                gateway.check_identities_in_use().await?;
             }
             if tick.is_multiple_of(GAUGE_EVERY) {
                 let active = gateway.store().active_grants(gateway.now(), None).await?;
@@ -233,6 +255,8 @@ pub(crate) async fn run(gateway: Gateway, mut shutdown: Shutdown) {
                     .store()
                     .purge_expired_connect_secrets(&before)
                     .await?;
+                gateway.store().purge_sso_flows(&before).await?;
+                gateway.store().purge_web_sessions(&before).await?;
             }
             Ok::<_, periscope_store::StoreError>(())
         }

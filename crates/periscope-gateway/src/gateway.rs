@@ -123,6 +123,7 @@ pub(crate) struct Inner {
     pub(crate) test_clock: Option<Arc<TestClock>>,
     pub(crate) identity: Arc<dyn IdentityProvider>,
     pub(crate) hasher: TokenHasher,
+    pub(crate) sso: crate::sso::Sso,
     pub(crate) audit_verifier: AuditVerifierKey,
     pub(crate) checkpoint_signer: periscope_audit::AuditSigner,
     pub(crate) mask_token: TokenKey,
@@ -246,6 +247,19 @@ impl Gateway {
 
     pub(crate) fn hasher(&self) -> &TokenHasher {
         &self.inner.hasher
+    }
+
+    pub(crate) fn sso(&self) -> &crate::sso::Sso {
+        &self.inner.sso
+    }
+
+    /// Ends every live proxy session of `identity` on this replica at once
+    /// (disabled, or roles lost at a sign-in), telling each client why.
+    pub fn cut_sessions_of(&self, identity: &str, notice: periscope_shield::grants::CutNotice) {
+        let cut = self.inner.sessions.cut_identity(identity, &notice);
+        if cut > 0 {
+            tracing::info!(identity, sessions = cut, reason = %notice.message, "live sessions ended");
+        }
     }
 
     /// The group-commit audit writer, for high-rate events (one per statement).

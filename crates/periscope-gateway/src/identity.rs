@@ -7,8 +7,10 @@
 //! `HMAC-SHA-256(keys/token-hmac.key, secret)`. The check compares hashes in
 //! constant time.
 //!
-//! Identity is behind [`IdentityProvider`] so OIDC can join local tokens later
-//! without touching the API or the proxies.
+//! Identity is behind [`IdentityProvider`]. Single sign-on (`crate::sso`)
+//! does not add a second provider: a sign-in creates or updates an identity
+//! and hands it a token minted here, so the API and every proxy check SSO
+//! identities exactly like local ones.
 
 use base64::Engine as _;
 use futures_util::future::BoxFuture;
@@ -68,8 +70,8 @@ pub enum AuthFailure {
     },
     /// The token expired.
     #[error(
-        "token {token_id} expired at {at}; ask an administrator for a new one \
-         (`periscope admin token create {owner}`)"
+        "token {token_id} expired at {at}: sign in again (`periscope login --sso`), or ask an \
+         administrator for a new one (`periscope admin token create {owner}`)"
     )]
     Expired {
         /// Token id.
@@ -181,6 +183,23 @@ impl TokenHasher {
             .expect("HMAC accepts keys of any length");
         mac.update(secret.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The keyed hash of a secret, as stored (tokens, browser sessions).
+    pub(crate) fn hash_secret(&self, secret: &str) -> Vec<u8> {
+        self.hash(secret)
+    }
+
+    /// A value derived from `input` for one `purpose` (domain-separated:
+    /// `HMAC(key, purpose || 0 || input)`), e.g. a session's CSRF token or a
+    /// sign-in flow's nonce: unguessable without the key, never stored.
+    pub(crate) fn derive(&self, purpose: &str, input: &str) -> [u8; 32] {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.key.expose())
+            .expect("HMAC accepts keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(input.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Whether `secret` hashes to `stored`, in constant time.

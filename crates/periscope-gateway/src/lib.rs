@@ -54,7 +54,9 @@ pub mod pg;
 mod server;
 pub mod sessions;
 mod shutdown;
+pub mod sso;
 pub mod webhook;
+pub mod websession;
 
 pub use api::Failure;
 pub use audit_sink::{GatewaySink, SessionContext};

@@ -454,6 +454,12 @@ fn assemble(
             clock,
             test_clock,
             hasher,
+            sso: crate::sso::Sso::new().map_err(|e| {
+                StartError::DataDir(datadir::DataDirError::Generate {
+                    what: "the SSO HTTP client",
+                    reason: e.to_string(),
+                })
+            })?,
             audit_verifier: prepared.audit_verifier,
             checkpoint_signer,
             mask_token: prepared.mask_token,

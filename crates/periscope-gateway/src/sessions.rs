@@ -3,14 +3,18 @@
 //! A proxy registers each session once it is authorised and keeps the
 //! returned [`SessionGuard`] for the session's life; dropping the guard (the
 //! session ended, the task panicked) unregisters it. The registry feeds
-//! `GET /v1/sessions`, the `periscope_sessions_active` gauge, and tells the
-//! expiry task which grants live sessions rely on.
+//! `GET /v1/sessions`, the `periscope_sessions_active` gauge, tells the
+//! expiry task which grants and identities live sessions rely on, and ends
+//! every session of an identity at once ([`SessionRegistry::cut_identity`],
+//! when it is disabled or loses roles) through the [`SessionCut`] each
+//! session hands over when it starts ([`SessionGuard::set_cut`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use periscope_api::SessionSummary;
+use periscope_shield::grants::{CutNotice, SessionCut};
 use time::OffsetDateTime;
 
 use crate::identity::random_id;
@@ -33,10 +37,25 @@ pub struct NewSession {
     pub started_at: OffsetDateTime,
 }
 
+/// One live session and how to end it.
+struct Entry {
+    session: NewSession,
+    cut: Option<Arc<dyn SessionCut>>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("session", &self.session)
+            .field("cut", &self.cut.is_some())
+            .finish()
+    }
+}
+
 /// Live sessions; cheap to clone (clones share the registry).
 #[derive(Debug, Clone, Default)]
 pub struct SessionRegistry {
-    sessions: Arc<Mutex<HashMap<String, NewSession>>>,
+    sessions: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
 /// Keeps a session registered; unregisters it when dropped.
@@ -56,7 +75,14 @@ impl SessionGuard {
     /// Replaces the grants the session depends on (after a re-decision).
     pub fn set_grants(&self, grants: Vec<String>) {
         if let Some(s) = self.registry.lock().get_mut(&self.id) {
-            s.grants = grants;
+            s.session.grants = grants;
+        }
+    }
+
+    /// Hands over how to end the session from outside, once it runs.
+    pub fn set_cut(&self, cut: Arc<dyn SessionCut>) {
+        if let Some(s) = self.registry.lock().get_mut(&self.id) {
+            s.cut = Some(cut);
         }
     }
 }
@@ -75,7 +101,7 @@ impl SessionRegistry {
         SessionRegistry::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, NewSession>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding this lock leaves the map consistent (every
         // critical section is a single insert, remove or read).
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
@@ -85,7 +111,7 @@ impl SessionRegistry {
     pub fn register(&self, session: NewSession) -> SessionGuard {
         let id = random_id("ses_");
         let mut sessions = self.lock();
-        sessions.insert(id.clone(), session);
+        sessions.insert(id.clone(), Entry { session, cut: None });
         metrics::sessions_active(sessions.len());
         SessionGuard {
             id,
@@ -108,7 +134,7 @@ impl SessionRegistry {
         let mut out: Vec<SessionSummary> = self
             .lock()
             .iter()
-            .map(|(id, s)| SessionSummary {
+            .map(|(id, Entry { session: s, .. })| SessionSummary {
                 id: id.clone(),
                 identity: s.identity.clone(),
                 connection: s.connection.clone(),
@@ -126,8 +152,32 @@ impl SessionRegistry {
     pub fn grants_in_use(&self) -> BTreeSet<String> {
         self.lock()
             .values()
-            .flat_map(|s| s.grants.iter().cloned())
+            .flat_map(|s| s.session.grants.iter().cloned())
             .collect()
+    }
+
+    /// Every identity with a live session.
+    pub fn identities(&self) -> BTreeSet<String> {
+        self.lock()
+            .values()
+            .map(|s| s.session.identity.clone())
+            .collect()
+    }
+
+    /// Ends every live session of `identity` that can be ended from outside,
+    /// telling each client why; returns how many. The sessions unregister
+    /// themselves as they close.
+    pub fn cut_identity(&self, identity: &str, notice: &CutNotice) -> usize {
+        let cuts: Vec<Arc<dyn SessionCut>> = self
+            .lock()
+            .values()
+            .filter(|s| s.session.identity == identity)
+            .filter_map(|s| s.cut.clone())
+            .collect();
+        for cut in &cuts {
+            cut.cut(notice.clone());
+        }
+        cuts.len()
     }
 }
 
@@ -161,5 +211,51 @@ mod tests {
         assert!(registry.grants_in_use().is_empty());
         drop(b);
         assert!(registry.is_empty());
+    }
+
+    #[derive(Default)]
+    struct CountCut(std::sync::atomic::AtomicUsize);
+
+    impl SessionCut for CountCut {
+        fn cut(&self, _notice: CutNotice) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn session_id(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn an_identity_s_sessions_are_cut_and_no_one_else_s() {
+        let registry = SessionRegistry::new();
+        let session = |identity: &str| NewSession {
+            identity: identity.into(),
+            connection: "pg-prod".into(),
+            grants: Vec::new(),
+            client_addr: "127.0.0.1:5000".parse().unwrap(),
+            application_name: None,
+            started_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let alice_cut = Arc::new(CountCut::default());
+        let bob_cut = Arc::new(CountCut::default());
+        let a1 = registry.register(session("alice"));
+        let a2 = registry.register(session("alice"));
+        let b = registry.register(session("bob"));
+        a1.set_cut(alice_cut.clone());
+        a2.set_cut(alice_cut.clone());
+        b.set_cut(bob_cut.clone());
+        assert_eq!(
+            registry.identities(),
+            ["alice".to_string(), "bob".to_string()].into()
+        );
+        let notice = CutNotice {
+            message: "disabled".into(),
+            detail: None,
+            hint: None,
+        };
+        assert_eq!(registry.cut_identity("alice", &notice), 2);
+        assert_eq!(alice_cut.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(bob_cut.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(registry.cut_identity("carol", &notice), 0);
     }
 }

@@ -69,9 +69,17 @@ pub use config::{
     ADMIN_ROLE, AuditConfig, AuditDurability, ClientTls, Config, ConfigError, ConnectionConfig,
     ConnectionKind, DEFAULT_MAX_DURATION, DEFAULT_PENDING_TTL, DataPolicy, Diagnostic,
     MAX_APPROVALS, MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig,
-    RoleConfig, SecretRef, ServerConfig, StoreConfig, StoreUrl, UpstreamTls, WebhookConfig,
-    WebhookEvent,
+    RoleConfig, SecretRef, ServerConfig, SsoConfig, SsoProvider, StoreConfig, StoreUrl,
+    UpstreamTls, WebhookConfig, WebhookEvent,
 };
+/// Defaults and bounds of `[sso]`.
+pub mod sso {
+    pub use crate::config::{
+        DEFAULT_GROUPS_CLAIM, DEFAULT_SCOPES, DEFAULT_SESSION_IDLE, DEFAULT_SESSION_LIFETIME,
+        DEFAULT_SSO_TOKEN_LIFETIME, DEFAULT_USERNAME_CLAIM, MAX_SSO_LIFETIME, MIN_SESSION_IDLE,
+        MIN_SSO_LIFETIME,
+    };
+}
 pub use decide::{
     Allowance, Decision, DenyReason, IgnoredLift, Lift, LiftOption, PolicyInput, Refusal,
     SUGGESTED_DURATION, ShieldSet, Verdict, decide,

@@ -81,8 +81,9 @@ impl Store {
             .collect()
     }
 
-    /// Disables an identity at `at`. Returns `false`, writing nothing (not even the
-    /// audit events), if it was already disabled.
+    /// Disables an identity at `at`, ending its browser sessions. Returns
+    /// `false`, writing nothing (not even the audit events), if it was already
+    /// disabled.
     pub async fn disable_identity(
         &self,
         name: &str,
@@ -187,6 +188,18 @@ impl Store {
             .await?
             .rows_affected()
             == 1;
+        if changed && let Some(at) = at {
+            // A disabled identity's browser sessions end with it (lookups
+            // also check the identity, so this is the record of it).
+            sqlx::query(
+                "UPDATE web_sessions SET ended_at = $1, end_reason = 'identity_disabled' \
+                 WHERE identity = $2 AND ended_at IS NULL",
+            )
+            .bind(at.as_str().to_owned())
+            .bind(name.to_owned())
+            .execute(&mut *tx.tx)
+            .await?;
+        }
         if !changed {
             let exists: Option<String> =
                 sqlx::query_scalar("SELECT name FROM identities WHERE name = $1")

@@ -26,16 +26,20 @@ mod identity;
 mod request;
 mod sql;
 mod sqlite_chain;
+mod sso;
 mod store;
 mod token;
+mod web_session;
 mod writer;
 
 pub use audit::{AuditQuery, ExportFrom};
 pub use error::StoreError;
 pub use identity::{Identity, NewIdentity};
 pub use request::{GrantFilter, RequestFilter};
+pub use sso::{SsoBinding, SsoFlow, SsoFlowKind, SsoSignIn, SsoSignInOutcome, SsoSubject};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, StoreOptions, sqlite_url};
 pub use token::{LAST_USED_GRANULARITY_SECS, NewToken, TokenRecord, TokenScope, TokenSummary};
+pub use web_session::{NewWebSession, WebSessionRecord};
 pub use writer::{AuditWriter, AuditWriterConfig, Clock, EnqueuedUnit, UnitOutcome, WriterStats};
 
 pub use periscope_audit::{AuditTime, EventDraft};

@@ -56,6 +56,7 @@ const MIGRATIONS: &[SchemaStep] = &[
         sqlite: include_str!("../migrations/0003_audit_indexes.sqlite.sql"),
         postgres: include_str!("../migrations/0003_audit_indexes.postgres.sql"),
     },
+    SchemaStep::shared(4, "sso", include_str!("../migrations/0004_sso.sql")),
 ];
 
 /// Which database a [`Store`] talks to.

@@ -73,3 +73,32 @@ async fn bad_configuration_is_refused_with_the_reason() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_registered_at_run_time_can_sign_in_and_a_bad_one_is_refused() {
+    let idp = idp().await;
+    let late = "http://127.0.0.1:9/late/callback";
+    let before = Rp::new(&idp, "late", Some("late-secret"), late.to_string()).await;
+    let refused = before.get(before.request(Some("alice")).url.as_str()).await;
+    assert_eq!(
+        refused.status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "unknown client"
+    );
+
+    idp.register_client(periscope_dev_idp::Client {
+        id: "late".into(),
+        secret: Some("late-secret".into()),
+        redirect_uris: vec![late.into()],
+    })
+    .expect("a valid client registers");
+    let (tokens, nonce) = before.sign_in("alice").await;
+    before.verify(&tokens, &nonce).expect("its tokens verify");
+
+    let bad = idp.register_client(periscope_dev_idp::Client {
+        id: "bad".into(),
+        secret: None,
+        redirect_uris: vec!["not a url".into()],
+    });
+    assert!(matches!(bad, Err(IdpError::Config(_))), "{bad:?}");
+}

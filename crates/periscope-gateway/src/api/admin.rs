@@ -163,6 +163,12 @@ pub(crate) async fn update_user(
         if changed {
             gateway.count_audit(1, started);
         }
+        if disabled {
+            // Its browser sessions ended with it (in the store); its live
+            // proxy sessions end now, on this replica, and on the others at
+            // their next check.
+            gateway.cut_sessions_of(&name, disabled_notice(&name, caller.name()));
+        }
     }
     let after = gateway
         .store()
@@ -170,6 +176,15 @@ pub(crate) async fn update_user(
         .await
         .map_err(identity_not_found(&name))?;
     Ok(axum::Json(convert::identity(&after)))
+}
+
+/// What a live session is told when its identity is disabled.
+pub(crate) fn disabled_notice(identity: &str, by: &str) -> periscope_shield::grants::CutNotice {
+    periscope_shield::grants::CutNotice {
+        message: format!("identity `{identity}` was disabled by {by}: this session was closed"),
+        detail: Some("a disabled identity's sessions end at once".into()),
+        hint: Some("ask an administrator".into()),
+    }
 }
 
 pub(crate) async fn create_token(

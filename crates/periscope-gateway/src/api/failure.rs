@@ -9,6 +9,7 @@ use periscope_store::StoreError;
 use crate::gateway::ConnectError;
 use crate::grants::GrantError;
 use crate::identity::AuthFailure;
+use crate::sso::Refusal;
 
 /// An operation refused or failed, with what the API answers: a status, a
 /// stable code from [`periscope_api::codes`], a message and a hint.
@@ -165,6 +166,31 @@ impl From<ConnectError> for Failure {
             ConnectError::Refused(message) => Failure::forbidden(message)
                 .with_hint("`periscope policy explain` shows your access"),
             ConnectError::Store(store) => Failure::from(store),
+        }
+    }
+}
+
+impl Failure {
+    /// A refused sign-in: 400 for a broken or replayed flow, 401 for an ID
+    /// token that failed a check, 403 for a person the rules refuse, 503 for
+    /// a provider that cannot be reached or used. The message starts with
+    /// the refusal's stable reason.
+    pub fn from_refusal(refusal: &Refusal) -> Failure {
+        let message = format!("single sign-on refused ({}): {refusal}", refusal.code());
+        match refusal {
+            Refusal::Store(_) => {
+                Failure::unavailable(format!("single sign-on is unavailable: {refusal}"))
+                    .with_hint("retry in a moment; the gateway log has details")
+            }
+            Refusal::NotConfigured { .. } => Failure::not_found(message)
+                .with_hint("`GET /v1/sso/providers` lists the providers of this gateway"),
+            Refusal::Unreachable { .. } => Failure::unavailable(message),
+            Refusal::Provider { .. } => Failure::unavailable(message)
+                .with_hint("an administrator must fix the provider's configuration"),
+            Refusal::Flow { .. } => Failure::bad_request(message),
+            Refusal::Token { .. } => Failure::unauthorized(message)
+                .with_hint("the gateway log names the check; tell an administrator"),
+            Refusal::Denied { .. } => Failure::forbidden(message),
         }
     }
 }

@@ -10,6 +10,7 @@ mod admin;
 mod audit;
 mod failure;
 mod handlers;
+mod sso;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,10 +26,17 @@ use crate::gateway::Gateway;
 use crate::identity::random_bytes;
 pub use failure::Failure;
 
+pub(crate) use admin::disabled_notice;
+
 /// Header carrying the request id, generated or echoed.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Largest error body from a built-in rejection that is turned into a message.
 const MAX_REJECTION_BODY: usize = 16 * 1024;
+
+/// Marks a response whose body is meant for a person (an HTML page, a
+/// redirect): the error normaliser leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnBody;
 
 /// The request id of the current call.
 #[derive(Debug, Clone)]
@@ -76,6 +84,15 @@ pub fn router(gateway: Gateway) -> Router {
         authenticate,
     ));
     Router::new()
+        .route("/sso/login", get(sso::login))
+        .route("/sso/callback", get(sso::callback))
+        .route("/sso/logout", post(sso::logout))
+        .route("/sso/session", get(sso::session))
+        .route("/v1/sso/providers", get(sso::providers))
+        .route("/v1/sso/cli/start", post(sso::cli_start))
+        .route("/v1/sso/cli/token", post(sso::cli_token))
+        .route("/v1/sso/device/start", post(sso::device_start))
+        .route("/v1/sso/device/poll", post(sso::device_poll))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
@@ -152,7 +169,8 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         tracing::Instrument::instrument(next.run(request), span.clone()).await
     };
     let status = response.status();
-    let mut response = if status.is_client_error() || status.is_server_error() {
+    let own_body = response.extensions().get::<OwnBody>().is_some();
+    let mut response = if !own_body && (status.is_client_error() || status.is_server_error()) {
         normalise_error(response, &request_id).await
     } else {
         response
@@ -212,7 +230,9 @@ async fn normalise_error(response: Response, request_id: &str) -> Response {
     Response::from_parts(parts, Body::from(json))
 }
 
-/// `/v1/*`: a valid API token is required; the caller goes into the request.
+/// `/v1/*`: a valid API token, or a browser session cookie (with its CSRF
+/// token on any state-changing method), is required; the caller goes into
+/// the request.
 async fn authenticate(
     State(gateway): State<Gateway>,
     mut request: Request,
@@ -228,25 +248,63 @@ async fn authenticate(
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    match bearer {
-        Err(failure) => failure.into_response(),
-        Ok(token) => match gateway
-            .authenticate_api(token.as_deref(), client, &request_id)
-            .await
-        {
-            Ok(caller) => {
-                request.extensions_mut().insert(caller);
+    let token = match bearer {
+        Err(failure) => return failure.into_response(),
+        Ok(token) => token,
+    };
+    if token.is_none()
+        && let Some(cookie) = crate::websession::session_cookie(request.headers())
+    {
+        let cookie = cookie.to_string();
+        return match gateway.web_session(&cookie).await {
+            Ok(web) => {
+                let safe = matches!(
+                    *request.method(),
+                    axum::http::Method::GET
+                        | axum::http::Method::HEAD
+                        | axum::http::Method::OPTIONS
+                );
+                let presented = request
+                    .headers()
+                    .get(crate::websession::CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !safe && !gateway.csrf_ok(&web.session_id, presented) {
+                    return Failure::forbidden(format!(
+                        "a request made with a browser session must carry its CSRF token in \
+                         the `{}` header",
+                        crate::websession::CSRF_HEADER
+                    ))
+                    .into_response();
+                }
+                request.extensions_mut().insert(web.caller.clone());
+                request.extensions_mut().insert(web);
                 next.run(request).await
             }
-            Err(e) => {
-                let mut response = Failure::from(e).into_response();
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"periscope\""),
-                );
-                response
+            Err(crate::websession::WebSessionFailure::Unavailable(e)) => {
+                Failure::from(e).into_response()
             }
-        },
+            Err(e) => Failure::unauthorized(e.to_string())
+                .with_hint("sign in again at /sso/login")
+                .into_response(),
+        };
+    }
+    match gateway
+        .authenticate_api(token.as_deref(), client, &request_id)
+        .await
+    {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(e) => {
+            let mut response = Failure::from(e).into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"periscope\""),
+            );
+            response
+        }
     }
 }
 

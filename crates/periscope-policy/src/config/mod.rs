@@ -7,6 +7,7 @@
 
 mod error;
 mod raw;
+mod sso;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,11 @@ use periscope_redact::{Entity, Operator};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Diagnostic};
+pub use sso::{
+    DEFAULT_GROUPS_CLAIM, DEFAULT_SCOPES, DEFAULT_SESSION_IDLE, DEFAULT_SESSION_LIFETIME,
+    DEFAULT_SSO_TOKEN_LIFETIME, DEFAULT_USERNAME_CLAIM, MAX_SSO_LIFETIME, MIN_SESSION_IDLE,
+    MIN_SSO_LIFETIME, SsoConfig, SsoProvider,
+};
 
 use crate::names::{ColumnRef, FunctionName, TableName};
 use crate::shield::{MaskTarget, ShieldPattern};
@@ -67,6 +73,8 @@ pub struct Config {
     pub connections: Vec<ConnectionConfig>,
     /// Declared roles, in file order (the built-in `admin` role is not listed).
     pub roles: Vec<RoleConfig>,
+    /// Single sign-on providers; `None` when only local tokens are used.
+    pub sso: Option<SsoConfig>,
 }
 
 impl Config {

@@ -30,6 +30,7 @@ pub(crate) struct RawConfig {
     pub connections: Vec<RawConnection>,
     #[serde(default, rename = "role")]
     pub roles: Vec<RawRole>,
+    pub sso: Option<S<super::sso::RawSso>>,
 }
 
 #[derive(Deserialize, Default)]

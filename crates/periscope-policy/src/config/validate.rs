@@ -52,6 +52,9 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
         })
         .collect();
     let roles = roles(raw.roles, &connections, &tags, r);
+    let sso = raw
+        .sso
+        .map(|sso| super::sso::validate(sso, &roles, &server, r));
 
     Config {
         server,
@@ -64,6 +67,7 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
         webhook,
         connections,
         roles,
+        sso,
     }
 }
 
@@ -622,7 +626,7 @@ fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Parses a humantime duration within bounds, reporting at the value.
-fn duration(
+pub(super) fn duration(
     r: &mut Reporter<'_>,
     text: &S<String>,
     key: &str,
@@ -652,17 +656,17 @@ fn duration(
     }
 }
 
-struct SecretKeys {
-    env: Option<S<String>>,
-    file: Option<S<String>>,
-    inline: Option<S<IgnoredAny>>,
-    env_key: &'static str,
-    file_key: &'static str,
-    inline_key: &'static str,
+pub(super) struct SecretKeys {
+    pub(super) env: Option<S<String>>,
+    pub(super) file: Option<S<String>>,
+    pub(super) inline: Option<S<IgnoredAny>>,
+    pub(super) env_key: &'static str,
+    pub(super) file_key: &'static str,
+    pub(super) inline_key: &'static str,
 }
 
 /// Resolves a credential given by reference, refusing an inline value.
-fn secret_ref(r: &mut Reporter<'_>, keys: SecretKeys) -> Option<SecretRef> {
+pub(super) fn secret_ref(r: &mut Reporter<'_>, keys: SecretKeys) -> Option<SecretRef> {
     if let Some(inline) = &keys.inline {
         r.error(
             inline.span(),

@@ -12,9 +12,23 @@ use crate::client::{
 /// Arguments of `periscope login`.
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
-    /// `--url` and `--token` are required here (flags or environment).
+    /// `--url` and `--token` are required here (flags or environment), or
+    /// `--url` and `--sso`.
     #[command(flatten)]
     pub conn: ConnArgs,
+    /// Sign in with the gateway's single sign-on provider (a browser opens)
+    /// instead of pasting a token; saves a token valid for hours
+    #[arg(long)]
+    pub sso: bool,
+    /// With --sso: no browser here, show a code to enter on another device
+    #[arg(long, requires = "sso")]
+    pub device: bool,
+    /// With --sso: which provider, when the gateway has several
+    #[arg(long, requires = "sso", value_name = "NAME")]
+    pub provider: Option<String>,
+    /// With --sso: print the sign-in address instead of opening a browser
+    #[arg(long, requires = "sso")]
+    pub no_browser: bool,
 }
 
 /// Arguments of commands that take nothing but the connection flags.
@@ -29,6 +43,9 @@ pub struct ConnOnly {
 /// saving them, so a typo is caught now rather than at the next command.
 pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     let conn = &args.conn;
+    if args.sso {
+        return sso_login(&args).await;
+    }
     let (Some(url), Some(token)) = (&conn.url, &conn.token) else {
         return Err(CliError::usage("`periscope login` needs --url and --token")
             .with_hint(
@@ -70,6 +87,41 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `periscope login --sso`: the gateway from `--url` or the saved profile.
+async fn sso_login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
+    let conn = &args.conn;
+    // A broken profile must not keep anyone from signing in again.
+    let profile = client::load_profile().ok().flatten().map(|(_, p)| p);
+    let url = match (&conn.url, &profile) {
+        (Some(url), _) => parse_url(url)?,
+        (None, Some(p)) => parse_url(&p.url)?,
+        (None, None) => {
+            return Err(CliError::usage("`periscope login --sso` needs --url")
+                .with_hint("the gateway's address, e.g. --url https://periscope.example.com:8443")
+                .into());
+        }
+    };
+    let saved_ca = profile
+        .filter(|p| parse_url(&p.url).ok().as_ref() == Some(&url))
+        .and_then(|p| p.ca_file);
+    let ca_file = match &conn.ca_file {
+        Some(path) => Some(
+            std::path::absolute(path)
+                .map_err(|e| CliError::usage(format!("cannot resolve {}: {e}", path.display())))?,
+        ),
+        None => saved_ca,
+    };
+    super::sso_login::run(super::sso_login::SsoLogin {
+        url,
+        ca_file,
+        provider: args.provider.clone(),
+        device: args.device,
+        no_browser: args.no_browser,
+        json: conn.json,
+    })
+    .await
 }
 
 /// Arguments of `periscope logout`.

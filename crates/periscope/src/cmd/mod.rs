@@ -10,4 +10,5 @@ pub mod grants;
 pub mod output;
 pub mod policy;
 pub mod redact;
+pub mod sso_login;
 pub mod up;

@@ -55,6 +55,7 @@ use crate::client::{Client, Target, parse_url};
 mod database;
 mod files;
 mod progress;
+mod sso;
 mod tour;
 
 use database::{Database, drop_database, local_database, upstream_database, without_password};
@@ -115,6 +116,12 @@ pub struct DemoArgs {
     /// watch it expire.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_expire_in)]
     expire_in: String,
+
+    /// Also start a test identity provider (people carol and dan, no
+    /// password) and turn on single sign-on: `periscope login --sso` and the
+    /// browser sign-in work without any account.
+    #[arg(long)]
+    sso: bool,
 
     /// Test only: start the gateway with a clock the administrator can move
     /// forward through `POST /v1/test/clock`.
@@ -201,6 +208,7 @@ async fn demo(args: DemoArgs, started: Instant) -> anyhow::Result<ExitCode> {
         cluster: None,
         created_database: None,
         running: None,
+        idp: None,
     };
     let progress = Progress::new();
     let ready = match prepare(&args, &mut demo, &progress, &stop).await {
@@ -253,6 +261,8 @@ struct Demo {
     /// A database created on `--upstream` by this run (dropped on exit).
     created_database: Option<Database>,
     running: Option<Running>,
+    /// The test identity provider of `--sso`.
+    idp: Option<sso::DemoIdp>,
 }
 
 impl Demo {
@@ -268,6 +278,10 @@ impl Demo {
                 Ok(()) => done.push("gateway stopped (final audit checkpoint signed)".to_string()),
                 Err(e) => done.push(format!("error: the gateway did not stop cleanly: {e}")),
             }
+        }
+        if let Some(mut idp) = self.idp.take() {
+            idp.idp.stop().await;
+            done.push("test identity provider stopped".to_string());
         }
         if let Some(mut cluster) = self.cluster.take() {
             let stopped = tokio::task::spawn_blocking(move || cluster.stop()).await;
@@ -420,6 +434,8 @@ struct Ready {
     upstream_label: String,
     counts: Option<ShopCounts>,
     notes: Vec<String>,
+    /// The test identity provider's issuer, with `--sso`.
+    sso_issuer: Option<String>,
 }
 
 fn check(stop: &watch::Receiver<bool>) -> Result<(), Halt> {
@@ -490,11 +506,19 @@ async fn prepare(
     notes.extend(api_note);
     notes.extend(pg_note);
     let config_path = demo.dir.join(CONFIG_FILE);
-    write_file(
-        &config_path,
-        &config_toml(&demo.dir, &owner_db, api_listen, pg_listen),
-        0o644,
-    )?;
+    let mut config_text = config_toml(&demo.dir, &owner_db, api_listen, pg_listen);
+    if args.sso {
+        let step = progress.step("starting the test identity provider");
+        let idp = sso::start(&demo.dir).await?;
+        notes.extend(idp.note.clone());
+        config_text.push_str(&idp.config_toml(&demo.dir));
+        step.done(format!(
+            "test identity provider on {}",
+            idp.idp.issuer_url()
+        ));
+        demo.idp = Some(idp);
+    }
+    write_file(&config_path, &config_text, 0o644)?;
     let step = progress.step("starting the gateway");
     let options = up::gateway_options(
         ConfigSource::File(config_path),
@@ -525,6 +549,16 @@ async fn prepare(
     step.done(format!(
         "gateway on {api_url} (API) and {pg_addr} (PostgreSQL)"
     ));
+    let sso_issuer = match &demo.idp {
+        Some(idp) => {
+            let redirect = gateway
+                .sso_redirect_url()
+                .map_err(|e| anyhow!("single sign-on: {e}"))?;
+            idp.register(&redirect)?;
+            Some(idp.idp.issuer_url().to_string())
+        }
+        None => None,
+    };
     check(stop)?;
 
     // alice and bob, through the gateway's API like any administrator.
@@ -597,6 +631,7 @@ async fn prepare(
         upstream_label,
         counts,
         notes,
+        sso_issuer,
     })
 }
 

@@ -195,6 +195,39 @@ pub(super) fn print_tour(
             )?;
         }
     }
+    if let Some(issuer) = &ready.sso_issuer {
+        let people: Vec<String> = super::sso::PEOPLE
+            .iter()
+            .map(|(name, group, role)| format!("{name} (group {group}, role {role})"))
+            .collect();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Single sign-on: {}",
+            wrap(
+                &format!(
+                    "a test identity provider runs at {issuer} with two people who sign in \
+                     without a password: {}. Sign in from a terminal (a browser opens; pick a \
+                     person), or with --device on a machine without a browser:",
+                    people.join(" and ")
+                ),
+                3
+            )
+        )?;
+        writeln!(
+            out,
+            "   $ periscope login --sso --url {} --ca-file {}",
+            ready.api_url,
+            shell_quote(&ready.ca_file.display().to_string())
+        )?;
+        writeln!(out, "   $ periscope whoami")?;
+        writeln!(
+            out,
+            "   In a browser (trust {} first): {}/sso/login",
+            ready.ca_file.display(),
+            ready.api_url
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,
