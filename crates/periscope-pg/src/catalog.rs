@@ -13,7 +13,7 @@ use periscope_pg_wire::{TextRow, UpstreamQueryError, UpstreamSession};
 use periscope_shield::catalog::{
     Cached, CatalogBuilder, ColumnInfo, DataCatalog, SystemCatalog, SystemColumn,
 };
-use periscope_sql::{BuiltinFunction, Catalog, FunctionOutputs, Relation, RelationKind, TableName};
+use periscope_sql::{FunctionOutputs, RelationKind};
 
 /// PostgreSQL's system catalog for the shield stage: `pg_catalog` and
 /// `information_schema` are the server's own (their columns, and the output
@@ -131,24 +131,6 @@ pub const SYSTEM: SystemCatalog = SystemCatalog {
 pub struct PgCatalog {
     data: Arc<DataCatalog>,
     by_attr: HashMap<(u32, i16), Arc<ColumnInfo>>,
-}
-
-impl Catalog for PgCatalog {
-    fn resolve(&self, name: &TableName, search_path: &[String]) -> Option<Arc<Relation>> {
-        self.data.resolve(name, search_path)
-    }
-
-    fn version(&self) -> u64 {
-        self.data.version()
-    }
-
-    fn is_user_function(&self, name: &str, search_path: &[String]) -> bool {
-        self.data.is_user_function(name, search_path)
-    }
-
-    fn builtin_function(&self, name: &str, search_path: &[String]) -> Option<Arc<BuiltinFunction>> {
-        self.data.builtin_function(name, search_path)
-    }
 }
 
 impl Cached for PgCatalog {
@@ -416,6 +398,7 @@ impl PgCatalogBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use periscope_sql::{Catalog, TableName};
 
     #[test]
     fn builder_maps_attributes_to_columns() {
@@ -428,6 +411,7 @@ mod tests {
         assert!(c.column_by_attr(16384, 2).is_none());
         assert_eq!(c.column("public", "customers", "id").unwrap().type_id, 20);
         let rel = c
+            .data()
             .resolve(&TableName::bare("customers"), &["public".to_string()])
             .unwrap();
         assert_eq!(rel.columns, ["id", "email"]);

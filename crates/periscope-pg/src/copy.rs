@@ -241,29 +241,9 @@ impl CopyMasker {
 mod tests {
     use super::*;
 
-    fn text_format() -> CopyRowFormat {
-        CopyRowFormat {
-            csv: false,
-            delimiter: b'\t',
-            null: "\\N".into(),
-            quote: b'"',
-            escape: b'"',
-            header: false,
-        }
-    }
-
-    fn csv_format() -> CopyRowFormat {
-        CopyRowFormat {
-            csv: true,
-            delimiter: b',',
-            null: String::new(),
-            ..text_format()
-        }
-    }
-
     #[test]
     fn text_fields_unescape_and_round_trip() {
-        let f = text_format();
+        let f = CopyRowFormat::text();
         let fields: Vec<_> = text_fields(b"1\ta\\tb\\\\c\\n\t\\N\t\\101", &f)
             .into_iter()
             .map(|(v, _)| v)
@@ -284,7 +264,7 @@ mod tests {
 
     #[test]
     fn csv_fields_handle_quotes_and_nulls() {
-        let f = csv_format();
+        let f = CopyRowFormat::csv();
         let parsed = csv_fields(b"1,\"a,\"\"b\"\"\",,\"\"", &f).unwrap();
         assert_eq!(parsed[1].1, 2..11);
         let fields: Vec<_> = parsed.into_iter().map(|(v, _)| v).collect();

@@ -52,6 +52,32 @@ pub struct CopyRowFormat {
     pub header: bool,
 }
 
+impl CopyRowFormat {
+    /// PostgreSQL's text format with its defaults: tab-delimited, `\N` for
+    /// NULL, no header.
+    pub fn text() -> CopyRowFormat {
+        CopyRowFormat {
+            csv: false,
+            delimiter: b'\t',
+            null: "\\N".into(),
+            quote: b'"',
+            escape: b'"',
+            header: false,
+        }
+    }
+
+    /// CSV with PostgreSQL's defaults: comma-delimited, an empty unquoted
+    /// field for NULL, `"` to quote and to escape, no header.
+    pub fn csv() -> CopyRowFormat {
+        CopyRowFormat {
+            csv: true,
+            delimiter: b',',
+            null: String::new(),
+            ..CopyRowFormat::text()
+        }
+    }
+}
+
 fn single_byte(c: char, what: &str) -> Result<u8, String> {
     u8::try_from(c)
         .ok()
@@ -78,14 +104,7 @@ fn read_format(
     options: &[CopyOption],
     legacy: &[CopyLegacyOption],
 ) -> Result<Option<CopyRowFormat>, String> {
-    let mut f = CopyRowFormat {
-        csv: false,
-        delimiter: b'\t',
-        null: "\\N".into(),
-        quote: b'"',
-        escape: b'"',
-        header: false,
-    };
+    let mut f = CopyRowFormat::text();
     let (mut delimiter, mut null, mut escape) = (None, None, None);
     for o in options {
         match o {

@@ -13,14 +13,7 @@ use periscope_sql::{
 fn copy_to(target: CopyTarget) -> C {
     C::CopyTo {
         target,
-        format: CopyFormat::Rows(CopyRowFormat {
-            csv: false,
-            delimiter: b'\t',
-            null: "\\N".into(),
-            quote: b'"',
-            escape: b'"',
-            header: false,
-        }),
+        format: CopyFormat::Rows(CopyRowFormat::text()),
     }
 }
 

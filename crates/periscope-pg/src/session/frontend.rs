@@ -28,7 +28,7 @@ impl<A: AuditSink> ShieldedSession<A> {
         };
         statement::decide(
             sql,
-            catalog.as_ref(),
+            catalog.data().as_ref(),
             &self.setup.analyses,
             &self.options,
             &self.setup.allowance,
@@ -49,7 +49,7 @@ impl<A: AuditSink> ShieldedSession<A> {
             && let Ok(analysis) =
                 self.setup
                     .analyses
-                    .get_or_analyze(sql, catalog.as_ref(), &self.options)
+                    .get_or_analyze(sql, catalog.data().as_ref(), &self.options)
         {
             details.insert("text".into(), Value::from(analysis.normalized()));
         }
