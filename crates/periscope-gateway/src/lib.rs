@@ -43,6 +43,7 @@ pub mod config;
 pub mod convert;
 pub mod datadir;
 mod error;
+mod exec;
 mod expiry;
 mod gateway;
 mod grants;

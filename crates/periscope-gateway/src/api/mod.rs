@@ -48,6 +48,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/whoami", get(handlers::whoami))
         .route("/v1/connections", get(handlers::connections))
         .route("/v1/connect", post(handlers::connect))
+        .route("/v1/exec", post(crate::exec::exec))
         .route("/v1/policy/explain", get(handlers::explain))
         .route(
             "/v1/requests",
