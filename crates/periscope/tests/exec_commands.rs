@@ -323,6 +323,7 @@ async fn a_grant_expiry_kills_a_running_command_within_a_second() {
         std::thread::sleep(Duration::from_millis(10));
     };
     let took = advanced.elapsed();
+    eprintln!("the CLI exited {took:?} after the grant expired");
     assert!(took < Duration::from_secs(1), "killed after {took:?}");
     assert!(!sleeping("313"), "the process group is gone");
     let out = child.wait_with_output().unwrap();
