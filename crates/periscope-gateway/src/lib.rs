@@ -43,7 +43,6 @@ pub mod config;
 pub mod convert;
 pub mod datadir;
 mod error;
-mod exec;
 mod expiry;
 mod gateway;
 mod grants;

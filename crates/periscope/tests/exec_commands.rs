@@ -4,15 +4,14 @@
 //! the request command, grants that lift a sensitive pattern or a mask, a
 //! grant's expiry killing a running command, and the audit trail.
 
-mod cli_support;
-mod gateway_support;
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cli_support::{Run, run};
-use gateway_support::{admin, audit, eventually, expect, start};
+use crate::support::cli::{Run, run};
+use crate::support::gateway::{admin, audit, eventually, expect, start};
 use periscope_testkit::{ApiClient, GatewayOptions, GatewayProcess};
 use serde_json::{Value, json};
 
@@ -105,7 +104,7 @@ async fn world() -> World {
 
 impl World {
     fn cli(&self, args: &[&str]) -> Command {
-        let mut cmd = cli_support::periscope(self.profile.path());
+        let mut cmd = crate::support::cli::periscope(self.profile.path());
         cmd.args(["exec", "--url", self.gw.api_url(), "--ca-file"])
             .arg(self.gw.ca_file())
             .args(args)

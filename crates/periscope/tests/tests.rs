@@ -27,6 +27,8 @@ mod fault_upstream;
 mod gateway_grants;
 /// `periscope up` as a process: start, restart, bad config, shutdown.
 mod gateway_lifecycle;
+/// Commands through the gateway: `periscope exec` on exec connections.
+mod exec_commands;
 /// Two gateways on one shared PostgreSQL store.
 mod gateway_postgres;
 /// Webhook notifications to a real local receiver.

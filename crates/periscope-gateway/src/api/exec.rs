@@ -47,7 +47,7 @@ use periscope_shield::record::AuditSink;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::api::Failure;
+use super::Failure;
 use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
