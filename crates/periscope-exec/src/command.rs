@@ -55,16 +55,10 @@ impl Denied {
     /// the command that requests a grant (or why none can).
     pub fn refusal(&self, allowance: &Allowance, connection: &str) -> Refusal {
         match self {
-            Denied::Sensitive { shield } => {
-                allowance.refusal(shield, "command")
-            }
+            Denied::Sensitive { shield } => allowance.refusal(shield, "command"),
             Denied::NotListed => Refusal {
-                shield: Shield::Command(
-                    "*".parse().expect("`*` is a valid command pattern"),
-                ),
-                message: format!(
-                    "command not on the allow-list of connection `{connection}`"
-                ),
+                shield: Shield::Command("*".parse().expect("`*` is a valid command pattern")),
+                message: format!("command not on the allow-list of connection `{connection}`"),
                 detail: "an exec connection runs only the argument patterns of its `allow` \
                          list, and those of its `sensitive` list under a grant; anything else \
                          is refused"
@@ -74,9 +68,7 @@ impl Denied {
                     .to_string(),
             },
             Denied::BadArguments { reason } => Refusal {
-                shield: Shield::Command(
-                    "*".parse().expect("`*` is a valid command pattern"),
-                ),
+                shield: Shield::Command("*".parse().expect("`*` is a valid command pattern")),
                 message: format!("arguments refused on connection `{connection}`: {reason}"),
                 detail: "arguments are passed to the program as they are, without a shell"
                     .to_string(),
@@ -172,7 +164,9 @@ approvals = 0
     }
 
     fn exec(policy_text: &str) -> ExecConfig {
-        periscope_policy::Config::parse(policy_text, "p").unwrap().connections[0]
+        periscope_policy::Config::parse(policy_text, "p")
+            .unwrap()
+            .connections[0]
             .exec
             .clone()
             .unwrap()
@@ -184,7 +178,10 @@ approvals = 0
         let exec = exec(CONFIG);
         let a = allowance(&policy, &[]);
         assert_eq!(
-            check(&exec, &a, &args("get pods")).unwrap().pattern().to_string(),
+            check(&exec, &a, &args("get pods"))
+                .unwrap()
+                .pattern()
+                .to_string(),
             "get pods"
         );
         assert!(check(&exec, &a, &args("logs web-1 -f")).is_ok());
@@ -204,7 +201,10 @@ approvals = 0
                 .contains("periscope request kube --lift 'command:delete *'"),
             "{refusal}"
         );
-        assert_eq!(check(&exec, &a, &args("get secrets")), Err(Denied::NotListed));
+        assert_eq!(
+            check(&exec, &a, &args("get secrets")),
+            Err(Denied::NotListed)
+        );
         assert_eq!(check(&exec, &a, &[]), Err(Denied::NotListed));
         assert!(matches!(
             check(&exec, &a, &["logs".into(), "a\0b".into()]),

@@ -350,6 +350,9 @@ mod tests {
         let err = rt
             .block_on(async { crate::process::spawn(&exec, &[]) })
             .unwrap_err();
-        assert!(err.to_string().contains("cannot start `/nonexistent/tool`"), "{err}");
+        assert!(
+            err.to_string().contains("cannot start `/nonexistent/tool`"),
+            "{err}"
+        );
     }
 }

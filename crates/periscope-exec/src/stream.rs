@@ -141,7 +141,11 @@ mod tests {
         let m = masker();
         let (out, counts) = run(
             &m,
-            &[b"user alice@exa", b"mple.com paid\nkey AKIA", b"IOSFODNN7EXAMPLE\n"],
+            &[
+                b"user alice@exa",
+                b"mple.com paid\nkey AKIA",
+                b"IOSFODNN7EXAMPLE\n",
+            ],
         );
         assert_eq!(out, "user [email] paid\nkey [aws_access_key]\n");
         assert_eq!(counts.get(Entity::Email), 1);

@@ -454,15 +454,10 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
     if conn.kind == ConnectionKind::Exec {
         // Writes, DDL and functions are SQL flows: an exec connection's
         // flows are its sensitive command patterns.
+        shields.in_force.retain(|s| matches!(s, Shield::Unmask(_)));
         shields
             .in_force
-            .retain(|s| matches!(s, Shield::Unmask(_)));
-        shields.in_force.extend(
-            conn.sensitive_commands
-                .iter()
-                .cloned()
-                .map(Shield::Command),
-        );
+            .extend(conn.sensitive_commands.iter().cloned().map(Shield::Command));
     }
     let mut active = Vec::new();
     let mut ignored = Vec::new();

@@ -56,8 +56,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod config;
 mod command;
+mod config;
 mod decide;
 mod explain;
 mod grant;
@@ -68,9 +68,9 @@ mod shield;
 
 pub use config::{
     ADMIN_ROLE, AuditConfig, AuditDurability, ClientTls, Config, ConfigError, ConnectionConfig,
-    ConnectionKind, DEFAULT_EXEC_MAX_OUTPUT, DEFAULT_EXEC_TIMEOUT, DEFAULT_MAX_DURATION, ExecConfig,
-    MAX_EXEC_MAX_OUTPUT, MAX_EXEC_TIMEOUT, DEFAULT_PENDING_TTL, DataPolicy, Diagnostic,
-    MAX_APPROVALS, MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig,
+    ConnectionKind, DEFAULT_EXEC_MAX_OUTPUT, DEFAULT_EXEC_TIMEOUT, DEFAULT_MAX_DURATION,
+    DEFAULT_PENDING_TTL, DataPolicy, Diagnostic, ExecConfig, MAX_APPROVALS, MAX_EXEC_MAX_OUTPUT,
+    MAX_EXEC_TIMEOUT, MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig,
     RoleConfig, SecretRef, ServerConfig, SsoConfig, SsoProvider, StoreConfig, StoreUrl,
     UpstreamTls, WebhookConfig, WebhookEvent,
 };

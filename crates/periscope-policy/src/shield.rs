@@ -370,8 +370,14 @@ mod tests {
             shield("function:pg_read_file").to_string(),
             "function:pg_read_file"
         );
-        assert_eq!(shield("command:get  secrets").to_string(), "command:get secrets");
-        assert_eq!(shield("command:delete *").shell_word(), "'command:delete *'");
+        assert_eq!(
+            shield("command:get  secrets").to_string(),
+            "command:get secrets"
+        );
+        assert_eq!(
+            shield("command:delete *").shell_word(),
+            "'command:delete *'"
+        );
         assert_eq!(shield("unmask:email").shell_word(), "unmask:email");
     }
 

@@ -630,7 +630,11 @@ fn an_exec_connection_parses_with_its_patterns_and_limits() {
         .unwrap();
     assert!(exec.allow.is_empty() && exec.sensitive.is_empty() && exec.env.is_empty());
     assert_eq!(exec.timeout, periscope_policy::DEFAULT_EXEC_TIMEOUT);
-    assert!(Config::parse(CONNECTION, "p").unwrap().connections[0].exec.is_none());
+    assert!(
+        Config::parse(CONNECTION, "p").unwrap().connections[0]
+            .exec
+            .is_none()
+    );
 }
 
 #[test]
@@ -641,7 +645,11 @@ fn exec_connection_mistakes_are_located() {
         "\"kubectl\"",
         "must be an absolute path",
     );
-    assert_one(&format!("{base}command = []\n"), "command = []", "cannot be empty");
+    assert_one(
+        &format!("{base}command = []\n"),
+        "command = []",
+        "cannot be empty",
+    );
     assert_one(base, "name = \"x\"", "needs `command`");
     assert_one(
         &format!("{base}command = [\"/bin/echo\"]\nhost = \"db\"\n"),

@@ -75,7 +75,10 @@ async fn world() -> World {
     let admin = admin(&gw);
     expect(
         &admin
-            .post("/v1/admin/users", &json!({ "name": "dana", "roles": ["dev"] }))
+            .post(
+                "/v1/admin/users",
+                &json!({ "name": "dana", "roles": ["dev"] }),
+            )
             .await
             .unwrap(),
         201,
@@ -180,7 +183,10 @@ async fn allowed_commands_stream_masked_output_and_keep_their_exit_code() {
     let lifted = w.exec(&["files", "--", &fixture]);
     let out = lifted.ok();
     assert!(out.contains(EMAIL), "{out}");
-    assert!(out.contains("[card]") && out.contains("[aws_access_key]"), "{out}");
+    assert!(
+        out.contains("[card]") && out.contains("[aws_access_key]"),
+        "{out}"
+    );
 
     let starts = audit(&w.admin, "action=exec.start").await;
     assert_eq!(starts.len(), 3, "{starts:?}");
@@ -238,7 +244,11 @@ async fn unlisted_and_sensitive_commands_are_refused_until_a_grant_lifts_them() 
         "{}",
         unlisted.both()
     );
-    assert!(unlisted.stderr.contains("ask an administrator"), "{}", unlisted.both());
+    assert!(
+        unlisted.stderr.contains("ask an administrator"),
+        "{}",
+        unlisted.both()
+    );
 
     // Another data plane's connection is not an exec connection, and an exec
     // connection cannot be reached with psql's secret either.
@@ -248,7 +258,11 @@ async fn unlisted_and_sensitive_commands_are_refused_until_a_grant_lifts_them() 
         .await
         .unwrap();
     assert_eq!(connect.status, 403, "{}", connect.body);
-    assert!(connect.body.contains("periscope exec files"), "{}", connect.body);
+    assert!(
+        connect.body.contains("periscope exec files"),
+        "{}",
+        connect.body
+    );
 
     let grant = w.grant("files", "command:/etc/*", "30m").await;
     let allowed = w.exec(&["files", "--", "/etc/hostname"]);
@@ -264,7 +278,9 @@ async fn unlisted_and_sensitive_commands_are_refused_until_a_grant_lifts_them() 
         "{refused:?}"
     );
     assert!(
-        refused.iter().any(|e| e["details"]["reason"] == "not_listed"),
+        refused
+            .iter()
+            .any(|e| e["details"]["reason"] == "not_listed"),
         "{refused:?}"
     );
     let starts = audit(&w.admin, "action=exec.start").await;
@@ -277,8 +293,7 @@ async fn unlisted_and_sensitive_commands_are_refused_until_a_grant_lifts_them() 
 fn sleeping(arg: &str) -> bool {
     let wanted = format!("/bin/sleep\0{arg}\0");
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-        std::fs::read(entry.path().join("cmdline"))
-            .is_ok_and(|c| c == wanted.as_bytes())
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
     })
 }
 

@@ -19,6 +19,8 @@ mod cli_verify;
 mod client_matrix;
 /// `periscope demo` end to end.
 mod demo_tour;
+/// Commands through the gateway: `periscope exec` on exec connections.
+mod exec_commands;
 /// The gateway SIGKILLed mid-statement: the audit log keeps every acknowledged statement.
 mod fault_gateway;
 /// The upstream PostgreSQL dies mid-query.
@@ -27,8 +29,6 @@ mod fault_upstream;
 mod gateway_grants;
 /// `periscope up` as a process: start, restart, bad config, shutdown.
 mod gateway_lifecycle;
-/// Commands through the gateway: `periscope exec` on exec connections.
-mod exec_commands;
 /// Two gateways on one shared PostgreSQL store.
 mod gateway_postgres;
 /// Webhook notifications to a real local receiver.

@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame, ExecRequest};
 use periscope_audit::actions;
 use periscope_exec::command::{self, Permit};
-use periscope_exec::run::{EndReason, Limits, Output, Outcome};
+use periscope_exec::run::{EndReason, Limits, Outcome, Output};
 use periscope_policy::{ConnectionKind, ExecConfig};
 use periscope_shield::grants::{CutNotice, SessionCut};
 use periscope_shield::masking::{MaskCounts, session_masker};
@@ -103,7 +103,9 @@ pub(crate) async fn exec(
                 .with_hint("`periscope policy explain` shows your access")
         })?;
     let Some(allowance) = decision.allowance().cloned() else {
-        return Err(Failure::internal("an allowed decision without an allowance"));
+        return Err(Failure::internal(
+            "an allowed decision without an allowance",
+        ));
     };
     let config = gateway.config();
     let Some(conn) = config.config.connection(&body.connection) else {
@@ -184,21 +186,19 @@ pub(crate) async fn exec(
         started_at: gateway.now(),
     });
     let session = guard.id().to_string();
-    let mut draft = sink
-        .draft(actions::EXEC_START)
-        .with_details(json!({
-            "session": session,
-            "via": "api",
-            "client_addr": client_addr.to_string(),
-            "token_id": caller.token_id,
-            "args": args_masked,
-            "pattern": permit.pattern().to_string(),
-            "lifted_by": match &permit {
-                Permit::Lifted { grant_id, .. } => Some(grant_id.clone()),
-                Permit::Allowed { .. } => None,
-            },
-            "grants": grants,
-        }));
+    let mut draft = sink.draft(actions::EXEC_START).with_details(json!({
+        "session": session,
+        "via": "api",
+        "client_addr": client_addr.to_string(),
+        "token_id": caller.token_id,
+        "args": args_masked,
+        "pattern": permit.pattern().to_string(),
+        "lifted_by": match &permit {
+            Permit::Lifted { grant_id, .. } => Some(grant_id.clone()),
+            Permit::Allowed { .. } => None,
+        },
+        "grants": grants,
+    }));
     for g in &grants {
         draft = draft.with_grant(g.clone());
     }

@@ -370,7 +370,10 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
         (c.password_file.as_ref().map(|v| v.span()), "password_file"),
         (c.password.as_ref().map(|v| v.span()), "password"),
         (c.upstream_tls.as_ref().map(|v| v.span()), "upstream_tls"),
-        (c.upstream_ca_file.as_ref().map(|v| v.span()), "upstream_ca_file"),
+        (
+            c.upstream_ca_file.as_ref().map(|v| v.span()),
+            "upstream_ca_file",
+        ),
         (c.client_tls.as_ref().map(|v| v.span()), "client_tls"),
     ];
     for (present, key) in postgres_only {
@@ -477,16 +480,18 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
     };
     let max_output = match c.max_output {
         None => DEFAULT_EXEC_MAX_OUTPUT,
-        Some(n) => match u64::try_from(*n.get_ref()) {
-            Ok(v) if (1024..=MAX_EXEC_MAX_OUTPUT).contains(&v) => v,
-            _ => {
-                r.error(
+        Some(n) => {
+            match u64::try_from(*n.get_ref()) {
+                Ok(v) if (1024..=MAX_EXEC_MAX_OUTPUT).contains(&v) => v,
+                _ => {
+                    r.error(
                     n.span(),
                     format!("`max_output` is a number of bytes between 1024 and {MAX_EXEC_MAX_OUTPUT}"),
                 );
-                DEFAULT_EXEC_MAX_OUTPUT
+                    DEFAULT_EXEC_MAX_OUTPUT
+                }
             }
-        },
+        }
     };
     let labels = labels(c.labels, r);
     let data_policy = c.data_policy.map(|p| data_policy(p, r));
