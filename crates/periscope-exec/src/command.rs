@@ -89,7 +89,8 @@ impl Denied {
 
 /// Decides whether `args` (what follows the connection's base command) may
 /// run under `allowance`. Sensitive patterns are checked first, so a line
-/// both allowed and sensitive needs the grant.
+/// both allowed and sensitive needs the grant (a grant for each sensitive
+/// pattern it matches).
 pub fn check(exec: &ExecConfig, allowance: &Allowance, args: &[String]) -> Result<Permit, Denied> {
     if args.len() > MAX_ARGS {
         return Err(Denied::BadArguments {
@@ -106,15 +107,23 @@ pub fn check(exec: &ExecConfig, allowance: &Allowance, args: &[String]) -> Resul
             reason: "an argument contains NUL".to_string(),
         });
     }
+    // Every sensitive pattern the line matches must be lifted: a grant for
+    // `delete *` does not let `delete --all *` through if that is also listed.
+    let mut lifted = None;
     for pattern in exec.sensitive.iter().filter(|p| p.matches(args)) {
         let shield = Shield::Command(pattern.clone());
-        if let Some(lift) = allowance.shields().lifted().get(&shield) {
-            return Ok(Permit::Lifted {
-                pattern: pattern.clone(),
-                grant_id: lift.grant_id.clone(),
-            });
+        match allowance.shields().lifted().get(&shield) {
+            Some(lift) => {
+                lifted.get_or_insert_with(|| Permit::Lifted {
+                    pattern: pattern.clone(),
+                    grant_id: lift.grant_id.clone(),
+                });
+            }
+            None => return Err(Denied::Sensitive { shield }),
         }
-        return Err(Denied::Sensitive { shield });
+    }
+    if let Some(permit) = lifted {
+        return Ok(permit);
     }
     match exec.allow.iter().find(|p| p.matches(args)) {
         Some(pattern) => Ok(Permit::Allowed {

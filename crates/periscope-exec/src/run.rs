@@ -209,7 +209,7 @@ pub async fn run(
             }
         }
     }
-    let mut masked = streams[0].counts().clone();
+    let mut masked = *streams[0].counts();
     masked.merge(streams[1].counts());
     Outcome {
         reason: reason.unwrap_or(EndReason::Exited),

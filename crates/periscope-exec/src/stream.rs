@@ -133,7 +133,7 @@ mod tests {
             s.push(c, &mut out);
         }
         s.finish(&mut out);
-        (out, s.counts().clone())
+        (out, *s.counts())
     }
 
     #[test]
