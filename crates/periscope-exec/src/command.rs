@@ -257,4 +257,38 @@ approvals = 0
             Err(Denied::Sensitive { .. })
         ));
     }
+
+    #[test]
+    fn every_sensitive_pattern_a_line_matches_must_be_lifted() {
+        let text = CONFIG.replace(
+            r#"sensitive = ["delete *", "exec *"]"#,
+            r#"sensitive = ["delete *", "* --all", "exec *"]"#,
+        );
+        let policy = Policy::parse(&text, "p").unwrap();
+        let exec = exec(&text);
+        let start = OffsetDateTime::from_unix_timestamp(1_799_999_000).unwrap();
+        let grant = Grant {
+            id: "gr_1".into(),
+            request_id: "req_1".into(),
+            identity: "alice".into(),
+            connection: "kube".into(),
+            role: "dev".into(),
+            lifts: vec!["command:delete *".parse().unwrap()],
+            reason: "clean up a stuck pod".into(),
+            approvers: vec![],
+            break_glass: false,
+            starts_at: start,
+            expires_at: start + time::Duration::hours(1),
+            revoked_at: None,
+            revoked_by: None,
+        };
+        let a = allowance(&policy, &[grant]);
+        assert!(check(&exec, &a, &args("delete pod web-1")).is_ok());
+        assert_eq!(
+            check(&exec, &a, &args("delete --all")),
+            Err(Denied::Sensitive {
+                shield: "command:* --all".parse().unwrap()
+            })
+        );
+    }
 }

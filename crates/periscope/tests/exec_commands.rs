@@ -371,3 +371,44 @@ async fn a_grant_expiry_kills_a_running_command_within_a_second() {
     again.code(1);
     assert!(again.stderr.contains("`command:313`"), "{}", again.both());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_in_the_cli_stops_the_command() {
+    let w = world().await;
+    w.grant("slow", "command:313", "30m").await;
+    let mut child: Child = w
+        .cli(&["slow", "--", "313"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("the command to run", Duration::from_secs(10), || async {
+        sleeping("313").then_some(())
+    })
+    .await;
+    let interrupted = Command::new("/bin/kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0.code(), Some(130), "{}", out.1);
+    assert!(out.1.contains("interrupted"), "{}", out.1);
+    // The gateway saw the stream close and killed the process group.
+    eventually("the command to end", Duration::from_secs(5), || async {
+        (!sleeping("313")).then_some(())
+    })
+    .await;
+    let end = eventually("exec.end", Duration::from_secs(5), || async {
+        audit(&w.admin, "action=exec.end").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(end["details"]["reason"], "client_gone", "{end}");
+}
