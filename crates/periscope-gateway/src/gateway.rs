@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     /// Audit events committed inside store transactions of their own (not
     /// through `writer`), for `periscope_audit_events_total`.
     pub(crate) audit_in_transactions: AtomicU64,
+    /// The last chain verification run from the web console.
+    pub(crate) last_verify: std::sync::Mutex<Option<crate::console::LastVerify>>,
 }
 
 /// The shared gateway state; cheap to clone.

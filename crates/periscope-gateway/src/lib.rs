@@ -40,6 +40,7 @@ mod audit_sink;
 mod client_addr;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod convert;
 pub mod datadir;
 mod error;

@@ -472,6 +472,7 @@ fn assemble(
             endpoints: RwLock::new(Endpoints::default()),
             ended: Default::default(),
             audit_in_transactions: Default::default(),
+            last_verify: Default::default(),
         }),
     })
 }

@@ -7,7 +7,7 @@
 //! 405 and malformed JSON bodies.
 
 mod admin;
-mod audit;
+pub(crate) mod audit;
 mod failure;
 mod handlers;
 mod sso;
@@ -97,6 +97,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .merge(v1)
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(gateway)
