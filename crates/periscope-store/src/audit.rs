@@ -51,6 +51,10 @@ pub struct AuditQuery {
     /// page (a page ends at its oldest seq), so paging stays as fast on the
     /// thousandth page as on the first, whatever the chain length.
     pub before_seq: Option<u64>,
+    /// Events with a seq at or above this one: with `before_seq`, a window
+    /// of the chain, so a filter no index serves examines a bounded number
+    /// of events.
+    pub from_seq: Option<u64>,
     /// Events whose actor, action, target or details contain this text,
     /// ignoring ASCII case (`%` and `_` are matched literally).
     pub text: Option<String>,
@@ -148,6 +152,9 @@ impl Store {
         }
         if let Some(before) = query.before_seq {
             sql.push(" AND seq < ").bind(sql::to_i64(before));
+        }
+        if let Some(from) = query.from_seq {
+            sql.push(" AND seq >= ").bind(sql::to_i64(from));
         }
         if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
             // LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's

@@ -148,6 +148,20 @@ async fn tail_and_search(db: TestDb) -> TestResult {
         "newest first, no repeat"
     );
 
+    // A window of the chain: from_seq (inclusive) to before_seq (exclusive).
+    let window = store
+        .search_audit(&AuditQuery {
+            from_seq: Some(11),
+            before_seq: Some(21),
+            action: Some("query".into()),
+            ..AuditQuery::default()
+        })
+        .await?;
+    assert_eq!(
+        window.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [12, 15, 18]
+    );
+
     // Text search: any of actor, action, target, details; ASCII case ignored;
     // LIKE wildcards in the text are literal.
     store

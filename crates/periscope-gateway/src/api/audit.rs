@@ -93,6 +93,7 @@ pub(crate) async fn events(
             .map(|s| parse_instant(s, "until", now))
             .transpose()?,
         before_seq: q.before,
+        from_seq: None,
         text: non_empty(q.text),
         limit,
     };

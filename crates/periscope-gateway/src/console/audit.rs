@@ -19,6 +19,11 @@ use crate::gateway::Gateway;
 
 /// Events per page.
 pub const PAGE: u32 = 50;
+/// Events one step of a scanning search examines.
+const WINDOW: u64 = 20_000;
+/// How long a scanning search may take before it returns what it found
+/// (and where to continue).
+const BUDGET: std::time::Duration = std::time::Duration::from_millis(120);
 /// Longest details summary in the list.
 const SUMMARY: usize = 140;
 
@@ -163,6 +168,56 @@ async fn chain_panel(gateway: &Gateway) -> Markup {
     }
 }
 
+/// One page of a search, newest first (up to `PAGE + 1` events, the extra
+/// one saying there is more).
+#[derive(Default)]
+struct Found {
+    events: Vec<AuditEvent>,
+    /// When the search was cut by its time budget: every event from here
+    /// up was examined.
+    searched_down_to: Option<u64>,
+}
+
+/// Searches the chain for one page. Filters an index serves (none, or an
+/// identity: `(actor, seq)`) and time ranges run as one query. Filters no
+/// index serves (action, target, text) walk the chain down from the
+/// newest event in windows of [`WINDOW`] events until the page is full
+/// or [`BUDGET`] is spent, so a page answers in bounded time whatever the
+/// chain's length, and the next page continues where this one stopped.
+async fn search(gateway: &Gateway, mut query: AuditQuery) -> Result<Found, Failure> {
+    let scans = query.actor.is_none()
+        && (query.action.is_some() || query.target.is_some() || query.text.is_some());
+    if !scans {
+        let mut events = gateway.store().search_audit(&query).await?;
+        events.reverse();
+        return Ok(Found {
+            events,
+            searched_down_to: None,
+        });
+    }
+    let started = std::time::Instant::now();
+    let head = gateway.store().audit_head().await?.seq;
+    let mut upper = query.before_seq.unwrap_or(head + 1).min(head + 1);
+    let mut events: Vec<AuditEvent> = Vec::new();
+    while upper > 1 && events.len() <= PAGE as usize {
+        let lower = upper.saturating_sub(WINDOW).max(1);
+        query.before_seq = Some(upper);
+        query.from_seq = Some(lower);
+        query.limit = PAGE + 1 - u32::try_from(events.len()).unwrap_or(PAGE);
+        let mut window = gateway.store().search_audit(&query).await?;
+        window.reverse();
+        events.extend(window);
+        upper = lower;
+        if started.elapsed() >= BUDGET {
+            break;
+        }
+    }
+    Ok(Found {
+        events,
+        searched_down_to: Some(upper),
+    })
+}
+
 /// `GET /audit`: search, newest first, `PAGE` events a page.
 pub(crate) async fn page(
     State(gateway): State<Gateway>,
@@ -185,22 +240,28 @@ pub(crate) async fn page(
             since: instant(&q.since, "since", now)?,
             until: instant(&q.until, "until", now)?,
             before_seq: q.before,
+            from_seq: None,
             text: opt(&q.text),
             limit: PAGE + 1,
         })
     })();
-    let (events, error) = match query {
-        Ok(query) => match gateway.store().search_audit(&query).await {
-            Ok(mut events) => {
-                events.reverse();
-                (events, None)
-            }
-            Err(e) => (Vec::new(), Some(Failure::from(e))),
+    let (found, error) = match query {
+        Ok(query) => match search(&gateway, query).await {
+            Ok(found) => (found, None),
+            Err(f) => (Found::default(), Some(f)),
         },
-        Err(f) => (Vec::new(), Some(f)),
+        Err(f) => (Found::default(), Some(f)),
     };
+    let events = &found.events;
     let more = events.len() > PAGE as usize;
     let shown = &events[..events.len().min(PAGE as usize)];
+    // The next page starts below the last event shown, or below the part
+    // of the chain already searched when the time budget ran out first.
+    let older = if more {
+        shown.last().map(|e| e.seq)
+    } else {
+        found.searched_down_to.filter(|s| *s > 1)
+    };
     let filters = q.filters();
     let field = |name: &'static str, label: &'static str, value: &str, hint: &'static str| {
         html! {
@@ -222,8 +283,9 @@ pub(crate) async fn page(
             p.notice.error role="alert" { (f.message) }
         }
         @if shown.is_empty() && error.is_none() {
-            p.muted #no-events { "No event matches." }
-        } @else {
+            p.muted #no-events { "No event matches" @if found.searched_down_to.is_some_and(|s| s > 1) { " yet" } "." }
+        }
+        @if !shown.is_empty() {
             table #events {
                 thead { tr { th { "Seq" } th { "Time" } th { "Identity" } th { "Action" } th { "Target" } th { "Details" } } }
                 tbody {
@@ -244,9 +306,16 @@ pub(crate) async fn page(
                     a #newest href={ "/audit?" (filters) } { "Newest" }
                     " "
                 }
-                @if more {
-                    @if let Some(oldest) = shown.last() {
-                        a #older href={ "/audit?" (filters) "&before=" (oldest.seq) } { "Older" }
+                @if let Some(before) = older {
+                    a #older href={ "/audit?" (filters) "&before=" (before) } { "Older" }
+                }
+                @if let (false, Some(down_to)) = (more, found.searched_down_to) {
+                    @if down_to > 1 {
+                        " "
+                        span.help #searched {
+                            "Searched back to event " (down_to) " within this page's time budget; "
+                            "Older goes on from there."
+                        }
                     }
                 }
             }

@@ -118,7 +118,7 @@ impl Live {
         let mut requests = gateway
             .list_requests(viewer.caller(), Some(RequestStatusFilter::All), Some(&me))
             .await?;
-        requests.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        requests.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         requests.truncate(MY_REQUESTS);
         Ok(Live { grants, requests })
     }
