@@ -361,7 +361,7 @@ async fn the_console_refuses_forged_posts_bad_tokens_and_self_approval() {
                 ("connection", "pg-prod"),
                 ("lifts_other", "unmask:secret"),
                 ("duration", "30m"),
-                ("reason", "INC-9"),
+                ("reason", "INC-9 checking refunds"),
             ],
         )
         .await;
@@ -380,7 +380,7 @@ async fn the_console_refuses_forged_posts_bad_tokens_and_self_approval() {
                 ("connection", "pg-prod"),
                 ("lifts_other", "unmask:email"),
                 ("duration", "30m"),
-                ("reason", "INC-10 mine"),
+                ("reason", "INC-10 my own request"),
             ],
         )
         .await;
