@@ -4,13 +4,9 @@
 //! flows a person runs, and by plain HTTPS for the refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod console_support;
-mod proxy_support;
-mod sso_support;
-
-use console_support::Driver;
-use proxy_support::{World, world_with};
-use sso_support::{Browser as Http, crypto};
+use crate::support::console::Driver;
+use crate::support::proxy::{World, world_with};
+use crate::support::sso::{Browser as Http, crypto};
 
 /// The console's base URL.
 fn base(w: &World) -> String {

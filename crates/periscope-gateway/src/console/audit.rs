@@ -15,7 +15,7 @@ use super::view::{self, when};
 use super::{Viewer, is_htmx, posted, viewer};
 use crate::api::Failure;
 use crate::api::audit::parse_instant;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, LastVerify};
 
 /// Events per page.
 pub const PAGE: u32 = 50;
@@ -26,21 +26,6 @@ const WINDOW: u64 = 20_000;
 const BUDGET: std::time::Duration = std::time::Duration::from_millis(120);
 /// Longest details summary in the list.
 const SUMMARY: usize = 140;
-
-/// The outcome of the last verification on this gateway process.
-#[derive(Debug, Clone)]
-pub struct LastVerify {
-    /// When it ran.
-    pub at: OffsetDateTime,
-    /// Who asked.
-    pub by: String,
-    /// Whether the chain held.
-    pub ok: bool,
-    /// The verifier's summary (or the broken link).
-    pub summary: String,
-    /// The last event verified.
-    pub last_seq: Option<u64>,
-}
 
 fn admin_only(viewer: &Viewer) -> Option<Response> {
     (!viewer.admin).then(|| {
@@ -417,25 +402,6 @@ pub(crate) async fn verify(
         view::html_response(StatusCode::OK, chain_panel(&gateway).await)
     } else {
         view::redirect("/audit")
-    }
-}
-
-impl Gateway {
-    /// The last chain verification run from the console on this process.
-    pub fn last_verify(&self) -> Option<LastVerify> {
-        self.inner
-            .last_verify
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn set_last_verify(&self, outcome: LastVerify) {
-        *self
-            .inner
-            .last_verify
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(outcome);
     }
 }
 

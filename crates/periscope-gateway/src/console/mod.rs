@@ -29,8 +29,6 @@ mod grants;
 mod pages;
 mod view;
 
-pub use audit::LastVerify;
-
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -57,7 +55,7 @@ const SIGNIN_COOKIE: &str = "__Host-periscope_signin";
 /// The sign-in form's field that must equal [`SIGNIN_COOKIE`].
 const SIGNIN_FIELD: &str = "signin_check";
 /// How a token sign-in is recorded in the session (`auth.web_session.start`).
-pub const TOKEN_METHOD: &str = "token";
+pub(crate) const TOKEN_METHOD: &str = "token";
 
 /// The console's routes, merged into the API router (outside `/v1`).
 pub(crate) fn routes() -> Router<Gateway> {
