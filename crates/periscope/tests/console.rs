@@ -77,7 +77,10 @@ async fn in_the_browser_a_request_is_approved_elsewhere_counts_down_and_expires_
     alice.screenshot("console-request").await;
     alice.click("#submit-request").await;
     let flash = alice.wait_text("#flash").await;
-    assert!(flash.contains("pending"), "{flash}");
+    assert!(
+        flash.contains("waits for 1 approval(s) from lead"),
+        "{flash}"
+    );
     let request_id = flash.split_whitespace().nth(1).unwrap().to_string();
     assert!(request_id.starts_with("req_"), "{flash}");
     let grant_id = request_id.replacen("req_", "gr_", 1);
@@ -419,23 +422,41 @@ async fn the_console_refuses_forged_posts_bad_tokens_and_self_approval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approver_sees_active_grants_and_revokes_one_through_the_workflow() {
+async fn an_approver_revokes_a_grant_and_the_administrator_sees_the_session_end() {
     let w = world_with(1, "").await;
     let gw = base(&w);
-    let grant = w.grant(&["unmask:email"], "30m").await;
+    let grant = w.grant_on("pg-dev", &["unmask:email"], "30m").await;
+    // alice works under the grant.
+    let session = w.client_as(&w.alice).await;
+    session.client.simple_query("SELECT 1").await.unwrap();
 
+    // The administrator sees her session and the grant it relies on.
+    let admin_token = w.gw.bootstrap_token().unwrap().to_string();
+    let mut admin = http_sign_in(&w, &admin_token).await;
+    let board = admin.get(&format!("{gw}/grants")).await;
+    assert_eq!(board.status, 200, "{}", board.body);
+    let row = board
+        .body
+        .split("<tr data-session=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a live session: {}", board.body));
+    assert!(row.contains("alice") && row.contains(&grant), "{row}");
+
+    // bob, an approver, sees the grant but not the sessions.
     let mut bob = http_sign_in(&w, &w.bob.token).await;
     let board = bob.get(&format!("{gw}/grants")).await;
-    assert_eq!(board.status, 200, "{}", board.body);
     assert!(
         board.body.contains(&format!("data-grant=\"{grant}\"")),
         "{}",
         board.body
     );
     assert!(
-        !board.body.contains("id=\"sessions\"") && !board.body.contains("id=\"no-sessions\""),
+        !board.body.contains("data-session="),
         "live sessions are for administrators"
     );
+
+    // Revoking needs the CSRF token, goes through the grant workflow, and
+    // ends the session that relied on the grant.
     let no_csrf = bob
         .post_form(&format!("{gw}/grants/{grant}/revoke"), &[("reason", "x")])
         .await;
@@ -452,12 +473,23 @@ async fn an_approver_sees_active_grants_and_revokes_one_through_the_workflow() {
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["actor"], "bob");
     assert_eq!(events[0]["details"]["reason"], "INC-7 closed");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), session.ended)
+        .await
+        .expect("the session ends when its grant is revoked");
+    assert!(ended.is_ok());
     let after = bob.get(&format!("{gw}/grants")).await;
     assert!(!after.body.contains(&format!("data-grant=\"{grant}\"")));
-
-    // The administrator also sees this replica's live sessions.
-    let admin_token = w.gw.bootstrap_token().unwrap().to_string();
-    let mut admin = http_sign_in(&w, &admin_token).await;
-    let board = admin.get(&format!("{gw}/grants")).await;
-    assert!(board.body.contains("id=\"no-sessions\""), "{}", board.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let board = admin.get(&format!("{gw}/grants")).await;
+        if board.body.contains("id=\"no-sessions\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ended session is still listed: {}",
+            board.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -216,11 +216,14 @@ pub(crate) async fn home(
     let body = html! {
         @if let Some(r) = created {
             p.notice #flash role="status" {
-                "Request " code { (r.id) } " is " (status_badge(&r.status)) "."
+                "Request " code { (r.id) } " sent"
                 @if r.status == api::RequestStatus::Pending {
-                    " It waits for " (r.approvals_required) " approval(s) from "
-                    (r.approver_roles.join(" or ")) "."
+                    ": it waits for " (r.approvals_required) " approval(s) from "
+                    (r.approver_roles.join(" or "))
+                } @else {
+                    " (" (status_badge(&r.status)) ")"
                 }
+                ". Its state below updates by itself."
             }
         }
         p {
