@@ -552,3 +552,54 @@ pub struct SsoDevicePolled {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<SsoToken>,
 }
+
+/// `POST /v1/exec`: run a command on an `exec` connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// Connection name (`kind = "exec"`).
+    pub connection: String,
+    /// The arguments after the connection's base command, passed as they
+    /// are (no shell).
+    pub args: Vec<String>,
+}
+
+/// Content type of the `POST /v1/exec` answer: one [`ExecFrame`] per line.
+pub const EXEC_CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// One line of the `POST /v1/exec` answer, streamed as the command runs.
+/// Output frames hold text already masked by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecFrame {
+    /// The command started (its `exec.start` event is durable).
+    Start {
+        /// The session's id (as listed by `GET /v1/sessions`).
+        session: String,
+    },
+    /// Masked standard output.
+    Stdout {
+        /// The text.
+        data: String,
+    },
+    /// Masked standard error.
+    Stderr {
+        /// The text.
+        data: String,
+    },
+    /// The command ended; always the last frame.
+    End {
+        /// `exited`, `timeout`, `output_limit`, `cut` or `failed`.
+        reason: String,
+        /// The exit code a client should end with: the process's, or 128 +
+        /// the signal that killed it.
+        exit_code: i32,
+        /// The signal that ended it, when one did.
+        signal: Option<i32>,
+        /// Why it was stopped, when the gateway stopped it.
+        message: Option<String>,
+        /// What to do next (the command that requests a grant again).
+        hint: Option<String>,
+        /// Values masked in the output, all entities together.
+        masked: u64,
+    },
+}

@@ -142,6 +142,16 @@ actions! {
     /// the error code if it failed.
     QUERY_RESULT = "query.result";
 
+    /// A command started on an `exec` connection: its arguments masked, the
+    /// pattern that allowed it, the grants it relies on.
+    EXEC_START = "exec.start";
+    /// A command was refused on an `exec` connection: the shield or rule, its
+    /// arguments masked.
+    EXEC_REFUSED = "exec.refused";
+    /// A command ended: why (exited, timeout, output limit, cut, client gone),
+    /// exit code or signal, bytes written, masked counts per entity.
+    EXEC_END = "exec.end";
+
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";
     /// The configuration was reloaded while running.

@@ -561,6 +561,17 @@ impl Gateway {
         {
             return Err(ConnectError::Refused(reason.user_message()));
         }
+        if self
+            .config()
+            .config
+            .connection(connection)
+            .is_some_and(|c| c.kind != periscope_policy::ConnectionKind::Postgres)
+        {
+            return Err(ConnectError::Refused(format!(
+                "connection `{connection}` is not a PostgreSQL connection: run its commands with \
+                 `periscope exec {connection} -- ARGS`"
+            )));
+        }
         let expires_at = self.now() + SESSION_SECRET_TTL;
         let expires = periscope_audit::AuditTime::from_datetime(expires_at).map_err(|e| {
             ConnectError::Store(StoreError::Invalid(format!("session secret expiry: {e}")))

@@ -192,6 +192,12 @@ impl Authenticator for GatewayAuth {
                 request.database
             )));
         };
+        if conn.kind != periscope_policy::ConnectionKind::Postgres {
+            return Err(AuthRejection::unknown_connection(format!(
+                "connection \"{}\" is not a PostgreSQL connection: run its commands with `periscope exec {} -- ARGS`",
+                conn.name, conn.name
+            )));
+        }
         if conn.client_tls == ConnectionTls::Required && !request.tls {
             return Err(AuthRejection {
                 code: sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,

@@ -15,7 +15,8 @@ use periscope_redact::{Entity, Operator, Tier};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::config::{DataPolicy, RoleConfig};
+use crate::command::CommandPattern;
+use crate::config::{ConnectionKind, DataPolicy, RoleConfig};
 use crate::explain::{self, Explanation};
 use crate::grant::{Grant, GrantStatus};
 use crate::names::{ColumnRef, FunctionName, TableName};
@@ -352,6 +353,12 @@ impl ShieldSet {
         !self.lifted.contains_key(&shield) && (builtin_dangerous || self.in_force.contains(&shield))
     }
 
+    /// Whether command lines matching the sensitive pattern `pattern` are
+    /// refused (an `exec` connection's `command:<pattern>` shield).
+    pub fn blocks_command(&self, pattern: &CommandPattern) -> bool {
+        self.in_force.contains(&Shield::Command(pattern.clone()))
+    }
+
     /// Whether SQL the analyser cannot follow is refused.
     pub fn refuses_unanalysable(&self) -> bool {
         self.refuse_unanalysable
@@ -444,6 +451,14 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
     }
 
     let mut shields = ShieldSet::baseline(&conn.data);
+    if conn.kind == ConnectionKind::Exec {
+        // Writes, DDL and functions are SQL flows: an exec connection's
+        // flows are its sensitive command patterns.
+        shields.in_force.retain(|s| matches!(s, Shield::Unmask(_)));
+        shields
+            .in_force
+            .extend(conn.sensitive_commands.iter().cloned().map(Shield::Command));
+    }
     let mut active = Vec::new();
     let mut ignored = Vec::new();
     for grant in grants {
@@ -562,7 +577,10 @@ pub(crate) fn lift_options(
         .into_iter()
         .map(|r| {
             let suggested = r.max_duration.min(SUGGESTED_DURATION);
-            let lift_args: String = lifts.iter().map(|s| format!(" --lift {s}")).collect();
+            let lift_args: String = lifts
+                .iter()
+                .map(|s| format!(" --lift {}", s.shell_word()))
+                .collect();
             LiftOption {
                 role: r.name.clone(),
                 max_duration: humantime::format_duration(r.max_duration).to_string(),

@@ -422,7 +422,10 @@ pub fn validate_request(
                 .any(|v| matches!(v, MaskTarget::Tag(x) if x == t)),
             Shield::Unmask(MaskTarget::Entity(e)) => crate::decide::entity_in_force(&conn.data, *e),
             Shield::Table(t) => conn.data.sensitive_tables.contains(t),
-            Shield::Write | Shield::Ddl | Shield::UnboundedWrite | Shield::Function(_) => true,
+            Shield::Command(p) => conn.sensitive_commands.contains(p),
+            Shield::Write | Shield::Ddl | Shield::UnboundedWrite | Shield::Function(_) => {
+                conn.kind == crate::ConnectionKind::Postgres
+            }
         };
         if !exists {
             return Err(RequestError::NotAShield {

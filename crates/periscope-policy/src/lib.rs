@@ -56,6 +56,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod command;
 mod config;
 mod decide;
 mod explain;
@@ -67,8 +68,9 @@ mod shield;
 
 pub use config::{
     ADMIN_ROLE, AuditConfig, AuditDurability, ClientTls, Config, ConfigError, ConnectionConfig,
-    ConnectionKind, DEFAULT_MAX_DURATION, DEFAULT_PENDING_TTL, DataPolicy, Diagnostic,
-    MAX_APPROVALS, MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig,
+    ConnectionKind, DEFAULT_EXEC_MAX_OUTPUT, DEFAULT_EXEC_TIMEOUT, DEFAULT_MAX_DURATION,
+    DEFAULT_PENDING_TTL, DataPolicy, Diagnostic, ExecConfig, MAX_APPROVALS, MAX_EXEC_MAX_OUTPUT,
+    MAX_EXEC_TIMEOUT, MAX_GRANT_DURATION, MAX_PENDING_TTL, MIN_GRANT_DURATION, RequestsConfig,
     RoleConfig, SecretRef, ServerConfig, SsoConfig, SsoProvider, StoreConfig, StoreUrl,
     UpstreamTls, WebhookConfig, WebhookEvent,
 };
@@ -80,6 +82,7 @@ pub mod sso {
         MIN_SSO_LIFETIME,
     };
 }
+pub use command::{CommandPattern, InvalidCommandPattern, MAX_COMMAND_PATTERN};
 pub use decide::{
     Allowance, Decision, DenyReason, IgnoredLift, Lift, LiftOption, PolicyInput, Refusal,
     SUGGESTED_DURATION, ShieldSet, Verdict, decide,

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ADMIN_ROLE, Config, ConfigError, ConnectionConfig, DataPolicy, RoleConfig};
+use crate::command::CommandPattern;
+use crate::config::{
+    ADMIN_ROLE, Config, ConfigError, ConnectionConfig, ConnectionKind, DataPolicy, RoleConfig,
+};
 
 /// Who is asking: an authenticated identity and the role names the store holds
 /// for it.
@@ -52,6 +55,11 @@ pub struct ConnectionPolicy {
     pub declared_data_policy: bool,
     /// Names of the roles that cover this connection, sorted.
     pub roles: BTreeSet<String>,
+    /// The connection's data plane.
+    pub kind: ConnectionKind,
+    /// On an `exec` connection, the sensitive argument patterns: each one a
+    /// `command:<pattern>` shield in force until a grant lifts it.
+    pub sensitive_commands: BTreeSet<CommandPattern>,
 }
 
 /// The compiled, immutable policy.
@@ -164,6 +172,12 @@ fn compile_connection(
             .values()
             .filter(|r| r.covers(c))
             .map(|r| r.name.clone())
+            .collect(),
+        kind: c.kind,
+        sensitive_commands: c
+            .exec
+            .iter()
+            .flat_map(|e| e.sensitive.iter().cloned())
             .collect(),
     }
 }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use periscope_redact::Entity;
 
+use crate::command::CommandPattern;
 use crate::names::{FunctionName, TableName, check_tag, text_serde};
 
 /// What an `unmask:` shield reveals: a detected entity class or a custom column tag.
@@ -70,6 +71,9 @@ pub enum Shield {
     Table(TableName),
     /// `function:<name>`: calls to a dangerous function are refused.
     Function(FunctionName),
+    /// `command:<pattern>`: on an `exec` connection, command lines matching a
+    /// sensitive pattern (`delete *`) are refused.
+    Command(CommandPattern),
 }
 
 impl Shield {
@@ -94,11 +98,26 @@ impl Shield {
             }
             Shield::Table(t) => format!("table {t} is sensitive: every access is refused"),
             Shield::Function(f) => format!("calls to {f}() are refused"),
+            Shield::Command(p) => format!("commands matching `{p}` are refused"),
+        }
+    }
+
+    /// The shield as one shell word, quoted when it holds spaces or `*`
+    /// (`'command:delete *'`), for the commands printed in hints.
+    pub fn shell_word(&self) -> String {
+        let text = self.to_string();
+        if text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(c))
+        {
+            text
+        } else {
+            format!("'{}'", text.replace('\'', "'\\''"))
         }
     }
 }
 
-const SHIELD_FORMS: &str = "shields are `unmask:<entity or tag>`, `write`, `ddl`, `unbounded-write`, `table:<schema.table>` or `function:<name>`";
+const SHIELD_FORMS: &str = "shields are `unmask:<entity or tag>`, `write`, `ddl`, `unbounded-write`, `table:<schema.table>`, `function:<name>` or `command:<pattern>`";
 
 impl FromStr for Shield {
     type Err = ShieldParseError;
@@ -121,6 +140,10 @@ impl FromStr for Shield {
                 .parse()
                 .map(Shield::Function)
                 .map_err(|e| invalid(e.to_string())),
+            Some(("command", pattern)) => pattern
+                .parse()
+                .map(Shield::Command)
+                .map_err(|e| invalid(e.to_string())),
             _ => Err(invalid(SHIELD_FORMS.to_string())),
         }
     }
@@ -135,6 +158,7 @@ impl fmt::Display for Shield {
             Shield::UnboundedWrite => f.write_str("unbounded-write"),
             Shield::Table(t) => write!(f, "table:{t}"),
             Shield::Function(name) => write!(f, "function:{name}"),
+            Shield::Command(pattern) => write!(f, "command:{pattern}"),
         }
     }
 }
@@ -167,6 +191,8 @@ pub enum PatternKind {
     Table,
     /// `function:<glob>`
     Function,
+    /// `command:<glob>` (`command:*`: every sensitive command pattern)
+    Command,
 }
 
 impl PatternKind {
@@ -175,6 +201,7 @@ impl PatternKind {
             PatternKind::Unmask => "unmask",
             PatternKind::Table => "table",
             PatternKind::Function => "function",
+            PatternKind::Command => "command",
         }
     }
 }
@@ -208,6 +235,7 @@ impl ShieldPattern {
                     (PatternKind::Unmask, Shield::Unmask(t)) => t.to_string(),
                     (PatternKind::Table, Shield::Table(t)) => t.to_string(),
                     (PatternKind::Function, Shield::Function(f)) => f.to_string(),
+                    (PatternKind::Command, Shield::Command(p)) => p.to_string(),
                     _ => return false,
                 };
                 glob_match(glob, &arg)
@@ -234,7 +262,7 @@ impl FromStr for ShieldPattern {
         let (prefix, glob) = s.split_once(':').ok_or_else(|| {
             ShieldParseError::new(
                 s,
-                "a wildcard goes after `unmask:`, `table:` or `function:` (e.g. `unmask:*`)",
+                "a wildcard goes after `unmask:`, `table:`, `function:` or `command:` (e.g. `unmask:*`)",
             )
         })?;
         let (kind, allowed): (PatternKind, fn(char) -> bool) = match prefix {
@@ -247,10 +275,14 @@ impl FromStr for ShieldPattern {
             "function" => (PatternKind::Function, |c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '$' | '.')
             }),
+            // A command pattern is itself a pattern: `command:delete *` names
+            // the shield of the sensitive pattern `delete *` (and any pattern
+            // it matches as text).
+            "command" => (PatternKind::Command, |c| !c.is_control()),
             _ => {
                 return Err(ShieldParseError::new(
                     s,
-                    "only `unmask:`, `table:` and `function:` patterns take a wildcard",
+                    "only `unmask:`, `table:`, `function:` and `command:` patterns take a wildcard",
                 ));
             }
         };
@@ -282,7 +314,7 @@ text_serde!(MaskTarget, Shield, ShieldPattern);
 ///
 /// Iterative with a single backtrack point, so it is linear in practice and
 /// cannot blow up on patterns like `a*a*a*a*b`.
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -338,6 +370,25 @@ mod tests {
             shield("function:pg_read_file").to_string(),
             "function:pg_read_file"
         );
+        assert_eq!(
+            shield("command:get  secrets").to_string(),
+            "command:get secrets"
+        );
+        assert_eq!(
+            shield("command:delete *").shell_word(),
+            "'command:delete *'"
+        );
+        assert_eq!(shield("unmask:email").shell_word(), "unmask:email");
+    }
+
+    #[test]
+    fn command_patterns_name_command_shields() {
+        assert!(pattern("command:*").matches(&shield("command:delete *")));
+        assert!(pattern("command:delete *").matches(&shield("command:delete *")));
+        assert!(!pattern("command:delete *").matches(&shield("command:exec *")));
+        assert!(pattern("command:get secrets").matches(&shield("command:get secrets")));
+        assert!(!pattern("unmask:*").matches(&shield("command:get secrets")));
+        assert!("command:".parse::<Shield>().is_err());
     }
 
     #[test]

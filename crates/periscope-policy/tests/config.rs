@@ -518,10 +518,14 @@ fn syntax_errors_carry_a_line_too() {
 #[test]
 fn missing_required_keys_point_at_their_table() {
     let text = "\n[[connection]]\nname = \"pg-prod\"\nkind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\n";
+    // Which keys are required depends on `kind`: the error points at the
+    // connection's name.
     let err = refused(text);
-    assert_eq!(err.first().line, 2, "{err}");
+    assert_eq!(err.first().line, 3, "{err}");
     assert!(
-        err.first().message.contains("missing field `user`"),
+        err.first()
+            .message
+            .contains("a postgres connection needs `user`"),
         "{err}"
     );
 }
@@ -588,4 +592,108 @@ mod never_panics {
             }
         }
     }
+}
+
+const EXEC: &str = r#"
+[[connection]]
+name = "kube"
+kind = "exec"
+command = ["/usr/bin/kubectl", "--context", "prod"]
+allow = ["logs *", "get pods"]
+sensitive = ["delete *", "exec *"]
+working_dir = "/srv"
+env = { KUBECONFIG = "/etc/kube/config", LANG = "C.UTF-8" }
+timeout = "2m"
+max_output = 1048576
+"#;
+
+#[test]
+fn an_exec_connection_parses_with_its_patterns_and_limits() {
+    let config = Config::parse(EXEC, "p").unwrap();
+    let c = &config.connections[0];
+    assert_eq!(c.kind, periscope_policy::ConnectionKind::Exec);
+    let exec = c.exec.as_ref().unwrap();
+    assert_eq!(exec.command, ["/usr/bin/kubectl", "--context", "prod"]);
+    let texts = |v: &[periscope_policy::CommandPattern]| {
+        v.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&exec.allow), ["logs *", "get pods"]);
+    assert_eq!(texts(&exec.sensitive), ["delete *", "exec *"]);
+    assert_eq!(exec.working_dir, Some(PathBuf::from("/srv")));
+    assert_eq!(exec.env.len(), 2);
+    assert_eq!(exec.timeout, Duration::from_secs(120));
+    assert_eq!(exec.max_output, 1_048_576);
+    let minimal = "[[connection]]\nname = \"x\"\nkind = \"exec\"\ncommand = [\"/bin/echo\"]\n";
+    let exec = Config::parse(minimal, "p").unwrap().connections[0]
+        .exec
+        .clone()
+        .unwrap();
+    assert!(exec.allow.is_empty() && exec.sensitive.is_empty() && exec.env.is_empty());
+    assert_eq!(exec.timeout, periscope_policy::DEFAULT_EXEC_TIMEOUT);
+    assert!(
+        Config::parse(CONNECTION, "p").unwrap().connections[0]
+            .exec
+            .is_none()
+    );
+}
+
+#[test]
+fn exec_connection_mistakes_are_located() {
+    let base = "[[connection]]\nname = \"x\"\nkind = \"exec\"\n";
+    assert_one(
+        &format!("{base}command = [\"kubectl\"]\n"),
+        "\"kubectl\"",
+        "must be an absolute path",
+    );
+    assert_one(
+        &format!("{base}command = []\n"),
+        "command = []",
+        "cannot be empty",
+    );
+    assert_one(base, "name = \"x\"", "needs `command`");
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nhost = \"db\"\n"),
+        "host = \"db\"",
+        "does not apply to an exec connection",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nallow = [\"  \"]\n"),
+        "allow = ",
+        "at least one argument",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nallow = [\"rm *\"]\nsensitive = [\"rm  *\"]\n"),
+        "allow = ",
+        "in both `allow` and `sensitive`",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nenv = {{ \"BAD-NAME\" = \"1\" }}\n"),
+        "BAD-NAME",
+        "invalid environment variable name",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\ntimeout = \"0s\"\n"),
+        "timeout = ",
+        "`timeout` must be between",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nmax_output = 10\n"),
+        "max_output = ",
+        "between 1024 and",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nworking_dir = \"srv\"\n"),
+        "working_dir = ",
+        "absolute path",
+    );
+    assert_one(
+        &format!("{CONNECTION}sensitive = [\"delete *\"]\n"),
+        "sensitive = ",
+        "only applies to `kind = \"exec\"` connections",
+    );
+    assert_one(
+        "[[connection]]\nname = \"pg\"\nkind = \"postgres\"\nhost = \"h\"\nuser = \"u\"\n",
+        "name = \"pg\"",
+        "a postgres connection needs `database`",
+    );
 }

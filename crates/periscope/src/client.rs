@@ -599,6 +599,28 @@ impl Client {
         Err(api_error(status, &bytes))
     }
 
+    /// `POST` a JSON body whose answer streams (`periscope exec`): no call
+    /// timeout (a command may run long), the status checked, the body left
+    /// for the caller to read chunk by chunk.
+    pub async fn post_stream<B: Serialize>(
+        &self,
+        url: Url,
+        body: &B,
+    ) -> Result<reqwest::Response, CliError> {
+        let response = self
+            .request(Method::POST, url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        Err(api_error(status, &bytes))
+    }
+
     /// Turns a network or TLS failure into a message that names the URL.
     pub fn transport(&self, err: &reqwest::Error) -> CliError {
         let detail = chain(err);

@@ -21,6 +21,8 @@ mod client_matrix;
 mod console;
 /// `periscope demo` end to end.
 mod demo_tour;
+/// Commands through the gateway: `periscope exec` on exec connections.
+mod exec_commands;
 /// The gateway SIGKILLed mid-statement: the audit log keeps every acknowledged statement.
 mod fault_gateway;
 /// The upstream PostgreSQL dies mid-query.

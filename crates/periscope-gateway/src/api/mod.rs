@@ -8,6 +8,7 @@
 
 mod admin;
 pub(crate) mod audit;
+mod exec;
 mod failure;
 mod handlers;
 mod sso;
@@ -50,6 +51,7 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
         .route("/v1/whoami", get(handlers::whoami))
         .route("/v1/connections", get(handlers::connections))
         .route("/v1/connect", post(handlers::connect))
+        .route("/v1/exec", post(exec::exec))
         .route("/v1/policy/explain", get(handlers::explain))
         .route(
             "/v1/requests",

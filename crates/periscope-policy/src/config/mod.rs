@@ -26,6 +26,7 @@ pub use sso::{
     MIN_SSO_LIFETIME, SsoConfig, SsoProvider,
 };
 
+use crate::command::CommandPattern;
 use crate::names::{ColumnRef, FunctionName, TableName};
 use crate::shield::{MaskTarget, ShieldPattern};
 
@@ -294,12 +295,51 @@ impl WebhookEvent {
     ];
 }
 
-/// The protocol of a connection; only PostgreSQL exists today.
+/// The data plane of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionKind {
     /// PostgreSQL wire protocol.
     Postgres,
+    /// Commands the gateway runs for the engineer (`periscope exec`), their
+    /// output masked as it streams.
+    Exec,
+}
+
+/// Default `timeout` of an exec connection: a diagnostic command, not a job.
+pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Longest `timeout` of an exec connection.
+pub const MAX_EXEC_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Default `max_output` of an exec connection, in bytes (stdout and stderr
+/// together, before masking).
+pub const DEFAULT_EXEC_MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+/// Largest `max_output` of an exec connection, in bytes.
+pub const MAX_EXEC_MAX_OUTPUT: u64 = 16 * 1024 * 1024 * 1024;
+
+/// What an `exec` connection runs: a base command, the argument patterns
+/// that need no grant and those that are sensitive flows, and the process's
+/// surroundings. Nothing goes through a shell; nothing is inherited from the
+/// gateway's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// The program (an absolute path) and its fixed leading arguments
+    /// (`["/usr/bin/kubectl", "--context", "prod"]`); the engineer's
+    /// arguments follow them.
+    pub command: Vec<String>,
+    /// Argument patterns that run without a grant (`logs *`, `get pods`).
+    pub allow: Vec<CommandPattern>,
+    /// Argument patterns refused unless a grant lifts `command:<pattern>`;
+    /// checked before `allow`, so a sensitive pattern always wins.
+    pub sensitive: Vec<CommandPattern>,
+    /// Working directory of the process (default: the gateway's own).
+    pub working_dir: Option<PathBuf>,
+    /// The process's whole environment.
+    pub env: BTreeMap<String, String>,
+    /// The process group is killed after this long (default 10 minutes).
+    pub timeout: Duration,
+    /// The process group is killed once stdout and stderr together passed
+    /// this many bytes (default 64 MiB).
+    pub max_output: u64,
 }
 
 /// TLS from the gateway to the upstream server, with libpq's meaning of each mode.
@@ -332,6 +372,9 @@ pub enum ClientTls {
 }
 
 /// `[[connection]]`: one upstream target and its injected credentials.
+///
+/// The PostgreSQL fields (`host` to `client_tls`) are empty and unused on an
+/// `exec` connection, whose target is [`ConnectionConfig::exec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionConfig {
     /// Unique name, used as the database name by clients (`psql -d pg-prod`).
@@ -358,6 +401,8 @@ pub struct ConnectionConfig {
     pub labels: BTreeMap<String, String>,
     /// Extra protections; `None` means the fully shielded defaults.
     pub data_policy: Option<DataPolicy>,
+    /// What an `exec` connection runs; `Some` exactly when `kind` is `exec`.
+    pub exec: Option<ExecConfig>,
 }
 
 /// `[connection.data_policy]`: what a connection protects beyond the defaults.

@@ -79,11 +79,11 @@ pub(crate) struct RawWebhook {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConnection {
     pub name: S<String>,
-    pub kind: ConnectionKind,
-    pub host: S<String>,
+    pub kind: S<ConnectionKind>,
+    pub host: Option<S<String>>,
     pub port: Option<S<i64>>,
-    pub database: S<String>,
-    pub user: S<String>,
+    pub database: Option<S<String>>,
+    pub user: Option<S<String>>,
     pub password_env: Option<S<String>>,
     pub password_file: Option<S<String>>,
     pub password: Option<S<IgnoredAny>>,
@@ -91,10 +91,18 @@ pub(crate) struct RawConnection {
     pub upstream_tls: Option<S<UpstreamTls>>,
     pub upstream_ca_file: Option<S<String>>,
     #[serde(default)]
-    pub client_tls: Option<ClientTls>,
+    pub client_tls: Option<S<ClientTls>>,
     #[serde(default)]
     pub labels: BTreeMap<S<String>, String>,
     pub data_policy: Option<RawDataPolicy>,
+    // `kind = "exec"` only.
+    pub command: Option<S<Vec<S<String>>>>,
+    pub allow: Option<S<Vec<S<String>>>>,
+    pub sensitive: Option<S<Vec<S<String>>>>,
+    pub working_dir: Option<S<String>>,
+    pub env: Option<S<BTreeMap<S<String>, S<String>>>>,
+    pub timeout: Option<S<String>>,
+    pub max_output: Option<S<i64>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -17,6 +17,7 @@ use super::raw::{
     RawConfig, RawConnection, RawDataPolicy, RawRole, RawServer, RawStore, RawWebhook, S,
 };
 use super::*;
+use crate::command::CommandPattern;
 use crate::names::check_object_name;
 use crate::shield::{MaskTarget, Shield, ShieldPattern};
 
@@ -264,15 +265,46 @@ fn connections(raw: Vec<RawConnection>, r: &mut Reporter<'_>) -> Vec<ConnectionC
 }
 
 fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
-    for (value, key) in [
-        (&c.host, "host"),
-        (&c.database, "database"),
-        (&c.user, "user"),
+    let kind = *c.kind.get_ref();
+    if kind == ConnectionKind::Exec {
+        return exec_connection(c, name, r);
+    }
+    for (present, key) in [
+        (c.command.as_ref().map(|v| v.span()), "command"),
+        (c.allow.as_ref().map(|v| v.span()), "allow"),
+        (c.sensitive.as_ref().map(|v| v.span()), "sensitive"),
+        (c.working_dir.as_ref().map(|v| v.span()), "working_dir"),
+        (c.env.as_ref().map(|v| v.span()), "env"),
+        (c.timeout.as_ref().map(|v| v.span()), "timeout"),
+        (c.max_output.as_ref().map(|v| v.span()), "max_output"),
     ] {
-        if value.get_ref().trim().is_empty() {
-            r.error(value.span(), format!("`{key}` cannot be empty"));
+        if let Some(span) = present {
+            r.error(
+                span,
+                format!("`{key}` only applies to `kind = \"exec\"` connections"),
+            );
         }
     }
+    let mut required = |value: Option<S<String>>, key: &str| -> String {
+        match value {
+            None => {
+                r.error(
+                    c.name.span(),
+                    format!("a postgres connection needs `{key}`"),
+                );
+                String::new()
+            }
+            Some(v) => {
+                if v.get_ref().trim().is_empty() {
+                    r.error(v.span(), format!("`{key}` cannot be empty"));
+                }
+                v.into_inner()
+            }
+        }
+    };
+    let host = required(c.host, "host");
+    let database = required(c.database, "database");
+    let user = required(c.user, "user");
     let port = match c.port {
         None => 5432,
         Some(p) => u16::try_from(*p.get_ref())
@@ -312,17 +344,179 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
     let data_policy = c.data_policy.map(|p| data_policy(p, r));
     ConnectionConfig {
         name,
-        kind: c.kind,
-        host: c.host.into_inner(),
+        kind,
+        host,
         port,
-        database: c.database.into_inner(),
-        user: c.user.into_inner(),
+        database,
+        user,
         password,
         upstream_tls,
         upstream_ca_file,
-        client_tls: c.client_tls.unwrap_or_default(),
+        client_tls: c.client_tls.map(|t| *t.get_ref()).unwrap_or_default(),
         labels,
         data_policy,
+        exec: None,
+    }
+}
+
+/// `kind = "exec"`: the PostgreSQL keys are refused, the command checked.
+fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
+    let postgres_only = [
+        (c.host.as_ref().map(|v| v.span()), "host"),
+        (c.port.as_ref().map(|v| v.span()), "port"),
+        (c.database.as_ref().map(|v| v.span()), "database"),
+        (c.user.as_ref().map(|v| v.span()), "user"),
+        (c.password_env.as_ref().map(|v| v.span()), "password_env"),
+        (c.password_file.as_ref().map(|v| v.span()), "password_file"),
+        (c.password.as_ref().map(|v| v.span()), "password"),
+        (c.upstream_tls.as_ref().map(|v| v.span()), "upstream_tls"),
+        (
+            c.upstream_ca_file.as_ref().map(|v| v.span()),
+            "upstream_ca_file",
+        ),
+        (c.client_tls.as_ref().map(|v| v.span()), "client_tls"),
+    ];
+    for (present, key) in postgres_only {
+        if let Some(span) = present {
+            r.error(
+                span,
+                format!("`{key}` does not apply to an exec connection (it is a postgres setting)"),
+            );
+        }
+    }
+    let command: Vec<String> = match c.command {
+        None => {
+            r.error(
+                c.name.span(),
+                "an exec connection needs `command`, the program and its fixed arguments, \
+                 such as `[\"/usr/bin/kubectl\", \"--context\", \"prod\"]`",
+            );
+            Vec::new()
+        }
+        Some(list) => {
+            let span = list.span();
+            let words: Vec<S<String>> = list.into_inner();
+            match words.first() {
+                None => r.error(span, "`command` cannot be empty: name the program to run"),
+                Some(program) if !program.get_ref().starts_with('/') => r.error(
+                    program.span(),
+                    format!(
+                        "the program `{}` must be an absolute path (nothing is looked up in a \
+                         PATH, and the process inherits no environment)",
+                        program.get_ref()
+                    ),
+                ),
+                Some(_) => {}
+            }
+            for word in &words {
+                if word.get_ref().contains('\0') {
+                    r.error(word.span(), "a `command` argument cannot contain NUL");
+                }
+            }
+            words.into_iter().map(S::into_inner).collect()
+        }
+    };
+    let patterns = |list: Option<S<Vec<S<String>>>>, key: &str, r: &mut Reporter<'_>| {
+        let mut out: Vec<(CommandPattern, std::ops::Range<usize>)> = Vec::new();
+        for text in list.map(S::into_inner).unwrap_or_default() {
+            match text.get_ref().parse::<CommandPattern>() {
+                Ok(p) => {
+                    if out.iter().any(|(q, _)| *q == p) {
+                        r.error(text.span(), format!("`{p}` is listed twice in `{key}`"));
+                    } else {
+                        out.push((p, text.span()));
+                    }
+                }
+                Err(e) => r.error(text.span(), format!("in `{key}`: {e}")),
+            }
+        }
+        out
+    };
+    let allow = patterns(c.allow, "allow", r);
+    let sensitive = patterns(c.sensitive, "sensitive", r);
+    for (p, span) in &allow {
+        if sensitive.iter().any(|(q, _)| q == p) {
+            r.error(
+                span.clone(),
+                format!("`{p}` is in both `allow` and `sensitive`: choose one"),
+            );
+        }
+    }
+    let working_dir = c.working_dir.map(|dir| {
+        if !dir.get_ref().starts_with('/') {
+            r.error(dir.span(), "`working_dir` must be an absolute path");
+        }
+        PathBuf::from(dir.into_inner())
+    });
+    let mut env = BTreeMap::new();
+    for (key, value) in c.env.map(S::into_inner).unwrap_or_default() {
+        let k = key.get_ref();
+        let ok = k
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+            && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !ok {
+            r.error(
+                key.span(),
+                format!("invalid environment variable name `{k}`: use letters, digits and `_`"),
+            );
+        }
+        if value.get_ref().contains('\0') {
+            r.error(value.span(), "an environment value cannot contain NUL");
+        }
+        env.insert(key.into_inner(), value.into_inner());
+    }
+    let timeout = match c.timeout {
+        None => DEFAULT_EXEC_TIMEOUT,
+        Some(text) => duration(
+            r,
+            &text,
+            "timeout",
+            Duration::from_secs(1),
+            MAX_EXEC_TIMEOUT,
+        )
+        .unwrap_or(DEFAULT_EXEC_TIMEOUT),
+    };
+    let max_output = match c.max_output {
+        None => DEFAULT_EXEC_MAX_OUTPUT,
+        Some(n) => {
+            match u64::try_from(*n.get_ref()) {
+                Ok(v) if (1024..=MAX_EXEC_MAX_OUTPUT).contains(&v) => v,
+                _ => {
+                    r.error(
+                    n.span(),
+                    format!("`max_output` is a number of bytes between 1024 and {MAX_EXEC_MAX_OUTPUT}"),
+                );
+                    DEFAULT_EXEC_MAX_OUTPUT
+                }
+            }
+        }
+    };
+    let labels = labels(c.labels, r);
+    let data_policy = c.data_policy.map(|p| data_policy(p, r));
+    ConnectionConfig {
+        name,
+        kind: ConnectionKind::Exec,
+        host: String::new(),
+        port: 0,
+        database: String::new(),
+        user: String::new(),
+        password: None,
+        upstream_tls: UpstreamTls::default(),
+        upstream_ca_file: None,
+        client_tls: ClientTls::default(),
+        labels,
+        data_policy,
+        exec: Some(ExecConfig {
+            command,
+            allow: allow.into_iter().map(|(p, _)| p).collect(),
+            sensitive: sensitive.into_iter().map(|(p, _)| p).collect(),
+            working_dir,
+            env,
+            timeout,
+            max_output,
+        }),
     }
 }
 

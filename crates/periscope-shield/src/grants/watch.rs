@@ -67,20 +67,21 @@ pub fn grant_end_notice(session: &WatchedSession, ended: &GrantEnded) -> CutNoti
         EndReason::Expired => "expired".to_string(),
         EndReason::Revoked { by } => format!("was revoked by {by}"),
     };
-    let names: Vec<String> = session
+    let lifted: Vec<&Shield> = session
         .allowance
         .shields()
         .lifted()
         .iter()
         .filter(|(_, l)| l.grant_id == ended.grant_id)
-        .map(|(s, _): (&Shield, _)| s.to_string())
+        .map(|(s, _): (&Shield, _)| s)
         .collect();
+    let names: Vec<String> = lifted.iter().map(|s| s.to_string()).collect();
     let command = format!(
         "periscope request {}{} --for 30m --reason \"...\"",
         session.connection,
-        names
+        lifted
             .iter()
-            .map(|s| format!(" --lift {s}"))
+            .map(|s| format!(" --lift {}", s.shell_word()))
             .collect::<String>()
     );
     CutNotice {

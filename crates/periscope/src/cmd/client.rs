@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use super::{account, admin, audit, connections, grants, policy};
+use super::{account, admin, audit, connections, exec, grants, policy};
 use crate::client::{self, CliError, Client, ConnArgs};
 
 /// Commands that talk to a gateway (or, for `audit verify --file`, to nothing).
@@ -21,6 +21,8 @@ pub enum ClientCommand {
     Connections(account::ConnOnly),
     /// Get a short-lived secret and the psql command for a connection.
     Connect(connections::ConnectArgs),
+    /// Run a command of an exec connection; its output comes back masked.
+    Exec(exec::ExecArgs),
     /// Ask for a grant lifting shields on a connection for a while.
     Request(grants::RequestArgs),
     /// List requests (pending by default).
@@ -50,6 +52,7 @@ impl ClientCommand {
             ClientCommand::Logout(a) => &a.conn,
             ClientCommand::Whoami(a) | ClientCommand::Connections(a) => &a.conn,
             ClientCommand::Connect(a) => &a.conn,
+            ClientCommand::Exec(a) => &a.conn,
             ClientCommand::Request(a) => &a.conn,
             ClientCommand::Requests(a) => &a.conn,
             ClientCommand::Approve(a) => &a.conn,
@@ -97,6 +100,7 @@ fn dispatch(command: ClientCommand) -> anyhow::Result<ExitCode> {
                     ClientCommand::Whoami(_) => account::whoami(&api, json).await,
                     ClientCommand::Connections(_) => connections::connections(&api, json).await,
                     ClientCommand::Connect(a) => connections::connect(&api, a).await,
+                    ClientCommand::Exec(a) => exec::exec(&api, a).await,
                     ClientCommand::Request(a) => grants::request(&api, a).await,
                     ClientCommand::Requests(a) => grants::requests(&api, a).await,
                     ClientCommand::Approve(a) => grants::approve(&api, a).await,

@@ -1,0 +1,347 @@
+//! The commands front end: `POST /v1/exec` runs a command of an `exec`
+//! connection for an authenticated identity, over `periscope-exec` (the data
+//! plane) and `periscope-shield` (masking, the session cut).
+//!
+//! - **Authorisation** is the proxies': [`Gateway::authorize`] (unknown or
+//!   uncovered connection, no role: `session.refused`), then the command
+//!   line against the connection's patterns ([`periscope_exec::command`]):
+//!   a sensitive pattern needs a grant lifting `command:<pattern>`, an
+//!   unlisted line is refused (`exec.refused`, with the shield and the
+//!   command that requests it).
+//! - **Transport**: the answer is streamed HTTP (`application/x-ndjson`, one
+//!   [`ExecFrame`] per line: start, stdout, stderr, end). Output only flows
+//!   one way in this phase (stdin is empty), so a plain streamed response
+//!   through the existing HTTPS API suffices, works through any HTTP proxy
+//!   and needs no new dependency; the interactive shell will need a
+//!   WebSocket. A client that goes away closes the stream, which kills the
+//!   process group (the CLI's Ctrl-C).
+//! - **Masking**: output is masked line by line as it flows, with the
+//!   session's masker (secrets always, personal data unless a grant lifts
+//!   `unmask:<entity>`).
+//! - **Grant ends**: the session watches the grant bus like a PostgreSQL
+//!   session; a grant it relies on that expires or is revoked kills the
+//!   process group at once (within the expiry job's 250 ms period) and the
+//!   last frame says why.
+//! - **Audit**: `exec.start` is durable before the process starts;
+//!   `exec.end` (why, exit code, bytes, masked counts) before the last frame.
+//!   Arguments are audited masked; output never.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame, ExecRequest};
+use periscope_audit::actions;
+use periscope_exec::command::{self, Permit};
+use periscope_exec::run::{EndReason, Limits, Outcome, Output};
+use periscope_policy::{ConnectionKind, ExecConfig};
+use periscope_shield::grants::{CutNotice, SessionCut};
+use periscope_shield::masking::{MaskCounts, session_masker};
+use periscope_shield::record::AuditSink;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Failure;
+use crate::audit_sink::{GatewaySink, SessionContext};
+use crate::client_addr::ClientAddr;
+use crate::gateway::{Caller, Gateway};
+use crate::sessions::NewSession;
+
+/// Output pieces buffered between the process and the client; beyond this
+/// the pipes are not read (back-pressure).
+const OUTPUT_QUEUE: usize = 16;
+
+/// Distinguishes exec sessions in logs.
+static NEXT_CUT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Ends a running command from outside: its run is waiting on the receiver.
+struct ExecCut {
+    id: u64,
+    tx: Mutex<Option<oneshot::Sender<CutNotice>>>,
+}
+
+impl SessionCut for ExecCut {
+    fn cut(&self, notice: CutNotice) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(notice);
+        }
+    }
+
+    fn session_id(&self) -> u64 {
+        self.id
+    }
+}
+
+fn frame(f: &ExecFrame) -> Bytes {
+    let mut line = serde_json::to_vec(f).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// `POST /v1/exec`.
+pub(crate) async fn exec(
+    State(gateway): State<Gateway>,
+    Extension(caller): Extension<Caller>,
+    client: Option<Extension<ConnectInfo<ClientAddr>>>,
+    axum::Json(body): axum::Json<ExecRequest>,
+) -> Result<Response, Failure> {
+    let client_addr = client.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| (c.0).0.0);
+    // Subscribed before the decision reads the grants, so a grant that ends
+    // from now on cannot be missed.
+    let bus = gateway.subscribe();
+    let decision = gateway
+        .authorize(&caller.policy_identity, &body.connection, "exec")
+        .await?
+        .map_err(|reason| {
+            Failure::forbidden(reason.user_message())
+                .with_hint("`periscope policy explain` shows your access")
+        })?;
+    let Some(allowance) = decision.allowance().cloned() else {
+        return Err(Failure::internal(
+            "an allowed decision without an allowance",
+        ));
+    };
+    let config = gateway.config();
+    let Some(conn) = config.config.connection(&body.connection) else {
+        return Err(Failure::not_found(format!(
+            "connection `{}` does not exist",
+            body.connection
+        )));
+    };
+    let (ConnectionKind::Exec, Some(exec)) = (conn.kind, conn.exec.clone()) else {
+        return Err(Failure::bad_request(format!(
+            "connection `{}` is not an exec connection",
+            conn.name
+        ))
+        .with_hint(format!(
+            "reach it with its own client: `periscope connect {}`",
+            conn.name
+        )));
+    };
+    let masker = session_masker(&allowance, Some(gateway.mask_token_key()));
+    // Arguments may hold personal data (`grep alice@example.com`): the audit
+    // and the logs get them masked, like any output.
+    let args_masked: Vec<String> = body
+        .args
+        .iter()
+        .map(|a| masker.mask_str(a).text.into_owned())
+        .collect();
+    let identity = caller.name().to_string();
+    let permit = match command::check(&exec, &allowance, &body.args) {
+        Ok(p) => p,
+        Err(denied) => {
+            let refusal = denied.refusal(&allowance, &conn.name);
+            let draft = gateway
+                .draft(&identity, actions::EXEC_REFUSED, &conn.name)
+                .with_details(json!({
+                    "via": "api",
+                    "reason": denied.code(),
+                    "shield": refusal.shield.to_string(),
+                    "args": args_masked,
+                    "message": refusal.message,
+                }));
+            gateway.audit(draft).await?;
+            return Err(
+                Failure::forbidden(format!("{}: {}", refusal.message, refusal.detail))
+                    .with_hint(refusal.hint),
+            );
+        }
+    };
+    let grants: Vec<String> = allowance
+        .shields()
+        .grant_ids()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let sink = GatewaySink::new(SessionContext {
+        gateway: gateway.clone(),
+        identity: identity.clone(),
+        connection: conn.name.clone(),
+        client_addr,
+        application_name: Some("periscope exec".into()),
+        client_tls: true,
+        credential: "api_token",
+        token_id: caller.token_id.clone(),
+        roles: allowance
+            .role_names()
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        grants: grants.clone(),
+        allowance: allowance.clone(),
+        bus: Mutex::new(Some(bus)),
+    });
+    let guard = gateway.sessions().register(NewSession {
+        identity: identity.clone(),
+        connection: conn.name.clone(),
+        grants: grants.clone(),
+        client_addr,
+        application_name: Some("periscope exec".into()),
+        started_at: gateway.now(),
+    });
+    let session = guard.id().to_string();
+    let mut draft = sink.draft(actions::EXEC_START).with_details(json!({
+        "session": session,
+        "via": "api",
+        "client_addr": client_addr.to_string(),
+        "token_id": caller.token_id,
+        "args": args_masked,
+        "pattern": permit.pattern().to_string(),
+        "lifted_by": match &permit {
+            Permit::Lifted { grant_id, .. } => Some(grant_id.clone()),
+            Permit::Allowed { .. } => None,
+        },
+        "grants": grants,
+    }));
+    for g in &grants {
+        draft = draft.with_grant(g.clone());
+    }
+    // Durable before the process starts.
+    sink.submit(draft)
+        .await
+        .map_err(|e| Failure::unavailable(format!("{e}; the command was not started")))?;
+    sink.keep(guard);
+    let process = match periscope_exec::process::spawn(&exec, &body.args) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(connection = %conn.name, error = %e, "cannot start a command");
+            let draft = sink.draft(actions::EXEC_END).with_details(json!({
+                "session": session,
+                "reason": "failed",
+                "error": e.to_string(),
+            }));
+            let _ = sink.submit(draft).await;
+            return Err(Failure::unavailable(format!(
+                "the command of connection `{}` could not be started; ask an administrator",
+                conn.name
+            )));
+        }
+    };
+    let (cut_tx, cut_rx) = oneshot::channel();
+    sink.session_started(Arc::new(ExecCut {
+        id: NEXT_CUT_ID.fetch_add(1, Ordering::Relaxed),
+        tx: Mutex::new(Some(cut_tx)),
+    }));
+
+    let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
+    let (end_tx, end_rx) = oneshot::channel::<ExecFrame>();
+    let limits = Limits {
+        timeout: exec.timeout,
+        max_output: exec.max_output,
+    };
+    let session_id = session.clone();
+    tokio::spawn(async move {
+        let outcome = periscope_exec::run::run(process, &masker, out_tx, cut_rx, limits).await;
+        let end = end_frame(&outcome, &exec);
+        let mut counts = MaskCounts::default();
+        counts.merge_entities(&outcome.masked);
+        let draft = sink.draft(actions::EXEC_END).with_details(json!({
+            "session": session,
+            "reason": outcome.reason.code(),
+            "exit_code": outcome.exit_code,
+            "signal": outcome.signal,
+            "stdout_bytes": outcome.stdout_bytes,
+            "stderr_bytes": outcome.stderr_bytes,
+            "masked": counts.to_json(),
+            "duration_ms": outcome.duration.as_millis() as u64,
+            "message": match &outcome.reason {
+                EndReason::Cut(n) => Some(n.message.clone()),
+                _ => None,
+            },
+        }));
+        if let Err(e) = sink.submit(draft).await {
+            tracing::error!(error = %e, "a command's end was not recorded");
+        }
+        let _ = end_tx.send(end);
+        drop(sink);
+    });
+
+    let state = BodyState::Start {
+        session: session_id,
+        out_rx,
+        end_rx,
+    };
+    let stream = futures_util::stream::unfold(state, |state| async move {
+        match state {
+            BodyState::Start {
+                session,
+                out_rx,
+                end_rx,
+            } => Some((
+                Ok::<Bytes, Infallible>(frame(&ExecFrame::Start { session })),
+                BodyState::Output { out_rx, end_rx },
+            )),
+            BodyState::Output { mut out_rx, end_rx } => match out_rx.recv().await {
+                Some(Output::Stdout(data)) => Some((
+                    Ok(frame(&ExecFrame::Stdout { data })),
+                    BodyState::Output { out_rx, end_rx },
+                )),
+                Some(Output::Stderr(data)) => Some((
+                    Ok(frame(&ExecFrame::Stderr { data })),
+                    BodyState::Output { out_rx, end_rx },
+                )),
+                None => match end_rx.await {
+                    Ok(end) => Some((Ok(frame(&end)), BodyState::Done)),
+                    Err(_) => None,
+                },
+            },
+            BodyState::Done => None,
+        }
+    });
+    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EXEC_CONTENT_TYPE),
+    );
+    Ok(response)
+}
+
+/// Where the answer's body is.
+enum BodyState {
+    Start {
+        session: String,
+        out_rx: mpsc::Receiver<Output>,
+        end_rx: oneshot::Receiver<ExecFrame>,
+    },
+    Output {
+        out_rx: mpsc::Receiver<Output>,
+        end_rx: oneshot::Receiver<ExecFrame>,
+    },
+    Done,
+}
+
+/// The last frame: how the command ended, in words for the client.
+fn end_frame(outcome: &Outcome, exec: &ExecConfig) -> ExecFrame {
+    let (message, hint) = match &outcome.reason {
+        EndReason::Exited | EndReason::ClientGone => (None, None),
+        EndReason::Timeout => (
+            Some(format!(
+                "the command ran longer than the connection's timeout ({}) and was killed",
+                humantime::format_duration(exec.timeout)
+            )),
+            None,
+        ),
+        EndReason::OutputLimit => (
+            Some(format!(
+                "the command wrote more than the connection's max_output ({} bytes) and was killed",
+                exec.max_output
+            )),
+            Some("narrow the command (a filter, fewer lines) and run it again".to_string()),
+        ),
+        EndReason::Cut(notice) => (Some(notice.message.clone()), notice.hint.clone()),
+    };
+    ExecFrame::End {
+        reason: outcome.reason.code().to_string(),
+        exit_code: outcome.client_exit_code(),
+        signal: outcome.signal,
+        message,
+        hint,
+        masked: outcome.masked.total(),
+    }
+}
