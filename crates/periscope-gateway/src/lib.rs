@@ -42,6 +42,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod datadir;
+pub mod discover;
 mod error;
 mod expiry;
 mod gateway;

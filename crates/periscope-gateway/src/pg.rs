@@ -52,6 +52,59 @@ use crate::listener::ProtocolListener;
 use crate::sessions::NewSession;
 use crate::shutdown::Shutdown;
 
+/// Why a connection's upstream target could not be built (details are
+/// logged, never shown: they may name a secret's source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TargetError {
+    /// The upstream password could not be read.
+    Password,
+    /// `upstream_tls = "verify-full"` without `upstream_ca_file`.
+    CaFile,
+}
+
+/// The upstream of `conn` with its injected credentials (read now from
+/// `password_env`/`password_file`) and the run-time `parameters` for its
+/// startup packet: what proxy sessions and discovery's sampling connect
+/// with.
+pub(crate) fn upstream_target(
+    conn: &periscope_policy::ConnectionConfig,
+    parameters: Vec<(String, String)>,
+) -> Result<SessionTarget, TargetError> {
+    let password = match &conn.password {
+        Some(reference) => match read_secret(reference) {
+            Ok(v) => v,
+            Err(detail) => {
+                tracing::error!(connection = %conn.name, source = %reference, %detail, "cannot read the upstream password");
+                return Err(TargetError::Password);
+            }
+        },
+        None => SecretString::from(""),
+    };
+    let tls = match conn.upstream_tls {
+        ConfigTls::Disable => UpstreamTls::Disable,
+        ConfigTls::Prefer => UpstreamTls::Prefer,
+        ConfigTls::Require => UpstreamTls::Require,
+        ConfigTls::VerifyFull => match &conn.upstream_ca_file {
+            Some(ca) => UpstreamTls::VerifyFull {
+                ca_file: ca.clone(),
+            },
+            None => {
+                tracing::error!(connection = %conn.name, "upstream_tls = verify-full needs upstream_ca_file");
+                return Err(TargetError::CaFile);
+            }
+        },
+    };
+    Ok(SessionTarget {
+        host: conn.host.clone(),
+        port: conn.port,
+        database: conn.database.clone(),
+        user: conn.user.clone(),
+        password,
+        tls,
+        parameters,
+    })
+}
+
 /// Statements whose analyses each connection keeps.
 const ANALYSIS_CACHE_SIZE: usize = 2048;
 
@@ -198,57 +251,28 @@ impl Authenticator for GatewayAuth {
                 message: "this connection requires TLS: connect with sslmode=require".into(),
             });
         }
-        let password = match &conn.password {
-            Some(reference) => match read_secret(reference) {
-                Ok(v) => v,
-                Err(detail) => {
-                    tracing::error!(connection = %conn.name, source = %reference, %detail, "cannot read the upstream password");
-                    return Err(AuthRejection {
-                        code: sqlstate::SERVER_REJECTED_CONNECTION,
-                        message: format!(
-                            "the upstream credentials of connection \"{}\" are not available; ask an administrator",
-                            conn.name
-                        ),
-                    });
-                }
-            },
-            None => SecretString::from(""),
-        };
-        let tls = match conn.upstream_tls {
-            ConfigTls::Disable => UpstreamTls::Disable,
-            ConfigTls::Prefer => UpstreamTls::Prefer,
-            ConfigTls::Require => UpstreamTls::Require,
-            ConfigTls::VerifyFull => match &conn.upstream_ca_file {
-                Some(ca) => UpstreamTls::VerifyFull {
-                    ca_file: ca.clone(),
-                },
-                None => {
-                    tracing::error!(connection = %conn.name, "upstream_tls = verify-full needs upstream_ca_file");
-                    return Err(AuthRejection {
-                        code: sqlstate::UNABLE_TO_CONNECT,
-                        message: format!(
-                            "could not connect to the upstream of connection \"{}\"; ask an administrator",
-                            conn.name
-                        ),
-                    });
-                }
-            },
-        };
         let mut parameters = Vec::new();
         if allowance.shields().blocks_write() {
             // The backstop behind the guardrails: a write hidden where the
             // analysis cannot see (inside a function) still fails upstream.
             parameters.push(("default_transaction_read_only".into(), "on".into()));
         }
-        let target = SessionTarget {
-            host: conn.host.clone(),
-            port: conn.port,
-            database: conn.database.clone(),
-            user: conn.user.clone(),
-            password,
-            tls,
-            parameters,
-        };
+        let target = upstream_target(conn, parameters).map_err(|e| match e {
+            TargetError::Password => AuthRejection {
+                code: sqlstate::SERVER_REJECTED_CONNECTION,
+                message: format!(
+                    "the upstream credentials of connection \"{}\" are not available; ask an administrator",
+                    conn.name
+                ),
+            },
+            TargetError::CaFile => AuthRejection {
+                code: sqlstate::UNABLE_TO_CONNECT,
+                message: format!(
+                    "could not connect to the upstream of connection \"{}\"; ask an administrator",
+                    conn.name
+                ),
+            },
+        })?;
         let grants: Vec<String> = allowance
             .shields()
             .grant_ids()

@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ADMIN_ROLE, Config, ConfigError, ConnectionConfig, DataPolicy, RoleConfig};
+use crate::names::ColumnRef;
+use crate::shield::MaskTarget;
 
 /// Who is asking: an authenticated identity and the role names the store holds
 /// for it.
@@ -52,6 +54,9 @@ pub struct ConnectionPolicy {
     pub declared_data_policy: bool,
     /// Names of the roles that cover this connection, sorted.
     pub roles: BTreeSet<String>,
+    /// The columns of `data.tags` that discovery tagged (`periscope discover
+    /// --apply`) rather than the configuration, for explanations.
+    pub discovered: BTreeSet<ColumnRef>,
 }
 
 /// The compiled, immutable policy.
@@ -98,6 +103,31 @@ impl Policy {
     /// Every connection, by name.
     pub fn connections(&self) -> impl Iterator<Item = &ConnectionPolicy> {
         self.connections.values()
+    }
+
+    /// Merges tags found by discovery into `connection`'s data policy, where
+    /// they mask like configured tags (and `unmask:<entity>` lifts them). A
+    /// column the configuration tags keeps its configured tag. Returns how
+    /// many tags were added; an unknown connection adds none.
+    pub fn add_discovered_tags(
+        &mut self,
+        connection: &str,
+        tags: impl IntoIterator<Item = (ColumnRef, MaskTarget)>,
+    ) -> usize {
+        let Some(conn) = self.connections.get_mut(connection) else {
+            return 0;
+        };
+        let mut added = 0;
+        for (column, target) in tags {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                conn.data.tags.entry(column.clone())
+            {
+                slot.insert(target);
+                conn.discovered.insert(column);
+                added += 1;
+            }
+        }
+        added
     }
 
     /// The role called `name`, including the built-in `admin`.
@@ -165,5 +195,6 @@ fn compile_connection(
             .filter(|r| r.covers(c))
             .map(|r| r.name.clone())
             .collect(),
+        discovered: BTreeSet::new(),
     }
 }
