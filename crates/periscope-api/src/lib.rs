@@ -684,12 +684,34 @@ pub struct AppliedTags {
 
 /// `GET /v1/admin/discover/{connection}` (administrators): the discovered
 /// tags in force and their history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiscoveredTags {
     /// The connection.
     pub connection: String,
     /// Every version, newest first.
     pub versions: Vec<DiscoveredTagVersion>,
+    /// What the gateway's background profile of the connection found
+    /// (not applied until an administrator runs `--apply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<BackgroundDiscovery>,
+}
+
+/// The state of a connection's background profile on this gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundDiscovery {
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Why it failed (no value, no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its report, once done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DiscoverResponse>,
 }
 
 /// One stored version of a connection's discovered tags.

@@ -35,6 +35,12 @@ use periscope_pg_wire::{Limits, UpstreamConnection, UpstreamQueryError, Upstream
 use periscope_policy::{ColumnRef, ConnectionConfig, MaskTarget};
 use periscope_redact::{Entity, Tier};
 
+use periscope_api as api;
+use periscope_audit::actions;
+use periscope_store::StoreError;
+use serde_json::json;
+
+use crate::gateway::{Gateway, SYSTEM_ACTOR};
 use crate::pg::{TargetError, upstream_target};
 
 /// Longest a sampling statement may run upstream.
@@ -484,6 +490,218 @@ fn is_plain_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Why [`report`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// No such connection.
+    #[error("no connection named `{0}`")]
+    UnknownConnection(String),
+    /// Sampling failed.
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    /// The `discovery.run` event could not be recorded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs discovery on `connection` for `actor`, records `discovery.run`
+/// (counts per entity, never a value) and builds the report. `apply` is
+/// only recorded here; the caller stores the tags.
+pub async fn report(
+    gateway: &Gateway,
+    connection: &str,
+    options: &DiscoverOptions,
+    actor: &str,
+    apply: bool,
+) -> Result<api::DiscoverResponse, ReportError> {
+    let config = gateway.config();
+    let conn = config
+        .config
+        .connection(connection)
+        .ok_or_else(|| ReportError::UnknownConnection(connection.to_string()))?;
+    let found = run(conn, options, gateway.now().year()).await?;
+    let proposals = proposals(&found.verdicts);
+    let snippet = snippet(&found.verdicts, &proposals);
+    // The policy in force now (after the sampling): which columns the
+    // configuration itself tags.
+    let config = gateway.config();
+    let policy_conn = config.policy.connection(connection);
+    let proposed: Vec<api::ProposedTag> = proposals
+        .iter()
+        .map(|p| {
+            let configured = column_ref(&p.column).and_then(|c| {
+                let conn = policy_conn?;
+                if conn.discovered.contains(&c) {
+                    return None;
+                }
+                conn.data.tags.get(&c).map(ToString::to_string)
+            });
+            api::ProposedTag {
+                column: p.column.to_string(),
+                entity: p.entity.name().to_string(),
+                from: p.from.clone(),
+                configured,
+            }
+        })
+        .collect();
+    let mut per_entity: BTreeMap<&str, u32> = BTreeMap::new();
+    for p in &proposals {
+        *per_entity.entry(p.entity.name()).or_default() += 1;
+    }
+    let elapsed_ms = u64::try_from(found.elapsed.as_millis()).unwrap_or(u64::MAX);
+    let draft = gateway
+        .draft(actor, actions::DISCOVERY_RUN, connection)
+        .with_details(json!({
+            "schema": options.schema,
+            "sample": options.sample,
+            "tables": found.tables,
+            "columns": found.columns,
+            "rows_sampled": found.rows,
+            "skipped_tables": found.skipped.len(),
+            "proposed": per_entity,
+            "elapsed_ms": elapsed_ms,
+            "apply": apply,
+            "background": actor == SYSTEM_ACTOR,
+        }));
+    gateway.audit(draft).await?;
+    Ok(api::DiscoverResponse {
+        connection: connection.to_string(),
+        schema: options.schema.clone(),
+        sample: options.sample,
+        tables: found.tables,
+        columns: found.columns,
+        rows_sampled: found.rows,
+        elapsed_ms,
+        fields: found.verdicts.iter().map(field).collect(),
+        proposed,
+        skipped: found
+            .skipped
+            .into_iter()
+            .map(|(table, reason)| api::SkippedTable { table, reason })
+            .collect(),
+        snippet,
+        applied: None,
+    })
+}
+
+fn field(v: &ColumnVerdict) -> api::DiscoveredField {
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    api::DiscoveredField {
+        path: v.path.to_string(),
+        sampled: v.sampled,
+        nulls: v.nulls,
+        by_name: v.by_name.map(|e| e.name().to_string()),
+        proposed: v.proposed.map(|e| e.name().to_string()),
+        basis: v.basis.map(|b| basis_name(b).to_string()),
+        reason: v.reason.to_string(),
+        evidence: v
+            .evidence
+            .iter()
+            .map(|e| api::FieldEvidence {
+                entity: e.entity.name().to_string(),
+                check: e.check.name().to_string(),
+                matched: e.matched,
+                sampled: e.sampled,
+                share: round(e.share),
+                chance: round(e.chance),
+                required: round(e.required),
+                passed: e.passed(),
+            })
+            .collect(),
+    }
+}
+
+/// Background profiles on this gateway: which connections were started,
+/// and each one's state and report.
+#[derive(Debug, Default)]
+pub struct BackgroundState {
+    started: std::collections::HashSet<String>,
+    runs: std::collections::HashMap<String, api::BackgroundDiscovery>,
+}
+
+/// The background profile of `connection` on this gateway, if any.
+pub fn background(gateway: &Gateway, connection: &str) -> Option<api::BackgroundDiscovery> {
+    gateway
+        .inner
+        .background
+        .lock()
+        .ok()
+        .and_then(|s| s.runs.get(connection).cloned())
+}
+
+/// Called when a session on `connection` is about to be served: the first
+/// time on this gateway, unless the connection opts out
+/// (`background_discovery = false`), starts a background profile. Profiles
+/// run one at a time per gateway, with the same bounded, read-only
+/// sampling as `periscope discover`; findings wait for an administrator
+/// (`periscope discover CONNECTION --review`, then `--apply`). Until then,
+/// results are content-scanned as before.
+pub fn on_first_serve(gateway: &Gateway, connection: &str) {
+    let enabled = gateway
+        .config()
+        .config
+        .connection(connection)
+        .is_some_and(|c| c.background_discovery);
+    if !enabled {
+        return;
+    }
+    let started_at = gateway.clock().audit_now().to_string();
+    {
+        let Ok(mut state) = gateway.inner.background.lock() else {
+            return;
+        };
+        if !state.started.insert(connection.to_string()) {
+            return;
+        }
+        state.runs.insert(
+            connection.to_string(),
+            api::BackgroundDiscovery {
+                state: "running".into(),
+                started_at,
+                finished_at: None,
+                error: None,
+                report: None,
+            },
+        );
+    }
+    let gateway = gateway.clone();
+    let connection = connection.to_string();
+    tokio::spawn(async move {
+        let result = match gateway.inner.background_gate.acquire().await {
+            Ok(_permit) => {
+                report(
+                    &gateway,
+                    &connection,
+                    &DiscoverOptions::default(),
+                    SYSTEM_ACTOR,
+                    false,
+                )
+                .await
+            }
+            Err(_) => return,
+        };
+        let finished_at = gateway.clock().audit_now().to_string();
+        if let Err(e) = &result {
+            tracing::warn!(%connection, error = %e, "background discovery failed");
+        }
+        if let Ok(mut state) = gateway.inner.background.lock()
+            && let Some(run) = state.runs.get_mut(&connection)
+        {
+            run.finished_at = Some(finished_at);
+            match result {
+                Ok(report) => {
+                    run.state = "done".into();
+                    run.report = Some(report);
+                }
+                Err(e) => {
+                    run.state = "failed".into();
+                    run.error = Some(e.to_string());
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]

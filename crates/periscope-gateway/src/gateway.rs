@@ -120,6 +120,10 @@ pub(crate) struct Inner {
     /// The discovered tags merged into the policy in force (the store's
     /// current versions), kept so a configuration reload merges them too.
     pub(crate) discovered: std::sync::Mutex<Vec<periscope_store::DiscoveredTagSet>>,
+    /// Background discovery: connections profiled and their reports.
+    pub(crate) background: std::sync::Mutex<crate::discover::BackgroundState>,
+    /// One background profile at a time.
+    pub(crate) background_gate: tokio::sync::Semaphore,
     pub(crate) store: Store,
     pub(crate) writer: AuditWriter,
     pub(crate) clock: Arc<dyn Clock>,

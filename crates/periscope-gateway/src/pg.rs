@@ -343,6 +343,9 @@ impl Authenticator for GatewayAuth {
             started_at: self.gateway.now(),
         });
         hooks.attach(catalog, guard.id(), upstream.upstream_user());
+        // The first session served on a connection starts its background
+        // profile (unless it opts out); this session is not delayed.
+        crate::discover::on_first_serve(&self.gateway, &ctx.connection);
         let draft = self
             .gateway
             .draft(&ctx.identity, actions::SESSION_START, &ctx.connection)

@@ -9,7 +9,7 @@ mod proxy_support;
 
 use std::process::Command;
 
-use proxy_support::{World, expect, world_with};
+use proxy_support::{UPSTREAM_USER, World, expect, user, world_with};
 use serde_json::{Value, json};
 
 /// A small deterministic generator (xorshift), so the data is the same on
@@ -151,7 +151,11 @@ fn partners() -> Partners {
 }
 
 async fn seeded() -> (World, Partners) {
-    let w = world_with(3, "").await;
+    seeded_with("").await
+}
+
+async fn seeded_with(extra: &str) -> (World, Partners) {
+    let w = world_with(3, extra).await;
     let p = partners();
     tokio::task::block_in_place(|| w.shop.cluster.psql("shop", &p.sql)).unwrap();
     (w, p)
@@ -335,7 +339,12 @@ async fn discover_proposes_applies_and_masks_without_restart() {
     assert_eq!(shown, p.sins[..3].to_vec(), "{}", lifted.all());
 
     // The audit has the run and the apply, and no value.
-    let runs = w.audit("discovery.run").await;
+    let runs: Vec<Value> = w
+        .audit("discovery.run")
+        .await
+        .into_iter()
+        .filter(|e| e["actor"] != "periscope")
+        .collect();
     assert_eq!(runs.len(), 2, "{runs:#?}");
     assert_eq!(runs[0]["target"], "pg-prod");
     let applies = w.audit("discovery.apply").await;
@@ -346,4 +355,116 @@ async fn discover_proposes_applies_and_masks_without_restart() {
     );
     let export = w.audit_export().await;
     assert_no_value(&export, &p.values);
+}
+
+/// A connection like `pg-prod` that opts out of background profiling, and a
+/// role to reach it.
+fn quiet(port: u16) -> String {
+    format!(
+        r#"
+[[connection]]
+name = "pg-quiet"
+kind = "postgres"
+host = "127.0.0.1"
+port = {port}
+database = "shop"
+user = "{UPSTREAM_USER}"
+password_env = "PG_PROD_PASSWORD"
+upstream_tls = "disable"
+background_discovery = false
+
+[[role]]
+name = "quiet"
+connections = ["pg-quiet"]
+"#
+    )
+}
+
+async fn background_of(w: &World, connection: &str) -> Value {
+    let r = w
+        .admin
+        .get(&format!("/v1/admin/discover/{connection}"))
+        .await
+        .unwrap();
+    expect(&r, 200)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_session_starts_a_background_profile_unless_the_connection_opts_out() {
+    let (mut w, p) = seeded().await;
+    // Add `pg-quiet` (opted out) with a reload, and carol who may reach it.
+    let port = w.shop.cluster.port();
+    w.gw.write_config(&proxy_support::config(port, &quiet(port)))
+        .unwrap();
+    let reloaded = w.admin.post("/v1/admin/reload", &json!({})).await.unwrap();
+    expect(&reloaded, 200);
+    let carol = user(&w.gw, &w.admin, "carol", &["quiet"]).await;
+
+    // No session yet: no profile.
+    assert!(background_of(&w, "pg-prod").await["background"].is_null());
+
+    // The first session on pg-prod starts one; it is served at once.
+    let first = w.psql("SELECT ref FROM partners ORDER BY id LIMIT 1").await;
+    assert!(first.success, "{}", first.all());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let b = background_of(&w, "pg-prod").await;
+        assert_ne!(b["background"]["state"], "failed", "{b:#}");
+        if b["background"]["state"] == "done" {
+            break b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background profile did not finish within 60 s: {b:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let body = done.to_string();
+    assert_no_value(&body, &p.values);
+    assert_no_value(&body, &p.innocent);
+    let tags = proposed(&done["background"]["report"]);
+    assert!(
+        tags.iter()
+            .any(|(c, e)| c == "public.partners.ref" && e == "national_id"),
+        "{tags:?}"
+    );
+    assert!(
+        !tags.iter().any(|(c, _)| c == "public.partners.batch"),
+        "{tags:?}"
+    );
+    // Findings wait for review: nothing stored, nothing masked yet.
+    assert_eq!(done["versions"], json!([]), "{done:#}");
+    let still = w.psql("SELECT ref FROM partners ORDER BY id LIMIT 1").await;
+    assert_eq!(still.stdout.trim(), p.sins[0], "{}", still.all());
+    let (code, out, err) = cli(
+        &w,
+        w.gw.bootstrap_token().unwrap(),
+        &["pg-prod", "--review"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("public.partners.ref = national_id"), "{out}");
+    assert_no_value(&out, &p.values);
+    let runs = w.audit("discovery.run").await;
+    assert!(
+        runs.iter()
+            .any(|e| e["actor"] == "periscope" && e["target"] == "pg-prod"),
+        "{runs:#?}"
+    );
+
+    // pg-quiet opted out: its first session starts nothing (the profile
+    // would be registered before the session is served).
+    let conninfo = w.conninfo("carol", "pg-quiet");
+    let quiet_session = w.psql_as(&conninfo, &carol.token, "SELECT 1").await;
+    assert!(quiet_session.success, "{}", quiet_session.all());
+    assert!(
+        background_of(&w, "pg-quiet").await["background"].is_null(),
+        "pg-quiet opted out"
+    );
+    assert!(
+        !w.audit("discovery.run")
+            .await
+            .iter()
+            .any(|e| e["target"] == "pg-quiet")
+    );
 }

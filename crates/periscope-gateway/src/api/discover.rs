@@ -10,12 +10,11 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use periscope_api as api;
 use periscope_audit::actions;
-use periscope_discover::ColumnVerdict;
 use periscope_store::StoreError;
 use serde_json::json;
 
 use super::failure::Failure;
-use crate::discover::{self, DiscoverError, DiscoverOptions};
+use crate::discover::{self, DiscoverError, DiscoverOptions, ReportError};
 use crate::gateway::{Caller, Gateway};
 
 /// Checks the caller is an administrator; a refusal is audited.
@@ -44,90 +43,42 @@ pub(crate) async fn discover(
     Json(body): Json<api::DiscoverRequest>,
 ) -> Result<Json<api::DiscoverResponse>, Failure> {
     admin_only(&gateway, &caller, &body.connection).await?;
-    let config = gateway.config();
-    let Some(conn) = config.config.connection(&body.connection) else {
+    if gateway
+        .config()
+        .config
+        .connection(&body.connection)
+        .is_none()
+    {
         refused(&gateway, &caller, &body.connection, "unknown connection").await;
         return Err(Failure::not_found(format!(
             "no connection named `{}`",
             body.connection
         )));
-    };
+    }
     let options = DiscoverOptions {
         schema: body.schema.clone(),
         sample: body.sample.unwrap_or(DiscoverOptions::default().sample),
     };
-    let year = gateway.now().year();
-    let found = discover::run(conn, &options, year)
-        .await
-        .map_err(|e| match e {
-            DiscoverError::Invalid(m) => Failure::bad_request(m),
-            other => Failure::unavailable(other.to_string()),
-        })?;
-    let proposals = discover::proposals(&found.verdicts);
-    let snippet = discover::snippet(&found.verdicts, &proposals);
-    let policy_conn = config.policy.connection(&body.connection);
-    let proposed: Vec<api::ProposedTag> = proposals
-        .iter()
-        .map(|p| {
-            let configured = discover::column_ref(&p.column).and_then(|c| {
-                let conn = policy_conn?;
-                if conn.discovered.contains(&c) {
-                    return None;
-                }
-                conn.data.tags.get(&c).map(ToString::to_string)
-            });
-            api::ProposedTag {
-                column: p.column.to_string(),
-                entity: p.entity.name().to_string(),
-                from: p.from.clone(),
-                configured,
-            }
-        })
-        .collect();
-
-    let mut per_entity: BTreeMap<&str, u32> = BTreeMap::new();
-    for p in &proposals {
-        *per_entity.entry(p.entity.name()).or_default() += 1;
+    let mut report = discover::report(
+        &gateway,
+        &body.connection,
+        &options,
+        caller.name(),
+        body.apply,
+    )
+    .await
+    .map_err(|e| match e {
+        ReportError::Discover(DiscoverError::Invalid(m)) => Failure::bad_request(m),
+        ReportError::UnknownConnection(c) => {
+            Failure::not_found(format!("no connection named `{c}`"))
+        }
+        ReportError::Store(e) => e.into(),
+        ReportError::Discover(other) => Failure::unavailable(other.to_string()),
+    })?;
+    if body.apply {
+        report.applied = Some(apply(&gateway, &caller, &body.connection, &report.proposed).await?);
     }
-    let elapsed_ms = u64::try_from(found.elapsed.as_millis()).unwrap_or(u64::MAX);
-    let draft = gateway
-        .draft(caller.name(), actions::DISCOVERY_RUN, &body.connection)
-        .with_details(json!({
-            "schema": body.schema,
-            "sample": options.sample,
-            "tables": found.tables,
-            "columns": found.columns,
-            "rows_sampled": found.rows,
-            "skipped_tables": found.skipped.len(),
-            "proposed": per_entity,
-            "elapsed_ms": elapsed_ms,
-            "apply": body.apply,
-        }));
-    gateway.audit(draft).await?;
-
-    let applied = if body.apply {
-        Some(apply(&gateway, &caller, &body.connection, &proposed).await?)
-    } else {
-        None
-    };
-    Ok(Json(api::DiscoverResponse {
-        connection: body.connection,
-        schema: body.schema,
-        sample: options.sample,
-        tables: found.tables,
-        columns: found.columns,
-        rows_sampled: found.rows,
-        elapsed_ms,
-        fields: found.verdicts.iter().map(field).collect(),
-        proposed,
-        skipped: found
-            .skipped
-            .into_iter()
-            .map(|(table, reason)| api::SkippedTable { table, reason })
-            .collect(),
-        snippet,
-        applied,
-    }))
+    Ok(Json(report))
 }
 
 /// Stores the proposed tags the configuration does not already set, as the
@@ -195,6 +146,7 @@ pub(crate) async fn tags(
     admin_only(&gateway, &caller, &connection).await?;
     let history = gateway.store().discovered_tag_history(&connection).await?;
     Ok(Json(api::DiscoveredTags {
+        background: discover::background(&gateway, &connection),
         connection,
         versions: history
             .into_iter()
@@ -206,30 +158,4 @@ pub(crate) async fn tags(
             })
             .collect(),
     }))
-}
-
-fn field(v: &ColumnVerdict) -> api::DiscoveredField {
-    api::DiscoveredField {
-        path: v.path.to_string(),
-        sampled: v.sampled,
-        nulls: v.nulls,
-        by_name: v.by_name.map(|e| e.name().to_string()),
-        proposed: v.proposed.map(|e| e.name().to_string()),
-        basis: v.basis.map(|b| discover::basis_name(b).to_string()),
-        reason: v.reason.to_string(),
-        evidence: v
-            .evidence
-            .iter()
-            .map(|e| api::FieldEvidence {
-                entity: e.entity.name().to_string(),
-                check: e.check.name().to_string(),
-                matched: e.matched,
-                sampled: e.sampled,
-                share: (e.share * 10_000.0).round() / 10_000.0,
-                chance: (e.chance * 10_000.0).round() / 10_000.0,
-                required: (e.required * 10_000.0).round() / 10_000.0,
-                passed: e.passed(),
-            })
-            .collect(),
-    }
 }

@@ -321,6 +321,7 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         upstream_tls,
         upstream_ca_file,
         client_tls: c.client_tls.unwrap_or_default(),
+        background_discovery: c.background_discovery.unwrap_or(true),
         labels,
         data_policy,
     }

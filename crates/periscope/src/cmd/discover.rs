@@ -195,14 +195,74 @@ pub fn report_text(r: &DiscoverResponse, all: bool) -> String {
 }
 
 fn review_text(t: &DiscoveredTags) -> String {
+    let mut out = String::new();
+    match &t.background {
+        None => {}
+        Some(b) if b.state == "running" => {
+            let _ = writeln!(
+                out,
+                "Background profile of `{}`: running since {}.\n",
+                t.connection, b.started_at
+            );
+        }
+        Some(b) => match (&b.report, &b.error) {
+            (Some(report), _) => {
+                let _ = writeln!(
+                    out,
+                    "Background profile of `{}` ({}): {} tables, {} columns, {} rows sampled.",
+                    t.connection,
+                    b.finished_at.as_deref().unwrap_or("-"),
+                    report.tables,
+                    report.columns,
+                    report.rows_sampled
+                );
+                let stored = t.versions.first().map(|v| &v.tags);
+                let pending: Vec<_> = report
+                    .proposed
+                    .iter()
+                    .filter(|p| p.configured.is_none())
+                    .filter(|p| stored.is_none_or(|s| s.get(&p.column) != Some(&p.entity)))
+                    .collect();
+                if pending.is_empty() {
+                    out.push_str("Every finding is tagged already.\n\n");
+                } else {
+                    out.push_str("Findings not applied yet:\n");
+                    for p in pending {
+                        let why = report
+                            .fields
+                            .iter()
+                            .find(|f| p.from.first() == Some(&f.path))
+                            .map_or(String::new(), |f| format!("  ({})", f.reason));
+                        let _ = writeln!(out, "  {} = {}{why}", p.column, p.entity);
+                    }
+                    let _ = writeln!(
+                        out,
+                        "Confirm with `periscope discover {} --apply`; override a column with a tag in the configuration.\n",
+                        t.connection
+                    );
+                }
+            }
+            (None, error) => {
+                let _ = writeln!(
+                    out,
+                    "Background profile of `{}` failed: {}\n",
+                    t.connection,
+                    error.as_deref().unwrap_or("unknown error")
+                );
+            }
+        },
+    }
     let Some(current) = t.versions.first() else {
-        return format!(
-            "No discovered tags stored for `{}`. Run `periscope discover {} --apply`.\n",
+        let _ = writeln!(
+            out,
+            "No discovered tags stored for `{}`. Run `periscope discover {} --apply`.",
             t.connection, t.connection
         );
+        return out;
     };
-    let mut out = format!(
-        "Discovered tags in force on `{}`: version {} by {} at {}\n\n",
+    let _ = writeln!(
+        out,
+        "Discovered tags in force on `{}`: version {} by {} at {}\n",
         t.connection, current.version, current.created_by, current.created_at
     );
     let mut tab = table(["COLUMN", "TAG"]);
