@@ -3,9 +3,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{check, checkpoints, events, rehash_from, signer, time};
+use crate::common::{check, checkpoints, events, rehash_from, signer, time};
 use periscope_audit::{
     AuditSigner, ChainError, ChainHash, ChainVerifier, Head, LinkFrom, Start, verify,
 };
@@ -164,9 +162,11 @@ fn reordered_rows() {
 fn inserted_rows() {
     let ev = events(6);
     // A forged event that links correctly, inserted with a seq that is taken.
-    let forged =
-        periscope_audit::next_event(ev[2].head(), common::draft(77).with_grant("g-forged"))
-            .unwrap();
+    let forged = periscope_audit::next_event(
+        ev[2].head(),
+        crate::common::draft(77).with_grant("g-forged"),
+    )
+    .unwrap();
     let mut with_forged = ev.clone();
     with_forged.insert(3, forged.clone());
     assert_eq!(

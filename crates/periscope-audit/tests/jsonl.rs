@@ -4,11 +4,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{BufReader, Write as _};
 
-use common::{checkpoints, events, signer};
+use crate::common::{checkpoints, events, signer};
 use periscope_audit::{
     AuditEvent, Checkpoint, JsonlHeader, JsonlReader, JsonlRecord, MAX_LINE_BYTES, Start,
     VerifyReport, verify_jsonl, write_jsonl,
@@ -89,14 +87,14 @@ fn numbers_and_odd_strings_survive_the_round_trip() {
     let mut chain = periscope_audit::Chain::new();
     let e = chain
         .append(
-            periscope_audit::EventDraft::new(common::time(1), "ren\u{e9}\u{1F600}", "query", "")
+            periscope_audit::EventDraft::new(crate::common::time(1), "ren\u{e9}\u{1F600}", "query", "")
                 .with_details(json!({
                     "f": [0.1, 1.0, -0.0, 1e21, 2.5e-8, 18446744073709551615u64, -9223372036854775808i64],
                     "s": "\u{0}\u{1f}\u{7f}\u{2028}\"\\/",
                 })),
         )
         .unwrap();
-    let cps = [signer().sign_checkpoint(e.head(), common::time(2))];
+    let cps = [signer().sign_checkpoint(e.head(), crate::common::time(2))];
     let text = export(std::slice::from_ref(&e), &cps);
     assert_eq!(
         verify_text(&text, Start::Genesis)

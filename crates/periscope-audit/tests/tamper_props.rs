@@ -5,9 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{checkpoints, draft, events, rehash_from, signer, time};
+use crate::common::{checkpoints, draft, events, rehash_from, signer, time};
 use periscope_audit::{
     AuditEvent, ChainError, ChainHash, Checkpoint, Start, next_event, verify, verify_jsonl,
     write_jsonl,
@@ -281,7 +279,7 @@ proptest! {
 
     #[test]
     fn untouched_chains_verify((ev, cps) in chain_strategy()) {
-        let report = common::check(&ev, &cps).unwrap();
+        let report = crate::common::check(&ev, &cps).unwrap();
         prop_assert_eq!(report.events_checked, ev.len() as u64);
         prop_assert_eq!(report.checkpoints_verified, cps.len() as u64);
         let last_cp = cps.iter().map(|c| c.seq).max();

@@ -204,16 +204,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 };
                 for round in 0..args.rounds {
                     for leg in rotated(&legs, round) {
+                        let cpu_before = leg.pid.and_then(procfs::cpu_micros);
                         let o = pgbench::run(&pgbench, &leg, &workload, workdir.path())?;
+                        // CPU of the process between client and server, per statement.
+                        let cpu = match (cpu_before, leg.pid.and_then(procfs::cpu_micros)) {
+                            (Some(before), Some(after)) if o.transactions > 0 => {
+                                Some((after - before) / o.transactions as f64)
+                            }
+                            _ => None,
+                        };
                         eprintln!(
-                            "bench: {group} {:<9} round {round}: {:>8.0} tps  p50 {:>6.0} us  p99 {:>6.0} us  ({} tx, load {})",
+                            "bench: {group} {:<9} round {round}: {:>8.0} tps  p50 {:>6.0} us  p99 {:>6.0} us  cpu {} us/stmt  ({} tx, load {})",
                             leg.name,
                             o.tps,
                             o.p50_us,
                             o.p99_us,
+                            cpu.map_or("-".into(), |c| format!("{c:.1}")),
                             o.transactions,
                             procfs::load_average()
                         );
+                        if let Some(cpu) = cpu {
+                            results.add(&group, leg.name, "cpu", cpu);
+                        }
                         results.add(&group, leg.name, "tps", o.tps);
                         results.add(&group, leg.name, "p50", o.p50_us);
                         results.add(&group, leg.name, "p99", o.p99_us);
@@ -338,6 +350,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     header: "p99 us",
                     decimals: 0,
                     compare: Compare::Ratio,
+                },
+                Column {
+                    metric: "cpu",
+                    header: "proxy CPU us/stmt",
+                    decimals: 1,
+                    compare: Compare::None,
                 },
             ],
         ));

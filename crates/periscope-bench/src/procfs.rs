@@ -18,6 +18,24 @@ pub fn reset_peak(pid: u32) -> std::io::Result<()> {
     std::fs::write(PathBuf::from(format!("/proc/{pid}/clear_refs")), "5")
 }
 
+/// Linux reports process CPU time in `USER_HZ` ticks, 100 per second on
+/// every architecture the kernel exposes to user space this way.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time (user + system, every thread) a process has used so far, in
+/// microseconds, from `/proc/<pid>/stat`: what a proxy costs per statement
+/// once divided by the statements served in between.
+pub fn cpu_micros(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields
+    // after its closing parenthesis (state is field 3; utime, stime 14, 15).
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 1e6 / TICKS_PER_SECOND)
+}
+
 /// The 1-minute load average, for the record of a run.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

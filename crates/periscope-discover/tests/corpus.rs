@@ -3,7 +3,7 @@
 //! Prints the confusion table and every disagreement with its reason.
 //!
 //! ```sh
-//! cargo nextest run -p periscope-discover --test corpus --no-capture
+//! cargo nextest run -p periscope-discover -E 'test(/^corpus::/)' --no-capture
 //! ```
 
 use periscope_discover::corpus::{Corpus, SEED, measure};

@@ -10,7 +10,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::codec::{Frame, Reader};
 use crate::error::{PgError, ProtocolError};
-use crate::frontend::{put_cstr, put_frame};
+use crate::frontend::{Values, put_cstr, put_frame};
 
 /// Backend message type bytes.
 pub mod tag {
@@ -256,48 +256,33 @@ fn read_field<'a>(r: &mut Reader<'a>) -> Result<FieldDescription<'a>, ProtocolEr
     })
 }
 
-/// One result row: its values as slices of the received frame.
+/// One result row: its values as slices of the received frame (the same
+/// count-prefixed list of length-prefixed values as Bind's parameters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DataRow<'a> {
-    count: usize,
-    raw: &'a [u8],
-}
+pub struct DataRow<'a>(Values<'a>);
 
 impl<'a> DataRow<'a> {
     /// Decodes a DataRow body, validating every field length once.
     pub fn decode(body: &'a [u8]) -> Result<Self, ProtocolError> {
         let mut r = Reader::new(body, "DataRow");
-        let count = r.count16()?;
-        let raw = r.clone().rest();
-        let mut r = r.within("DataRow field");
-        for _ in 0..count {
-            r.value()?;
-        }
-        r.within("DataRow").finish()?;
-        Ok(Self { count, raw })
+        let values = Values::decode(&mut r, "DataRow field")?;
+        r.finish()?;
+        Ok(Self(values))
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.count
+        self.0.len()
     }
 
     /// True for a row of zero columns.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.0.is_empty()
     }
 
     /// The values in column order, `None` for SQL NULL. Allocation-free.
     pub fn fields(&self) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
-        let mut r = Reader::new(self.raw, "DataRow field");
-        let mut left = self.count;
-        std::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            left -= 1;
-            r.value().ok()
-        })
+        self.0.iter()
     }
 }
 

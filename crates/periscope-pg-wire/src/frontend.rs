@@ -111,7 +111,8 @@ pub struct Values<'a> {
 }
 
 impl<'a> Values<'a> {
-    fn decode(r: &mut Reader<'a>, what: &'static str) -> Result<Self, ProtocolError> {
+    /// Reads the count and the values, checking every length once.
+    pub(crate) fn decode(r: &mut Reader<'a>, what: &'static str) -> Result<Self, ProtocolError> {
         let count = r.count16()?;
         let start = r.clone().rest();
         let mut inner = Reader::new(start, what);

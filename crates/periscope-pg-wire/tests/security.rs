@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::support::*;
 use bytes::BytesMut;
 use periscope_pg_wire::{ClientTls, ProxyConfig, UpstreamTls};
-use periscope_testkit::{PasswordMethod, PgCluster};
+use periscope_testkit::{PasswordMethod, PgCluster, Psql};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -452,8 +452,8 @@ async fn ctrl_c_in_psql_cancels_a_running_query_over_tls() {
         "host=127.0.0.1 port={} user={USER} password={TOKEN} dbname={CONNECTION} sslmode=require",
         gw.port()
     );
-    let child = tokio::process::Command::new(cluster.binaries().path("psql"))
-        .args(["-X", "-d", &conninfo, "-c", "SELECT pg_sleep(60)"])
+    let child = Psql::new(cluster.binaries(), &conninfo)
+        .command("SELECT pg_sleep(60)")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

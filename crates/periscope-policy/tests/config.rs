@@ -1,8 +1,6 @@
 //! `periscope.toml` parsing: defaults, the shipped example, and mistakes refused
 //! with the file, line and column of the offending key.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,9 +1,7 @@
 //! `decide()`: deny by default, role coverage, the shields in force, what grants
 //! lift and for how long, refusals and explanations.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use periscope_policy::{
     DenyReason, FunctionName, Grant, Policy, Shield, ShieldState, TableName, Verdict, revoke_grant,
 };
@@ -335,7 +333,7 @@ fn a_reload_that_narrows_a_role_narrows_live_grants() {
         at(0),
     );
     let after = Policy::parse(
-        &common::POLICY.replace(
+        &crate::common::POLICY.replace(
             "may_lift = [\"unmask:email\", \"unmask:phone\", \"unmask:confidential\", \"write\", \"table:payments.*\"]",
             "may_lift = [\"unmask:email\"]",
         ),
@@ -588,7 +586,7 @@ fn grants_outside_their_window_are_ignored() {
 fn explain_shows_how_to_lift_a_named_dangerous_function() {
     let text = format!(
         "{}may_lift = [\"function:pg_read_file\"]\napprovers = [\"lead\"]\n",
-        common::POLICY.replace(
+        crate::common::POLICY.replace(
             "[[role]]\nname = \"everywhere\"\nconnections = [\"*\"]\n",
             ""
         ) + "[[role]]\nname = \"everywhere\"\nconnections = [\"*\"]\n"

@@ -1,11 +1,9 @@
 //! The grant workflow: request rules, approvals, denial, cancellation, expiry and
 //! revocation, and the full request → approve → use → expire cycle.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use periscope_policy::{
     ApprovalError, ApprovalOutcome, GrantStatus, Opened, Request, RequestError, RequestPlan,
     RequestStatus, RevokeError, Shield, apply_approval, cancel_request, check_reason, deny_request,
@@ -407,7 +405,10 @@ fn pending_requests_expire_at_their_deadline() {
 #[test]
 fn the_pending_deadline_comes_from_the_config() {
     let policy = periscope_policy::Policy::parse(
-        &format!("[requests]\npending_ttl = \"2h\"\n{}", common::POLICY),
+        &format!(
+            "[requests]\npending_ttl = \"2h\"\n{}",
+            crate::common::POLICY
+        ),
         "p",
     )
     .unwrap();

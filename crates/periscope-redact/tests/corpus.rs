@@ -4,8 +4,7 @@
 //! values the default scanner must find, and look-alikes it must leave alone.
 //! The test prints a per-entity and per-decoy table and fails below 0.99.
 
-#[path = "support/labelled.rs"]
-mod labelled;
+use crate::support::labelled;
 
 use std::collections::BTreeMap;
 

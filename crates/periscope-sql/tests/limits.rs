@@ -1,12 +1,10 @@
 //! Hostile input: deep nesting, long chains, recursive views, bad syntax.
 //! Never a panic or a stack overflow; precise errors.
 
-mod common;
-
 use periscope_sql::{AnalyzeError, AnalyzeOptions, Lineage, StaticCatalog, analyze};
 
 fn run(sql: &str) -> Result<periscope_sql::Analysis, AnalyzeError> {
-    analyze(sql, &common::catalog(), &AnalyzeOptions::default())
+    analyze(sql, &crate::common::catalog(), &AnalyzeOptions::default())
 }
 
 #[test]
@@ -45,14 +43,20 @@ fn moderate_nesting_is_analysed() {
         ")".repeat(20)
     );
     let st = &run(&sql).expect("20 nested calls parse").statements[0];
-    assert_eq!(st.outputs[0].lineage, common::derived(&["customers.ssn"]));
+    assert_eq!(
+        st.outputs[0].lineage,
+        crate::common::derived(&["customers.ssn"])
+    );
     let sql = format!(
         "SELECT e FROM {}(SELECT email AS e FROM customers) x{}",
         "(SELECT e FROM ".repeat(10),
         ") x".repeat(10)
     );
     let st = &run(&sql).expect("10 nested subqueries parse").statements[0];
-    assert_eq!(st.outputs[0].lineage, common::pass(&["customers.email"]));
+    assert_eq!(
+        st.outputs[0].lineage,
+        crate::common::pass(&["customers.email"])
+    );
 }
 
 #[test]
@@ -63,7 +67,7 @@ fn long_operator_chains_do_not_exhaust_the_stack() {
     let st = &run(&sql).expect("a long chain parses").statements[0];
     assert_eq!(
         st.outputs[0].lineage,
-        common::derived(&["customers.email", "customers.phone"])
+        crate::common::derived(&["customers.email", "customers.phone"])
     );
 }
 
@@ -102,14 +106,14 @@ fn the_walker_depth_limit_is_enforced() {
         "lower(".repeat(20),
         ")".repeat(20)
     );
-    let r = analyze(&sql, &common::catalog(), &opts);
+    let r = analyze(&sql, &crate::common::catalog(), &opts);
     assert_eq!(r, Err(AnalyzeError::TooDeep { limit: 10 }));
 }
 
 #[test]
 fn view_chains_deeper_than_the_limit_become_unknown() {
     let mut cat = StaticCatalog::new();
-    cat.add_table("public", "customers", common::CUSTOMER_COLUMNS);
+    cat.add_table("public", "customers", crate::common::CUSTOMER_COLUMNS);
     cat.add_view("public", "v0", &["e"], "SELECT email AS e FROM customers");
     for i in 1..40 {
         cat.add_view(
@@ -123,7 +127,7 @@ fn view_chains_deeper_than_the_limit_become_unknown() {
     let ok = analyze("SELECT e FROM v10", &cat, &opts).expect("analyses");
     assert_eq!(
         ok.statements[0].outputs[0].lineage,
-        common::pass(&["customers.email"])
+        crate::common::pass(&["customers.email"])
     );
     let deep = analyze("SELECT e FROM v39", &cat, &opts).expect("analyses");
     match &deep.statements[0].outputs[0].lineage {
@@ -135,7 +139,7 @@ fn view_chains_deeper_than_the_limit_become_unknown() {
 #[test]
 fn a_view_definition_with_a_huge_operator_chain_is_unknown_not_a_crash() {
     let mut cat = StaticCatalog::new();
-    cat.add_table("public", "customers", common::CUSTOMER_COLUMNS);
+    cat.add_table("public", "customers", crate::common::CUSTOMER_COLUMNS);
     let def = format!(
         "SELECT email{} AS e FROM customers",
         " || email".repeat(30_000)
@@ -157,7 +161,7 @@ fn mutually_recursive_views_become_unknown() {
 #[test]
 fn views_whose_definition_does_not_match_the_catalog_are_unknown() {
     let mut cat = StaticCatalog::new();
-    cat.add_table("public", "customers", common::CUSTOMER_COLUMNS);
+    cat.add_table("public", "customers", crate::common::CUSTOMER_COLUMNS);
     cat.add_view("public", "bad", &["a", "b"], "SELECT email FROM customers");
     cat.add_view("public", "garbage", &["a"], "SELEKT nonsense");
     for sql in ["SELECT a FROM bad", "SELECT a FROM garbage"] {
@@ -227,6 +231,6 @@ fn many_statements_in_one_string() {
     assert_eq!(a.statements.len(), 2_000);
     assert_eq!(
         a.statements[1999].outputs[0].lineage,
-        common::pass(&["customers.email"])
+        crate::common::pass(&["customers.email"])
     );
 }

@@ -1,9 +1,7 @@
 //! Output-column lineage over the fixture schema: every path and every
 //! transformation the proxy relies on to mask derived values.
 
-mod common;
-
-use common::{CUSTOMER_COLUMNS, col, cols, derived, one, pass};
+use crate::common::{CUSTOMER_COLUMNS, col, cols, derived, one, pass};
 use periscope_sql::{Lineage, RowEncoding, RowField};
 
 fn constant() -> Lineage {
@@ -765,7 +763,7 @@ fn schemas_and_search_path_pick_the_right_relation() {
     );
     let a = periscope_sql::analyze(
         "SET search_path = app; SELECT * FROM customers; RESET search_path; SELECT id FROM customers",
-        &common::catalog(),
+        &crate::common::catalog(),
         &periscope_sql::AnalyzeOptions::default(),
     )
     .expect("analyses");

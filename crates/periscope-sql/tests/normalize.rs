@@ -1,8 +1,6 @@
 //! The audit text: no literal of any kind survives normalisation, for text
 //! that parses (`normalized`) and for text that does not (`scrub_literals`).
 
-mod common;
-
 use periscope_sql::{AnalyzeOptions, SqlDialect, analyze, fingerprint, scrub_literals};
 use proptest::prelude::*;
 
@@ -79,7 +77,7 @@ proptest! {
         let template = TEMPLATES[t];
         let comment: String = comment.chars().filter(|c| !matches!(c, '*' | '/')).collect();
         let sql = format!("{} /* {comment} */", fill(template, &a, &b));
-        let analysis = analyze(&sql, &common::catalog(), &AnalyzeOptions::default())
+        let analysis = analyze(&sql, &crate::common::catalog(), &AnalyzeOptions::default())
             .map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
         let st = &analysis.statements[0];
         let expected = fill(template, "?", "?").replace("'a'", "?");
@@ -101,7 +99,7 @@ proptest! {
 
     #[test]
     fn arbitrary_input_never_panics(s in "\\PC{0,200}") {
-        let _ = analyze(&s, &common::catalog(), &AnalyzeOptions::default());
+        let _ = analyze(&s, &crate::common::catalog(), &AnalyzeOptions::default());
         let _ = scrub_literals(&s, SqlDialect::PostgreSql);
     }
 
@@ -121,7 +119,7 @@ proptest! {
         )
     ) {
         let sql = tokens.join(" ");
-        let _ = analyze(&sql, &common::catalog(), &AnalyzeOptions::default());
+        let _ = analyze(&sql, &crate::common::catalog(), &AnalyzeOptions::default());
     }
 }
 
@@ -130,7 +128,7 @@ fn every_literal_kind_is_replaced() {
     let sql = "SELECT 'john@example.com', E'it\\'s 078-05-1120', $$4111 1111 1111 1111$$, \
                $q$DE89 3704 0044 0532 0130 00$q$, 42, 3.14, 1e10, B'1010', X'DEADBEEF', \
                U&'d\\0061t\\+000061', N'nat', interval '2 days' -- +1 555 0100\n";
-    let st = common::one(sql);
+    let st = crate::common::one(sql);
     assert_eq!(
         st.normalized,
         "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, interval ?"
@@ -140,7 +138,7 @@ fn every_literal_kind_is_replaced() {
 
 #[test]
 fn placeholders_identifiers_and_casts_are_kept() {
-    let st = common::one(
+    let st = crate::common::one(
         "SELECT \"Weird Col\", t1.c2, $1::text FROM pgbench_accounts t1 WHERE aid = $2",
     );
     assert_eq!(
@@ -151,11 +149,11 @@ fn placeholders_identifiers_and_casts_are_kept() {
 
 #[test]
 fn same_statement_with_other_literals_has_the_same_fingerprint() {
-    let a = common::one("SELECT * FROM customers WHERE id = 1");
-    let b = common::one("SELECT  *  FROM customers\n WHERE id = 99 -- other");
+    let a = crate::common::one("SELECT * FROM customers WHERE id = 1");
+    let b = crate::common::one("SELECT  *  FROM customers\n WHERE id = 99 -- other");
     assert_eq!(a.normalized, b.normalized);
     assert_eq!(a.fingerprint, b.fingerprint);
-    let c = common::one("SELECT * FROM customers WHERE ssn = 1");
+    let c = crate::common::one("SELECT * FROM customers WHERE ssn = 1");
     assert_ne!(a.fingerprint, c.fingerprint);
 }
 

@@ -1,9 +1,7 @@
 //! Statement classes, writes, locks, unbounded writes, tables and functions:
 //! what the proxy's guardrails decide on.
 
-mod common;
-
-use common::{catalog, one};
+use crate::common::{catalog, one};
 use periscope_sql::{
     AnalyzeOptions, CopyFormat, CopyRowFormat, CopySource, CopyTarget, SessionEffect,
     StatementClass as C, TableName, analyze,
@@ -645,7 +643,7 @@ fn system_views_expand_through_their_definitions() {
     let st = one("SELECT rolname, rolpassword FROM pg_roles");
     assert_eq!(
         st.outputs[0].lineage,
-        common::pass(&["pg_catalog.pg_authid.rolname"])
+        crate::common::pass(&["pg_catalog.pg_authid.rolname"])
     );
     assert_eq!(st.outputs[1].lineage, periscope_sql::Lineage::Constant);
     assert!(

@@ -2,11 +2,9 @@
 //! writers and the group-commit writer, on both backends.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{TestDb, TestResult, manual_clock, t};
+use crate::common::{TestDb, TestResult, manual_clock, t};
 use futures_util::TryStreamExt;
 use periscope_audit::{AuditSigner, ChainError, Head, Start};
 use periscope_store::{

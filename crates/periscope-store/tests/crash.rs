@@ -1,13 +1,11 @@
 //! A crash (SIGKILL) in the middle of a burst of audit writes loses no event that was
 //! acknowledged, and the chain still verifies after a restart.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{TestDb, TestResult};
+use crate::common::{TestDb, TestResult};
 use periscope_audit::{AuditSigner, Start};
 
 /// How many acknowledgements to wait for before killing the writer.

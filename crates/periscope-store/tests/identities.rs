@@ -1,9 +1,7 @@
 //! Identities, the bootstrap admin and tokens, on both backends.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{TestDb, TestResult, t};
+use crate::common::{TestDb, TestResult, t};
 use periscope_store::{EventDraft, NewIdentity, NewToken, StoreError, TokenScope};
 
 fn alice(roles: &[&str]) -> NewIdentity {

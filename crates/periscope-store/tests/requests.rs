@@ -2,12 +2,10 @@
 //! workflow functions as the gateway drives them.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{TestDb, TestResult};
+use crate::common::{TestDb, TestResult};
 use periscope_policy::{
     ApprovalOutcome, Grant, Identity, Opened, Request, RequestPlan, RequestStatus, Shield,
     apply_approval, cancel_request, deny_request,

@@ -2,10 +2,7 @@
 //! single-use flows, browser sessions.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
-mod common;
-
-use common::{TestDb, TestResult, t};
+use crate::common::{TestDb, TestResult, t};
 use periscope_store::{
     EventDraft, NewIdentity, NewWebSession, SsoFlow, SsoFlowKind, SsoSignIn, SsoSignInOutcome,
     SsoSubject,

@@ -42,6 +42,12 @@ impl PsqlOutput {
     pub fn out(&self) -> &str {
         self.stdout.trim_end()
     }
+
+    /// Everything printed, standard output then standard error: what a
+    /// test searches for values that must never reach a client.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
 }
 
 impl Psql {
@@ -73,6 +79,13 @@ impl Psql {
     /// DETAIL, HINT).
     pub fn verbose(self) -> Psql {
         self.arg("-v").arg("VERBOSITY=verbose")
+    }
+
+    /// Prints column headers and the row count (no `-t`), as a user sees
+    /// meta-commands and tables.
+    pub fn headers(mut self) -> Psql {
+        self.args.retain(|a| a != "-t");
+        self
     }
 
     /// One more command-line argument, before `-c`.

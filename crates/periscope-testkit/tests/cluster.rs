@@ -1,28 +1,21 @@
 //! The harness itself must work before any test can trust it.
 
-use periscope_testkit::{PasswordMethod, PgCluster, fixtures};
-use std::process::Command;
+use periscope_testkit::{PasswordMethod, PgCluster, Psql, PsqlOutput, fixtures};
 
-fn psql_as(cluster: &PgCluster, user: &str, password: &str, sql: &str) -> std::process::Output {
-    Command::new(cluster.binaries().path("psql"))
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1"])
-        .args([
-            "-p",
-            &cluster.port().to_string(),
-            "-U",
-            user,
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ])
-        .env("PGPASSWORD", password)
-        .output()
-        .expect("psql runs")
+/// psql as `user` over TCP with SCRAM, through the testkit's one runner.
+async fn psql_as(cluster: &PgCluster, user: &str, password: &str, sql: &str) -> PsqlOutput {
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user={user} dbname=postgres",
+        cluster.port()
+    );
+    Psql::new(cluster.binaries(), conninfo)
+        .password(password)
+        .run(sql)
+        .await
 }
 
-#[test]
-fn cluster_starts_with_password_auth_and_seeds_fixtures() {
+#[tokio::test]
+async fn cluster_starts_with_password_auth_and_seeds_fixtures() {
     let cluster = PgCluster::start().unwrap();
     cluster.create_database("shop").unwrap();
     cluster.psql("shop", fixtures::SHOP_SCHEMA).unwrap();
@@ -40,13 +33,17 @@ fn cluster_starts_with_password_auth_and_seeds_fixtures() {
     assert_eq!(email, customers[2].email);
 
     // SCRAM is enforced: a wrong password is refused.
-    let out = psql_as(&cluster, periscope_testkit::SUPERUSER, "wrong", "SELECT 1");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("password authentication failed"));
+    let out = psql_as(&cluster, periscope_testkit::SUPERUSER, "wrong", "SELECT 1").await;
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains("password authentication failed"),
+        "{}",
+        out.stderr
+    );
 }
 
-#[test]
-fn login_roles_use_the_requested_method() {
+#[tokio::test]
+async fn login_roles_use_the_requested_method() {
     let cluster = PgCluster::start().unwrap();
     for (name, method, expected) in [
         ("scram_user", PasswordMethod::Scram, "SCRAM-SHA-256"),
@@ -54,12 +51,8 @@ fn login_roles_use_the_requested_method() {
         ("plain_user", PasswordMethod::Cleartext, "SCRAM-SHA-256"),
     ] {
         cluster.create_login_role(name, "s3cret", method).unwrap();
-        let out = psql_as(&cluster, name, "s3cret", "SELECT current_user");
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = psql_as(&cluster, name, "s3cret", "SELECT current_user").await;
+        assert!(out.success, "{name}: {}", out.stderr);
         let stored = cluster
             .psql(
                 "postgres",

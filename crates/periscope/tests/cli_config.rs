@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod cli_support;
-
 use std::path::{Path, PathBuf};
 
-use cli_support::{closed_port, closed_ports, periscope, run};
+use crate::support::cli::{closed_port, closed_ports, periscope, run};
 
 const TOKEN: &str = "psk_test_DoNotPrintMe_4242";
 
@@ -110,7 +108,7 @@ fn the_url_comes_from_the_flag_then_the_environment_then_the_profile() {
     let env = Env::new();
     let [p1, p2, p3] = closed_ports::<3>();
     env.profile(&url(p1), TOKEN, None);
-    let names = |out: &cli_support::Run, port: u16| {
+    let names = |out: &crate::support::cli::Run, port: u16| {
         out.code(3);
         assert!(
             out.stderr.contains(&format!(
@@ -142,7 +140,7 @@ fn the_ca_file_comes_from_the_flag_then_the_environment_then_the_profile() {
     let env = Env::new();
     let port = closed_port();
     env.profile(&url(port), TOKEN, Some(&env.path("profile-ca.pem")));
-    let names = |out: &cli_support::Run, file: &str| {
+    let names = |out: &crate::support::cli::Run, file: &str| {
         out.code(2);
         assert!(
             out.stderr.contains("cannot read the CA file") && out.stderr.contains(file),

@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod cli_support;
-
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cli_support::{Run, periscope, run};
+use crate::support::cli::{Run, periscope, run};
 use periscope_testkit::{GatewayOptions, GatewayProcess};
 use serde_json::{Value, json};
 
@@ -729,7 +727,7 @@ fn login_saves_a_private_profile_and_settings_follow_precedence() {
     assert!(!config.join("profile.toml").exists());
 
     // The token from stdin.
-    let out = cli_support::run_with_stdin(
+    let out = crate::support::cli::run_with_stdin(
         periscope(&config)
             .args([
                 "login",

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod cli_support;
-
 use std::path::{Path, PathBuf};
 
-use cli_support::{periscope, run, run_with_stdin};
+use crate::support::cli::{periscope, run, run_with_stdin};
 use periscope_audit::{
     AuditEvent, AuditSigner, AuditTime, Checkpoint, EventDraft, Head, JsonlHeader, next_event,
     write_jsonl,
@@ -87,7 +85,7 @@ impl Files {
     }
 }
 
-fn verify(files: &Files, file: &Path, key: &Path, extra: &[&str]) -> cli_support::Run {
+fn verify(files: &Files, file: &Path, key: &Path, extra: &[&str]) -> crate::support::cli::Run {
     run(periscope(&files.config())
         .args(["audit", "verify", "--file"])
         .arg(file)

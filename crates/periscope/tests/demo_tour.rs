@@ -679,3 +679,58 @@ fn without_postgresql_the_demo_says_which_package_to_install() {
     }
     assert!(!data_dir.exists(), "a failed start removes what it created");
 }
+
+/// The arguments after `--` of the README quick start's `cargo run` line,
+/// which must build this crate's binary.
+fn readme_quick_start_args() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("read README.md");
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README.md has a Quick start section");
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("the quick start has a `cargo run` command");
+    let (cargo, args) = line
+        .split_once(" -- ")
+        .unwrap_or_else(|| panic!("`{line}` passes arguments after --"));
+    assert!(
+        cargo
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .ends_with(&["-p", "periscope"]),
+        "the quick start runs this crate's binary: {line}"
+    );
+    args.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn the_readme_quick_start_reaches_a_masked_row() {
+    let args = readme_quick_start_args();
+    assert_eq!(args.first().map(String::as_str), Some("demo"), "{args:?}");
+    let tmp = traversable_tempdir();
+    let config_dir = tmp.path().join("config");
+    let data_dir = tmp.path().join("demo");
+    // The README's arguments, then only where to listen and keep files, so
+    // parallel tests do not collide.
+    let extra: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let demo = Demo::start(&data_dir, &extra, &[], &config_dir);
+    let tour = demo.ready();
+    let mut shell = Shell {
+        config_dir: demo.config_dir.clone(),
+        env_line: None,
+    };
+    shell.run(&tour.step("Act as alice").commands);
+    let read = shell.run(&tour.step("Read customers").commands);
+    assert_eq!(read.code, Some(0), "{}", read.both());
+    let first = &demo_customers()[0];
+    let row = read
+        .stdout
+        .lines()
+        .find(|l| l.contains(&format!(" {} |", first.id)))
+        .unwrap_or_else(|| panic!("customer {} is listed\n{}", first.id, read.both()));
+    assert!(row.contains("[email]"), "the email is masked: {row}");
+    assert!(!row.contains(first.email.as_str()), "{row}");
+}

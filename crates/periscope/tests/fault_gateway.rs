@@ -6,14 +6,12 @@
 //! someone saw).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod proxy_support;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proxy_support::{BIN, assert_no_raw, cells, joined, world};
+use crate::support::proxy::{BIN, assert_no_raw, cells, joined, world};
 use serde_json::Value;
 
 const CLIENTS: usize = 6;

@@ -4,11 +4,9 @@
 //! sessions without a restart of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod proxy_support;
-
 use std::time::{Duration, Instant};
 
-use proxy_support::{cells, world};
+use crate::support::proxy::{cells, world};
 use serde_json::Value;
 
 /// Polls `check` until it returns `Some`, for at most `limit`.
@@ -41,24 +39,9 @@ async fn upstream_killed_mid_query_fails_fast_is_audited_and_recovers() {
     let psql = {
         let conninfo = w.conninfo("alice", "pg-prod");
         let token = w.alice.token.clone();
-        let bin = w.shop.cluster.binaries().path("psql");
+        let psql = w.psql_runner(&conninfo, &token);
         tokio::spawn(async move {
-            let out = tokio::process::Command::new(bin)
-                .args([
-                    "-X",
-                    "-A",
-                    "-t",
-                    "-d",
-                    &conninfo,
-                    "-c",
-                    "SELECT pg_sleep(61)",
-                ])
-                .env("PGPASSWORD", token)
-                .env_remove("PGSSLMODE")
-                .kill_on_drop(true)
-                .output()
-                .await
-                .unwrap();
+            let out = psql.command("SELECT pg_sleep(61)").output().await.unwrap();
             (Instant::now(), out)
         })
     };
@@ -111,7 +94,7 @@ async fn upstream_killed_mid_query_fails_fast_is_audited_and_recovers() {
     // While the server is down, a new session is refused at once with 08001
     // rather than left waiting.
     let started = Instant::now();
-    let down = proxy_support::connect(&format!(
+    let down = crate::support::proxy::connect(&format!(
         "host=127.0.0.1 port={} user=alice password={} dbname=pg-dev sslmode=disable",
         w.pg_port(),
         w.alice.token

@@ -2,9 +2,7 @@
 //! expire (with the test clock), and every rule on the way.
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
-use gateway_support::{POLICY, admin, audit, expect, start, user};
+use crate::support::gateway::{POLICY, admin, audit, expect, start, user};
 use periscope_testkit::{ApiClient, GatewayOptions, GatewayProcess};
 use serde_json::{Value, json};
 

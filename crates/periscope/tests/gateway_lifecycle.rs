@@ -2,12 +2,10 @@
 //! reload, tokens, the API's error shape, metrics, and audit tampering.
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use gateway_support::{BIN, POLICY, admin, audit, expect, start, user};
+use crate::support::gateway::{BIN, POLICY, admin, audit, expect, start, user};
 use periscope_testkit::{GatewayOptions, GatewayProcess};
 use serde_json::json;
 
@@ -351,7 +349,7 @@ async fn expired_revoked_and_unknown_tokens_get_401_and_every_failure_is_audited
         disabled.body
     );
 
-    let failures = gateway_support::eventually(
+    let failures = crate::support::gateway::eventually(
         "the failed logins in the audit",
         Duration::from_secs(10),
         || {
@@ -548,8 +546,10 @@ async fn a_quiet_gateway_signs_its_chain_head_every_minute() {
             .unwrap(),
         200,
     );
-    let signed =
-        gateway_support::eventually("a time-based checkpoint", Duration::from_secs(5), || {
+    let signed = crate::support::gateway::eventually(
+        "a time-based checkpoint",
+        Duration::from_secs(5),
+        || {
             let admin = admin.clone();
             async move {
                 let report = admin
@@ -559,8 +559,9 @@ async fn a_quiet_gateway_signs_its_chain_head_every_minute() {
                     .json();
                 (report["report"]["checkpoints_verified"].as_u64() >= Some(1)).then_some(report)
             }
-        })
-        .await;
+        },
+    )
+    .await;
     assert_eq!(signed["ok"], true, "{signed}");
 }
 

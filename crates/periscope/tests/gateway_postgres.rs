@@ -3,9 +3,7 @@
 //! restart keeps everything.
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
-use gateway_support::{BIN, POLICY, audit, expect, user};
+use crate::support::gateway::{BIN, POLICY, audit, expect, user};
 use periscope_testkit::{GatewayOptions, GatewayProcess, PgCluster, SUPERUSER, SUPERUSER_PASSWORD};
 use serde_json::json;
 

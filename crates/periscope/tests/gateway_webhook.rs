@@ -2,16 +2,14 @@
 //! signed, timestamped, retried with backoff, never blocking the API.
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::gateway::{POLICY, admin, expect, start, user};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use gateway_support::{POLICY, admin, expect, start, user};
 use hmac::{KeyInit, Mac};
 use periscope_testkit::GatewayOptions;
 use serde_json::{Value, json};

@@ -6,12 +6,10 @@
 //! connection is left behind, and the gateway's memory stays flat.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod proxy_support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use proxy_support::{Client, UPSTREAM_USER, World, cells, world};
+use crate::support::proxy::{Client, UPSTREAM_USER, World, cells, world};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -6,12 +6,10 @@
 //! `scripts/soak-pg` (docs/robustness.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod proxy_support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proxy_support::{
+use crate::support::proxy::{
     API_TOKENS, Client, JsonText, assert_no_raw, cells, connect, joined, world_with,
 };
 

@@ -6,13 +6,11 @@
 //! never reaches a client or the audit log.
 #![allow(clippy::unwrap_used)]
 
-mod proxy_support;
-
-use periscope_testkit::GatewayOptions;
-use proxy_support::{
+use crate::support::proxy::{
     API_TOKENS, UPSTREAM_PASSWORD, UPSTREAM_USER, World, assert_no_raw, cells, cli, config,
     fatal_over_tls, shop, start_gateway, user, world,
 };
+use periscope_testkit::GatewayOptions;
 use serde_json::{Value, json};
 use tokio_postgres::error::SqlState;
 
@@ -24,8 +22,8 @@ const BROKEN_PASSWORD: &str = "broken-Vw4-wrong-upstream-credential";
 /// `ops` dave has; carol has no role at all.
 struct Access {
     w: World,
-    carol: proxy_support::User,
-    dave: proxy_support::User,
+    carol: crate::support::proxy::User,
+    dave: crate::support::proxy::User,
     _secrets: tempfile::TempDir,
 }
 
@@ -102,7 +100,9 @@ approvers = ["lead"]
 
 /// The refusal of a tokio-postgres connection attempt: SQLSTATE and message.
 #[track_caller]
-fn refusal(result: Result<proxy_support::Client, tokio_postgres::Error>) -> (SqlState, String) {
+fn refusal(
+    result: Result<crate::support::proxy::Client, tokio_postgres::Error>,
+) -> (SqlState, String) {
     let Err(e) = result else {
         panic!("the gateway let the session in");
     };
@@ -263,7 +263,7 @@ async fn refusals_carry_their_sqlstate_and_are_audited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plaintext_is_refused_where_tls_is_required_and_verify_full_works() {
-    let w = proxy_support::world().await;
+    let w = crate::support::proxy::world().await;
     let logins_before = w.audit("auth.login").await.len();
 
     // tokio-postgres without TLS on pg-prod: refused before a password is
@@ -324,7 +324,7 @@ async fn plaintext_is_refused_where_tls_is_required_and_verify_full_works() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_secret_from_periscope_connect_is_the_password() {
-    let w = proxy_support::world().await;
+    let w = crate::support::proxy::world().await;
 
     // `periscope connect pg-prod` through the real CLI.
     let out = cli(&w, &w.alice.token, &["connect", "pg-prod", "--json"]).await;
@@ -417,7 +417,7 @@ async fn a_session_secret_from_periscope_connect_is_the_password() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_events_describe_sessions_and_statements() {
-    let w = proxy_support::world().await;
+    let w = crate::support::proxy::world().await;
     let raw = w.shop.raw_values();
     let grant = w.grant_on("pg-dev", &["unmask:phone"], "30m").await;
     let client = w.client().await;
@@ -455,7 +455,7 @@ async fn audit_events_describe_sessions_and_statements() {
             .await
             .unwrap(),
     );
-    assert_no_raw(&proxy_support::joined(&tokens), &raw);
+    assert_no_raw(&crate::support::proxy::joined(&tokens), &raw);
     drop(client);
 
     // session.start: who, from where, with what, under which grants.

@@ -5,11 +5,9 @@
 //! revoked, while a session without grants carries on.
 #![allow(clippy::unwrap_used)]
 
-mod proxy_support;
-
 use std::time::{Duration, Instant};
 
-use proxy_support::{Client, World, cells, cli, world};
+use crate::support::proxy::{Client, World, cells, cli, world};
 use serde_json::{Value, json};
 use tokio_postgres::error::SqlState;
 

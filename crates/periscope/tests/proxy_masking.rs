@@ -4,9 +4,7 @@
 //! client received, and that non-sensitive columns come through unchanged.
 #![allow(clippy::unwrap_used)]
 
-mod proxy_support;
-
-use proxy_support::{JsonText, assert_no_raw, cells, joined, world};
+use crate::support::proxy::{JsonText, assert_no_raw, cells, joined, world};
 use tokio_postgres::SimpleQueryMessage;
 
 #[tokio::test(flavor = "multi_thread")]

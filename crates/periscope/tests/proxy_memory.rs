@@ -11,12 +11,10 @@
 //! development VM); the bound does not depend on the row count.
 #![allow(clippy::unwrap_used)]
 
-mod proxy_support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::proxy::world_with;
 use futures_util::{StreamExt as _, pin_mut};
-use proxy_support::world_with;
 
 const ROWS: i64 = 2_000_000;
 /// How much the gateway's peak RSS may grow while the result streams.

@@ -4,18 +4,15 @@
 //! a seeded PostgreSQL behind the gateway and the real `psql`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod proxy_support;
-mod sso_support;
-
 use std::time::Duration;
 
-use periscope_testkit::idp::{Fault, PreviousKey, SigningAlg, User as IdpUser};
-use proxy_support::{connect, expect};
-use serde_json::json;
-use sso_support::{
+use crate::support::proxy::{connect, expect};
+use crate::support::sso::{
     Browser, CliLogin, OidcMock, SsoWorld, as_person, audit, identity_exists, refusal_reasons,
     saved_token, sso_config, sso_world, url_in, web_sign_in, world_for,
 };
+use periscope_testkit::idp::{Fault, PreviousKey, SigningAlg, User as IdpUser};
+use serde_json::json;
 
 /// What the server said, for an error that carries a server message.
 fn db_message(e: &tokio_postgres::Error) -> String {
@@ -24,7 +21,12 @@ fn db_message(e: &tokio_postgres::Error) -> String {
 }
 
 /// psql as `user` with `password` on pg-prod over verified TLS.
-async fn psql(w: &SsoWorld, user: &str, password: &str, sql: &str) -> proxy_support::Psql {
+async fn psql(
+    w: &SsoWorld,
+    user: &str,
+    password: &str,
+    sql: &str,
+) -> crate::support::proxy::Output {
     w.world
         .psql_as(&w.world.conninfo(user, "pg-prod"), password, sql)
         .await
@@ -130,8 +132,8 @@ async fn a_web_sign_in_creates_the_identity_with_roles_from_groups_and_a_browser
     // Nothing secret reached the audit log.
     let export = w.world.audit_export().await;
     for secret in [
-        proxy_support::UPSTREAM_PASSWORD,
-        sso_support::CLIENT_SECRET,
+        crate::support::proxy::UPSTREAM_PASSWORD,
+        crate::support::sso::CLIENT_SECRET,
         secret,
         old.session().unwrap(),
     ] {
@@ -590,13 +592,13 @@ async fn interoperates_with_pypi_oidc_provider_mock_on_the_web_and_cli_flows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sso_configuration_mistakes_stop_the_gateway_with_their_location() {
     let idp_issuer = "https://idp.example.com";
-    let bad = proxy_support::config(
+    let bad = crate::support::proxy::config(
         5432,
         &sso_config(idp_issuer).replace("eng = [\"dev\"]", "eng = [\"developers\"]"),
     );
     let exited = tokio::task::spawn_blocking(move || {
         periscope_testkit::GatewayProcess::start_expecting_failure(
-            proxy_support::BIN,
+            crate::support::proxy::BIN,
             periscope_testkit::GatewayOptions::default().config(bad),
         )
     })
@@ -610,10 +612,10 @@ async fn sso_configuration_mistakes_stop_the_gateway_with_their_location() {
         exited.stderr
     );
     // The client secret must be readable at start.
-    let good = proxy_support::config(5432, &sso_config(idp_issuer));
+    let good = crate::support::proxy::config(5432, &sso_config(idp_issuer));
     let exited = tokio::task::spawn_blocking(move || {
         periscope_testkit::GatewayProcess::start_expecting_failure(
-            proxy_support::BIN,
+            crate::support::proxy::BIN,
             periscope_testkit::GatewayOptions::default().config(good),
         )
     })
@@ -640,7 +642,7 @@ async fn the_demo_with_sso_prints_a_sign_in_that_works() {
     // PostgreSQL runs as `postgres` when the tests run as root.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let data_dir = tmp.path().join("demo");
-    let mut demo = std::process::Command::new(proxy_support::BIN)
+    let mut demo = std::process::Command::new(crate::support::proxy::BIN)
         .arg("demo")
         .arg("--data-dir")
         .arg(&data_dir)

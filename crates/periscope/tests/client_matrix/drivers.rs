@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use crate::world::{INSTALL, World, assert_no_raw, clients_dir, python, run_ok, script};
+use super::world::{INSTALL, World, assert_no_raw, clients_dir, python, run_ok, script};
 
 /// The `ok <check>` lines of a client script.
 fn checks(stdout: &str) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::world::{World, assert_no_raw, python, run_ok, script};
+use super::world::{World, assert_no_raw, python, run_ok, script};
 
 /// Fixtures that read customer rows: the values that differ must be
 /// placeholders.

@@ -1,24 +1,26 @@
 //! Command-line tools through the gateway, each compared with a direct
 //! run: psql's meta-commands, pg_dump (schema and data), pgbench.
 
-use crate::world::{World, assert_no_raw, run, run_ok};
+use periscope_testkit::Psql;
 
-/// The password of a conninfo, for PGPASSWORD (libpq reads it from there
-/// as tools are usually run).
+use super::world::{World, assert_no_raw, run, run_ok};
+
+/// A tool from the cluster's PostgreSQL, with no inherited `PGSSLMODE`.
 fn command(world: &World, bin: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(world.pg_bin(bin));
     cmd.env_remove("PGSSLMODE").env("PGCONNECT_TIMEOUT", "10");
     cmd
 }
 
+/// psql as a user sees it (headers on), through the testkit's runner.
+fn psql_runner(world: &World, conninfo: &str) -> Psql {
+    Psql::new(world.cluster.binaries(), conninfo).headers()
+}
+
 async fn psql(world: &World, conninfo: &str, command_text: &str) -> String {
-    run_ok(
-        command(world, "psql")
-            .args(["-X", "-A", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c"])
-            .arg(command_text),
-        &format!("psql -c {command_text}"),
-    )
-    .await
+    let out = psql_runner(world, conninfo).run(command_text).await;
+    assert!(out.success, "psql -c {command_text} failed:\n{}", out.all());
+    out.stdout
 }
 
 #[tokio::test]
@@ -112,13 +114,7 @@ async fn pg_dump_schema_and_data() {
     )
     .await;
     assert_no_raw(&dump, &world.raw_values());
-    let copy = run_ok(
-        command(&world, "psql")
-            .args(["-X", "-A", "-d", &world.gateway(), "-c"])
-            .arg(r"\copy customers to stdout"),
-        "psql \\copy customers",
-    )
-    .await;
+    let copy = psql(&world, &world.gateway(), r"\copy customers to stdout").await;
     let dumped: Vec<&str> = dump
         .lines()
         .skip_while(|l| !l.starts_with("COPY public.customers"))
@@ -172,12 +168,12 @@ async fn pgbench_select_only_in_every_query_mode() {
 #[tokio::test]
 async fn pgcli_runs_meta_commands_and_queries() {
     let world = World::start().await;
-    let pgcli = crate::world::clients_dir().join("venv/bin/pgcli");
+    let pgcli = super::world::clients_dir().join("venv/bin/pgcli");
     assert!(
         pgcli.exists(),
         "{} is missing: run {}",
         pgcli.display(),
-        crate::world::INSTALL
+        super::world::INSTALL
     );
     let home = tempfile::tempdir().unwrap();
     let meta = home.path().join("meta.sql");

@@ -20,7 +20,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
-use crate::proxy_support::{
+use crate::support::proxy::{
     BIN, UPSTREAM_PASSWORD, World, config, expect, shop, start_gateway, user,
 };
 

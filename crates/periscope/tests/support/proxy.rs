@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use periscope_testkit::fixtures::{self, Customer, SHOP_SCHEMA};
 use periscope_testkit::{
-    ApiClient, ApiResponse, GatewayOptions, GatewayProcess, PasswordMethod, PgCluster,
+    ApiClient, ApiResponse, GatewayOptions, GatewayProcess, PasswordMethod, PgCluster, Psql,
     quote_literal,
 };
 use serde_json::{Value, json};
@@ -260,20 +260,8 @@ pub async fn world() -> World {
     world_with(20, "").await
 }
 
-/// Output of one psql run.
-#[derive(Debug)]
-pub struct Psql {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Psql {
-    /// Everything the client printed.
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
+/// What a psql or CLI run printed (the testkit's one psql runner's output).
+pub use periscope_testkit::PsqlOutput as Output;
 
 impl World {
     /// The gateway's PostgreSQL address.
@@ -296,32 +284,17 @@ impl World {
 
     /// Runs the real psql (`-X -A -t`, stop at the first error) with
     /// `password` as PGPASSWORD.
-    pub async fn psql_as(&self, conninfo: &str, password: &str, sql: &str) -> Psql {
-        self.run_psql(&[], conninfo, password, sql).await
+    pub async fn psql_as(&self, conninfo: &str, password: &str, sql: &str) -> Output {
+        self.psql_runner(conninfo, password).run(sql).await
     }
 
-    async fn run_psql(&self, extra: &[&str], conninfo: &str, password: &str, sql: &str) -> Psql {
-        let mut cmd = tokio::process::Command::new(self.shop.cluster.binaries().path("psql"));
-        cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(extra)
-            .args(["-d", conninfo, "-c", sql])
-            .env("PGPASSWORD", password)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .env_remove("PGSSLMODE")
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-            .await
-            .expect("psql finishes within two minutes")
-            .expect("psql runs");
-        Psql {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    /// The testkit's psql runner for `conninfo` as the holder of `password`.
+    pub fn psql_runner(&self, conninfo: &str, password: &str) -> Psql {
+        Psql::new(self.shop.cluster.binaries(), conninfo).password(password)
     }
 
     /// psql as alice on `pg-prod` over TLS.
-    pub async fn psql(&self, sql: &str) -> Psql {
+    pub async fn psql(&self, sql: &str) -> Output {
         self.psql_as(&self.conninfo("alice", "pg-prod"), &self.alice.token, sql)
             .await
     }
@@ -477,7 +450,7 @@ impl JsonText {
 
 /// Runs the real `periscope` CLI as the holder of `token` against the
 /// world's gateway (no profile, no inherited `PERISCOPE_*` settings).
-pub async fn cli(w: &World, token: &str, args: &[&str]) -> Psql {
+pub async fn cli(w: &World, token: &str, args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new(BIN);
     for var in [
         "PERISCOPE_URL",
@@ -498,7 +471,7 @@ pub async fn cli(w: &World, token: &str, args: &[&str]) -> Psql {
         .await
         .expect("the CLI finishes within a minute")
         .expect("the CLI runs");
-    Psql {
+    Output {
         success: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -508,8 +481,10 @@ pub async fn cli(w: &World, token: &str, args: &[&str]) -> Psql {
 impl World {
     /// psql with `VERBOSITY=verbose`, so errors show their SQLSTATE
     /// (`ERROR:  42501: ...`) and every field (DETAIL, HINT).
-    pub async fn psql_verbose(&self, conninfo: &str, password: &str, sql: &str) -> Psql {
-        self.run_psql(&["-v", "VERBOSITY=verbose"], conninfo, password, sql)
+    pub async fn psql_verbose(&self, conninfo: &str, password: &str, sql: &str) -> Output {
+        self.psql_runner(conninfo, password)
+            .verbose()
+            .run(sql)
             .await
     }
 
