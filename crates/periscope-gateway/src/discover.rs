@@ -41,7 +41,7 @@ use periscope_store::StoreError;
 use serde_json::json;
 
 use crate::gateway::{Gateway, SYSTEM_ACTOR};
-use crate::pg::{TargetError, upstream_target};
+use crate::upstream::{TargetError, upstream_target};
 
 /// Longest a sampling statement may run upstream.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -611,14 +611,6 @@ fn field(v: &ColumnVerdict) -> api::DiscoveredField {
             })
             .collect(),
     }
-}
-
-/// Background profiles on this gateway: which connections were started,
-/// and each one's state and report.
-#[derive(Debug, Default)]
-pub struct BackgroundState {
-    started: std::collections::HashSet<String>,
-    runs: std::collections::HashMap<String, api::BackgroundDiscovery>,
 }
 
 /// The background profile of `connection` on this gateway, if any.

@@ -121,7 +121,7 @@ pub(crate) struct Inner {
     /// current versions), kept so a configuration reload merges them too.
     pub(crate) discovered: std::sync::Mutex<Vec<periscope_store::DiscoveredTagSet>>,
     /// Background discovery: connections profiled and their reports.
-    pub(crate) background: std::sync::Mutex<crate::discover::BackgroundState>,
+    pub(crate) background: std::sync::Mutex<crate::discovery_state::BackgroundState>,
     /// One background profile at a time.
     pub(crate) background_gate: tokio::sync::Semaphore,
     pub(crate) store: Store,

@@ -34,76 +34,23 @@ use periscope_audit::actions;
 use periscope_pg::{PgCatalog, SessionSetup, ShieldedSession};
 use periscope_pg_wire::{
     AuthRejection, AuthRequest, Authenticated as PgAuthenticated, Authenticator, ClientTls,
-    PgError, PgListener, ProxyConfig, SessionTarget, UpstreamSession, UpstreamTls, sqlstate,
+    PgError, PgListener, ProxyConfig, UpstreamSession, sqlstate,
 };
-use periscope_policy::{ClientTls as ConnectionTls, Config, DenyReason, UpstreamTls as ConfigTls};
+use periscope_policy::{ClientTls as ConnectionTls, Config, DenyReason};
 use periscope_shield::catalog::{CatalogCache, DEFAULT_CATALOG_TTL};
 use periscope_shield::record::AuditSink;
 use periscope_sql::AnalysisCache;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::audit_sink::{GatewaySink, SessionContext};
-use crate::config::read_secret;
 use crate::gateway::Gateway;
 use crate::identity::AuthFailure;
 use crate::listener::ProtocolListener;
 use crate::sessions::NewSession;
 use crate::shutdown::Shutdown;
-
-/// Why a connection's upstream target could not be built (details are
-/// logged, never shown: they may name a secret's source).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TargetError {
-    /// The upstream password could not be read.
-    Password,
-    /// `upstream_tls = "verify-full"` without `upstream_ca_file`.
-    CaFile,
-}
-
-/// The upstream of `conn` with its injected credentials (read now from
-/// `password_env`/`password_file`) and the run-time `parameters` for its
-/// startup packet: what proxy sessions and discovery's sampling connect
-/// with.
-pub(crate) fn upstream_target(
-    conn: &periscope_policy::ConnectionConfig,
-    parameters: Vec<(String, String)>,
-) -> Result<SessionTarget, TargetError> {
-    let password = match &conn.password {
-        Some(reference) => match read_secret(reference) {
-            Ok(v) => v,
-            Err(detail) => {
-                tracing::error!(connection = %conn.name, source = %reference, %detail, "cannot read the upstream password");
-                return Err(TargetError::Password);
-            }
-        },
-        None => SecretString::from(""),
-    };
-    let tls = match conn.upstream_tls {
-        ConfigTls::Disable => UpstreamTls::Disable,
-        ConfigTls::Prefer => UpstreamTls::Prefer,
-        ConfigTls::Require => UpstreamTls::Require,
-        ConfigTls::VerifyFull => match &conn.upstream_ca_file {
-            Some(ca) => UpstreamTls::VerifyFull {
-                ca_file: ca.clone(),
-            },
-            None => {
-                tracing::error!(connection = %conn.name, "upstream_tls = verify-full needs upstream_ca_file");
-                return Err(TargetError::CaFile);
-            }
-        },
-    };
-    Ok(SessionTarget {
-        host: conn.host.clone(),
-        port: conn.port,
-        database: conn.database.clone(),
-        user: conn.user.clone(),
-        password,
-        tls,
-        parameters,
-    })
-}
+use crate::upstream::{TargetError, upstream_target};
 
 /// Statements whose analyses each connection keeps.
 const ANALYSIS_CACHE_SIZE: usize = 2048;

@@ -451,7 +451,7 @@ fn assemble(
             overrides,
             reload_lock: tokio::sync::Mutex::new(()),
             discovered: std::sync::Mutex::new(Vec::new()),
-            background: std::sync::Mutex::new(crate::discover::BackgroundState::default()),
+            background: std::sync::Mutex::new(crate::discovery_state::BackgroundState::default()),
             background_gate: tokio::sync::Semaphore::new(1),
             identity: Arc::new(LocalTokens::new(store.clone(), hasher.clone())),
             store,

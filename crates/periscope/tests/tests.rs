@@ -19,6 +19,8 @@ mod cli_verify;
 mod client_matrix;
 /// `periscope demo` end to end.
 mod demo_tour;
+/// `periscope discover` end to end: proposals, apply, background profiles.
+mod discover;
 /// The gateway SIGKILLed mid-statement: the audit log keeps every acknowledged statement.
 mod fault_gateway;
 /// The upstream PostgreSQL dies mid-query.

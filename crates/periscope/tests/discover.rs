@@ -3,13 +3,10 @@
 //! names say nothing (and not for look-alikes), never prints a value, refuses
 //! non-administrators, and `--apply` makes the gateway mask those columns for
 //! new psql sessions at once, lifted by `unmask:<entity>` like any tag.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod proxy_support;
 
 use std::process::Command;
 
-use proxy_support::{UPSTREAM_USER, World, expect, user, world_with};
+use crate::support::proxy::{UPSTREAM_USER, World, config, expect, user, world_with};
 use serde_json::{Value, json};
 
 /// A small deterministic generator (xorshift), so the data is the same on
@@ -394,8 +391,7 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
     let (mut w, p) = seeded().await;
     // Add `pg-quiet` (opted out) with a reload, and carol who may reach it.
     let port = w.shop.cluster.port();
-    w.gw.write_config(&proxy_support::config(port, &quiet(port)))
-        .unwrap();
+    w.gw.write_config(&config(port, &quiet(port))).unwrap();
     let reloaded = w.admin.post("/v1/admin/reload", &json!({})).await.unwrap();
     expect(&reloaded, 200);
     let carol = user(&w.gw, &w.admin, "carol", &["quiet"]).await;
