@@ -147,6 +147,24 @@ pub(crate) struct Inner {
     /// Audit events committed inside store transactions of their own (not
     /// through `writer`), for `periscope_audit_events_total`.
     pub(crate) audit_in_transactions: AtomicU64,
+    /// The last chain verification run from the web console.
+    pub(crate) last_verify: std::sync::Mutex<Option<LastVerify>>,
+}
+
+/// The outcome of the last audit chain verification asked for in the web
+/// console on this gateway process (shown on its audit page).
+#[derive(Debug, Clone)]
+pub struct LastVerify {
+    /// When it ran.
+    pub at: OffsetDateTime,
+    /// Who asked.
+    pub by: String,
+    /// Whether the chain held.
+    pub ok: bool,
+    /// The verifier's summary (or the broken link).
+    pub summary: String,
+    /// The last event verified.
+    pub last_seq: Option<u64>,
 }
 
 /// The shared gateway state; cheap to clone.
@@ -184,6 +202,24 @@ impl Gateway {
     /// Now, by [`Gateway::clock`].
     pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
+    }
+
+    /// The last chain verification asked for in the web console.
+    pub fn last_verify(&self) -> Option<LastVerify> {
+        self.inner
+            .last_verify
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records the outcome of a chain verification asked for in the console.
+    pub fn set_last_verify(&self, outcome: LastVerify) {
+        *self
+            .inner
+            .last_verify
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(outcome);
     }
 
     /// The test clock, when the gateway runs with `--test-clock`.

@@ -405,12 +405,15 @@ impl Gateway {
             .collect())
     }
 
-    /// `POST /v1/requests/{id}/approve`.
+    /// `POST /v1/requests/{id}/approve`, with the approver's optional
+    /// comment (recorded in the `request.approve` event).
     pub async fn approve(
         &self,
         caller: &Caller,
         id: &str,
+        comment: Option<&str>,
     ) -> Result<api::ApproveResponse, GrantError> {
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
         for _ in 0..CONFLICT_RETRIES {
             let before = self.visible_request(caller, id).await?;
             let now = self.now();
@@ -436,6 +439,7 @@ impl Gateway {
                         "approvals": after.approvals.len(),
                         "approvals_required": after.approvals_required,
                         "break_glass": after.break_glass,
+                        "comment": comment,
                     })),
             ];
             if let Some(grant) = &grant {

@@ -77,6 +77,12 @@ pub(crate) async fn serve_api(
                 },
                 () = stop_accepting.wait() => return,
             };
+            // Responses leave in several writes (TLS records of headers and
+            // body): without this, Nagle's algorithm holds the last one until
+            // the client's delayed ACK, about 40 ms later on Linux.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "could not disable Nagle's algorithm");
+            }
             let acceptor = acceptor.clone();
             let ready = ready_tx.clone();
             tokio::spawn(async move {

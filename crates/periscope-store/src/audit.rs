@@ -47,6 +47,17 @@ pub struct AuditQuery {
     pub since: Option<AuditTime>,
     /// Events strictly before this time.
     pub until: Option<AuditTime>,
+    /// Events with a seq strictly below this one: the keyset of the next
+    /// page (a page ends at its oldest seq), so paging stays as fast on the
+    /// thousandth page as on the first, whatever the chain length.
+    pub before_seq: Option<u64>,
+    /// Events with a seq at or above this one: with `before_seq`, a window
+    /// of the chain, so a filter no index serves examines a bounded number
+    /// of events.
+    pub from_seq: Option<u64>,
+    /// Events whose actor, action, target or details contain this text,
+    /// ignoring ASCII case (`%` and `_` are matched literally).
+    pub text: Option<String>,
     /// Most events returned (the newest matches); 0 means the default of 100.
     pub limit: u32,
 }
@@ -60,6 +71,18 @@ pub enum ExportFrom {
     Seq(u64),
     /// Events at or after this time.
     Time(AuditTime),
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl Store {
@@ -127,6 +150,20 @@ impl Store {
         if let Some(until) = &query.until {
             sql.push(" AND time < ").bind(until.as_str().to_owned());
         }
+        if let Some(before) = query.before_seq {
+            sql.push(" AND seq < ").bind(sql::to_i64(before));
+        }
+        if let Some(from) = query.from_seq {
+            sql.push(" AND seq >= ").bind(sql::to_i64(from));
+        }
+        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            // LOWER on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's
+            // does not; both accept `||` and ESCAPE.
+            let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
+            sql.push(" AND LOWER(actor || ' ' || action || ' ' || target || ' ' || details) LIKE ")
+                .bind(pattern)
+                .push(" ESCAPE '\\'");
+        }
         sql.push(" ORDER BY seq DESC LIMIT ").bind(i64::from(limit));
         let rows = sql.query().fetch_all(&self.pool).await?;
         let mut events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
@@ -178,6 +215,17 @@ impl Store {
             Ok::<_, StoreError>(pages(store, first, last))
         };
         stream::once(start).try_flatten()
+    }
+
+    /// The newest signed checkpoint, if the chain was ever signed.
+    pub async fn last_audit_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, key_id, hash, time, signature FROM audit_checkpoints \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(checkpoint_of).transpose()
     }
 
     /// Signed checkpoints in seq order: all of them, or those at or after `since`.

@@ -122,6 +122,61 @@ async fn tail_and_search(db: TestDb) -> TestResult {
         })
         .await?;
     assert_eq!(exact.len(), 10);
+
+    // Keyset paging: each page starts below the previous page's oldest seq,
+    // and the pages together are every match exactly once.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .search_audit(&AuditQuery {
+                actor: Some("bob".into()),
+                before_seq: before,
+                limit: 7,
+                ..AuditQuery::default()
+            })
+            .await?;
+        let Some(oldest) = page.first() else { break };
+        before = Some(oldest.seq);
+        seen.extend(page.iter().rev().map(|e| e.seq));
+    }
+    assert_eq!(seen.len(), 20);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeat"
+    );
+
+    // A window of the chain: from_seq (inclusive) to before_seq (exclusive).
+    let window = store
+        .search_audit(&AuditQuery {
+            from_seq: Some(11),
+            before_seq: Some(21),
+            action: Some("query".into()),
+            ..AuditQuery::default()
+        })
+        .await?;
+    assert_eq!(
+        window.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [12, 15, 18]
+    );
+
+    // Text search: any of actor, action, target, details; ASCII case ignored;
+    // LIKE wildcards in the text are literal.
+    store
+        .append_audit(vec![
+            draft(40, "carol", "query", "pg-9").with_details(json!({"sql": "SELECT 'Needle_%'"})),
+        ])
+        .await?;
+    let text = |t: &str| AuditQuery {
+        text: Some(t.into()),
+        ..AuditQuery::default()
+    };
+    let found = store.search_audit(&text("NEEDLE_%")).await?;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].actor, "carol");
+    assert!(store.search_audit(&text("needle__")).await?.is_empty());
+    assert!(store.search_audit(&text("need%e")).await?.is_empty());
+    assert_eq!(store.search_audit(&text("PG-9")).await?.len(), 1);
     Ok(())
 }
 

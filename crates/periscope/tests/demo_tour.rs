@@ -401,6 +401,11 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
     let mut demo = Demo::start(&data_dir, &["--test-clock"], &[], &config_dir);
     let tour = demo.ready();
     assert_eq!(tour.data_dir, data_dir);
+    let printed = demo.stdout.text();
+    assert!(
+        printed.contains(&format!("Web console: {}/ ", tour.api_url)),
+        "the tour names the web console: {printed}"
+    );
     assert!(
         tour.steps.len() >= 8,
         "a tour of the whole story: {:#?}",

@@ -17,6 +17,8 @@ mod cli_e2e;
 mod cli_verify;
 /// Real PostgreSQL clients through the gateway, compared with direct (issue 18).
 mod client_matrix;
+/// The web console in a real browser (Chromium) and over plain HTTPS.
+mod console;
 /// `periscope demo` end to end.
 mod demo_tour;
 /// `periscope discover` end to end: proposals, apply, background profiles.

@@ -60,6 +60,8 @@ pub(crate) struct EventsQuery {
     until: Option<String>,
     limit: Option<u32>,
     tail: Option<u32>,
+    before: Option<u64>,
+    text: Option<String>,
 }
 
 pub(crate) async fn events(
@@ -90,6 +92,9 @@ pub(crate) async fn events(
             .as_deref()
             .map(|s| parse_instant(s, "until", now))
             .transpose()?,
+        before_seq: q.before,
+        from_seq: None,
+        text: non_empty(q.text),
         limit,
     };
     Ok(axum::Json(gateway.store().search_audit(&query).await?))

@@ -253,8 +253,12 @@ pub(crate) async fn approve(
     Path(id): Path<String>,
     body: Option<Json<api::DecisionBody>>,
 ) -> Result<Json<api::ApproveResponse>, Failure> {
-    let _ = decision(body);
-    Ok(axum::Json(gateway.approve(&caller, &id).await?))
+    let body = decision(body);
+    Ok(axum::Json(
+        gateway
+            .approve(&caller, &id, body.reason.as_deref())
+            .await?,
+    ))
 }
 
 pub(crate) async fn deny(

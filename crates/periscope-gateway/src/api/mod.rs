@@ -7,7 +7,7 @@
 //! 405 and malformed JSON bodies.
 
 mod admin;
-mod audit;
+pub(crate) mod audit;
 mod discover;
 mod failure;
 mod handlers;
@@ -43,8 +43,10 @@ pub(crate) struct OwnBody;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The router with every route, served by `start`.
-pub fn router(gateway: Gateway) -> Router {
+/// The router with every route, served by `start`: the API's, plus `pages`
+/// (the web console's, composed by the server so that the API knows
+/// nothing of it), all behind the same request-context layer.
+pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
     let mut v1: Router<Gateway> = Router::new()
         .route("/v1/whoami", get(handlers::whoami))
         .route("/v1/connections", get(handlers::connections))
@@ -100,6 +102,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
         .merge(v1)
+        .merge(pages)
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(gateway)

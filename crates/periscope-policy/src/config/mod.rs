@@ -226,16 +226,18 @@ impl Default for AuditConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuditDurability {
-    /// Flushed to disk before it is acknowledged (default): survives a power
-    /// loss or an operating-system crash (SQLite `synchronous = FULL`,
-    /// PostgreSQL `synchronous_commit = on`).
-    #[default]
+    /// Flushed to disk before it is acknowledged: survives a power loss or an
+    /// operating-system crash too (SQLite `synchronous = FULL`, PostgreSQL
+    /// `synchronous_commit = on`), at the price of a flush per group commit
+    /// on every statement's path.
     PowerLoss,
     /// Handed to the operating system (SQLite WAL, `synchronous = NORMAL`)
     /// or to the PostgreSQL store's server (`synchronous_commit = off`)
-    /// before it is acknowledged: survives a crash or SIGKILL of the gateway,
-    /// but the last events may be lost if the machine running the store
-    /// loses power or crashes. Much cheaper per statement.
+    /// before it is acknowledged (default, as trusted audit pipelines do):
+    /// survives a crash or SIGKILL of the gateway, which is the guarantee the
+    /// fault tests check; the last events may be lost only if the machine
+    /// running the store loses power or crashes.
+    #[default]
     ProcessCrash,
 }
 

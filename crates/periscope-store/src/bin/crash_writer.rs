@@ -4,7 +4,7 @@
 //! survived and the chain still verifies.
 //!
 //! Usage: `periscope-store-crash-writer DATABASE_URL [power-loss|process-crash]`
-//! (the `[audit] durability` to open the store with; default `power-loss`).
+//! (the `[audit] durability` to open the store with; default `process-crash`, as the gateway's).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -21,8 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let usage = "usage: periscope-store-crash-writer DATABASE_URL [power-loss|process-crash]";
     let url = std::env::args().nth(1).ok_or(usage)?;
     let durability = match std::env::args().nth(2).as_deref() {
-        None | Some("power-loss") => AuditDurability::PowerLoss,
-        Some("process-crash") => AuditDurability::ProcessCrash,
+        Some("power-loss") => AuditDurability::PowerLoss,
+        None | Some("process-crash") => AuditDurability::ProcessCrash,
         Some(_) => return Err(usage.into()),
     };
     let options = StoreOptions {

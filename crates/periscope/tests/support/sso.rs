@@ -134,6 +134,7 @@ pub struct Answer {
     pub status: u16,
     pub location: Option<String>,
     pub set_cookies: Vec<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -220,6 +221,7 @@ impl Browser {
             status,
             location,
             set_cookies,
+            headers: response.headers().clone(),
             body: response.text().await.unwrap(),
         }
     }

@@ -195,6 +195,23 @@ pub(super) fn print_tour(
             )?;
         }
     }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Web console: {}",
+        wrap(
+            &format!(
+                "{}/ in a browser that trusts {} (docs/console.md). Sign in with a \
+                 PERISCOPE_TOKEN from the env files: as bob, approve alice's request at \
+                 {}/approvals instead of with `periscope approve`, and watch her grant count \
+                 down on her home page.",
+                ready.api_url,
+                ready.ca_file.display(),
+                ready.api_url
+            ),
+            3
+        )
+    )?;
     if let Some(issuer) = &ready.sso_issuer {
         let people: Vec<String> = super::sso::PEOPLE
             .iter()
