@@ -415,9 +415,10 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    let body = done.to_string();
-    assert_no_value(&body, &p.values);
-    assert_no_value(&body, &p.innocent);
+    assert_no_value(&done.to_string(), &p.values);
+    // The report itself (the answer's timestamps have fractional seconds,
+    // which a five-digit zip code could match by chance).
+    assert_no_value(&done["background"]["report"].to_string(), &p.innocent);
     let tags = proposed(&done["background"]["report"]);
     assert!(
         tags.iter()
