@@ -603,3 +603,177 @@ pub enum ExecFrame {
         masked: u64,
     },
 }
+
+/// `POST /v1/admin/discover` (administrators): sample a connection's columns
+/// and propose tags; with `apply`, store them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoverRequest {
+    /// The connection to profile.
+    pub connection: String,
+    /// Only this schema (default: every schema but the system's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Rows sampled per column (default 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
+    /// Store the proposed tags (versioned, audited); masking uses them at once.
+    #[serde(default)]
+    pub apply: bool,
+}
+
+/// What discovery found on a connection: counts and shares, never a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoverResponse {
+    /// The connection profiled.
+    pub connection: String,
+    /// The schema filter, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Rows asked for per column.
+    pub sample: u32,
+    /// Tables sampled.
+    pub tables: u32,
+    /// Columns profiled (types that never hold identifiers are not).
+    pub columns: u32,
+    /// Rows read from the upstream, all tables together.
+    pub rows_sampled: u64,
+    /// Wall time of the run.
+    pub elapsed_ms: u64,
+    /// Every profiled column and JSON field, with its evidence.
+    pub fields: Vec<DiscoveredField>,
+    /// The tags proposed per column (a JSON column's fields folded into one
+    /// column tag, since tags name columns).
+    pub proposed: Vec<ProposedTag>,
+    /// Tables that could not be sampled, and why (SQLSTATE only).
+    #[serde(default)]
+    pub skipped: Vec<SkippedTable>,
+    /// A ready `[connection.data_policy.tags]` snippet for `periscope.toml`.
+    pub snippet: String,
+    /// What `apply` stored, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedTags>,
+}
+
+/// One column, or one JSON field inside a column, as discovery judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveredField {
+    /// `schema.table.column`, or `schema.table.column.$.path` for a JSON field.
+    pub path: String,
+    /// Non-null, non-blank values sampled.
+    pub sampled: u32,
+    /// NULLs sampled.
+    pub nulls: u32,
+    /// The entity the name alone suggests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_name: Option<String>,
+    /// The proposed tag (entity), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed: Option<String>,
+    /// What the proposal rests on: `name`, `content` or `name_and_content`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+    /// Why, for people (counts and shares).
+    pub reason: String,
+    /// Every check some value passed, strongest first.
+    pub evidence: Vec<FieldEvidence>,
+}
+
+/// How many sampled values of a field validate as an entity by one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldEvidence {
+    /// The entity.
+    pub entity: String,
+    /// The check (`sin`, `card`, `format`...).
+    pub check: String,
+    /// Values that validated.
+    pub matched: u32,
+    /// Values sampled.
+    pub sampled: u32,
+    /// `matched / sampled`.
+    pub share: f64,
+    /// The share random values of the same shape reach.
+    pub chance: f64,
+    /// The share the check must reach.
+    pub required: f64,
+    /// Whether this evidence alone decides.
+    pub passed: bool,
+}
+
+/// A column tag discovery proposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedTag {
+    /// `schema.table.column`.
+    pub column: String,
+    /// The entity the column is masked whole as.
+    pub entity: String,
+    /// The fields that led to it (the column itself, or JSON paths in it).
+    pub from: Vec<String>,
+    /// The tag the configuration already gives the column, which wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured: Option<String>,
+}
+
+/// A table discovery could not sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedTable {
+    /// `schema.table`.
+    pub table: String,
+    /// Why (an SQLSTATE and its meaning, never the server's message).
+    pub reason: String,
+}
+
+/// The result of `apply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedTags {
+    /// The connection's new tag set version.
+    pub version: i64,
+    /// The tags stored by this apply, `column -> entity`.
+    pub added: std::collections::BTreeMap<String, String>,
+    /// How many discovered tags the connection has now.
+    pub total: usize,
+}
+
+/// `GET /v1/admin/discover/{connection}` (administrators): the discovered
+/// tags in force and their history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveredTags {
+    /// The connection.
+    pub connection: String,
+    /// Every version, newest first.
+    pub versions: Vec<DiscoveredTagVersion>,
+    /// What the gateway's background profile of the connection found
+    /// (not applied until an administrator runs `--apply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<BackgroundDiscovery>,
+}
+
+/// The state of a connection's background profile on this gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundDiscovery {
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Why it failed (no value, no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its report, once done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DiscoverResponse>,
+}
+
+/// One stored version of a connection's discovered tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredTagVersion {
+    /// 1, 2, ...
+    pub version: i64,
+    /// When it was applied (RFC 3339).
+    pub created_at: String,
+    /// Who applied it.
+    pub created_by: String,
+    /// `column -> entity`.
+    pub tags: std::collections::BTreeMap<String, String>,
+}

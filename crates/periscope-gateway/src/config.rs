@@ -167,10 +167,41 @@ impl LoadedConfig {
         })
     }
 
+    /// The same configuration with its policy compiled again and `sets`
+    /// (discovered tags) merged in; secrets are not read again.
+    pub fn recompiled_with(&self, sets: &[periscope_store::DiscoveredTagSet]) -> LoadedConfig {
+        let mut policy = Policy::new(&self.config);
+        merge_discovered(&mut policy, sets);
+        LoadedConfig {
+            config: self.config.clone(),
+            policy,
+            source: self.source.clone(),
+            webhook_secret: self.webhook_secret.clone(),
+            sso_secrets: self.sso_secrets.clone(),
+        }
+    }
+
     /// Names of the configured roles, with the built-in `admin`, sorted: what
     /// an unknown role name is refused with.
     pub fn role_names(&self) -> Vec<String> {
         self.policy.roles().map(|r| r.name.clone()).collect()
+    }
+}
+
+/// Merges discovered tags into a compiled policy (configured tags win).
+/// Stored entries that no longer parse are skipped with a warning.
+pub fn merge_discovered(policy: &mut Policy, sets: &[periscope_store::DiscoveredTagSet]) {
+    for set in sets {
+        let tags = set.tags.iter().filter_map(|(column, target)| {
+            match (column.parse(), target.parse()) {
+                (Ok(c), Ok(t)) => Some((c, t)),
+                _ => {
+                    tracing::warn!(connection = %set.connection, %column, "ignoring a stored discovered tag that does not parse");
+                    None
+                }
+            }
+        });
+        policy.add_discovered_tags(&set.connection, tags);
     }
 }
 

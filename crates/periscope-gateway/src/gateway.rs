@@ -117,6 +117,13 @@ pub(crate) struct Inner {
     pub(crate) config: ArcSwap<LoadedConfig>,
     pub(crate) overrides: ServerOverrides,
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// The discovered tags merged into the policy in force (the store's
+    /// current versions), kept so a configuration reload merges them too.
+    pub(crate) discovered: std::sync::Mutex<Vec<periscope_store::DiscoveredTagSet>>,
+    /// Background discovery: connections profiled and their reports.
+    pub(crate) background: std::sync::Mutex<crate::discovery_state::BackgroundState>,
+    /// One background profile at a time.
+    pub(crate) background_gate: tokio::sync::Semaphore,
     pub(crate) store: Store,
     pub(crate) writer: AuditWriter,
     pub(crate) clock: Arc<dyn Clock>,
@@ -613,6 +620,7 @@ impl Gateway {
         let loaded = LoadedConfig::load(current.source.clone()).map(|mut loaded| {
             // The policy does not read `[server]`, so it stays as compiled.
             self.inner.overrides.apply(&mut loaded.config);
+            crate::config::merge_discovered(&mut loaded.policy, &self.discovered_sets());
             loaded
         });
         let (details, result) = match loaded {
@@ -647,6 +655,31 @@ impl Gateway {
             tracing::error!(error = %e, "could not audit the configuration reload");
         }
         result
+    }
+
+    /// The discovered tag sets merged into the policy in force.
+    pub fn discovered_sets(&self) -> Vec<periscope_store::DiscoveredTagSet> {
+        self.inner
+            .discovered
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
+    /// Re-reads the discovered tags from the store and swaps in the policy
+    /// recompiled with them: new sessions mask the tagged columns at once,
+    /// without a restart. Called at start and after each apply.
+    pub async fn refresh_discovered_tags(&self) -> Result<(), StoreError> {
+        let sets = self.inner.store.current_discovered_tags().await?;
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        if let Ok(mut cache) = self.inner.discovered.lock() {
+            cache.clone_from(&sets);
+        }
+        let current = self.config();
+        self.inner
+            .config
+            .store(Arc::new(current.recompiled_with(&sets)));
+        Ok(())
     }
 
     /// Whether a reload has a file to read.

@@ -43,6 +43,8 @@ pub mod config;
 mod console;
 pub mod convert;
 pub mod datadir;
+pub mod discover;
+mod discovery_state;
 mod error;
 mod expiry;
 mod gateway;
@@ -56,6 +58,7 @@ mod server;
 pub mod sessions;
 mod shutdown;
 pub mod sso;
+mod upstream;
 pub mod webhook;
 pub mod websession;
 

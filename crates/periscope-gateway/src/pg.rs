@@ -34,23 +34,23 @@ use periscope_audit::actions;
 use periscope_pg::{PgCatalog, SessionSetup, ShieldedSession};
 use periscope_pg_wire::{
     AuthRejection, AuthRequest, Authenticated as PgAuthenticated, Authenticator, ClientTls,
-    PgError, PgListener, ProxyConfig, SessionTarget, UpstreamSession, UpstreamTls, sqlstate,
+    PgError, PgListener, ProxyConfig, UpstreamSession, sqlstate,
 };
-use periscope_policy::{ClientTls as ConnectionTls, Config, DenyReason, UpstreamTls as ConfigTls};
+use periscope_policy::{ClientTls as ConnectionTls, Config, DenyReason};
 use periscope_shield::catalog::{CatalogCache, DEFAULT_CATALOG_TTL};
 use periscope_shield::record::AuditSink;
 use periscope_sql::AnalysisCache;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::audit_sink::{GatewaySink, SessionContext};
-use crate::config::read_secret;
 use crate::gateway::Gateway;
 use crate::identity::AuthFailure;
 use crate::listener::ProtocolListener;
 use crate::sessions::NewSession;
 use crate::shutdown::Shutdown;
+use crate::upstream::{TargetError, upstream_target};
 
 /// Statements whose analyses each connection keeps.
 const ANALYSIS_CACHE_SIZE: usize = 2048;
@@ -204,57 +204,28 @@ impl Authenticator for GatewayAuth {
                 message: "this connection requires TLS: connect with sslmode=require".into(),
             });
         }
-        let password = match &conn.password {
-            Some(reference) => match read_secret(reference) {
-                Ok(v) => v,
-                Err(detail) => {
-                    tracing::error!(connection = %conn.name, source = %reference, %detail, "cannot read the upstream password");
-                    return Err(AuthRejection {
-                        code: sqlstate::SERVER_REJECTED_CONNECTION,
-                        message: format!(
-                            "the upstream credentials of connection \"{}\" are not available; ask an administrator",
-                            conn.name
-                        ),
-                    });
-                }
-            },
-            None => SecretString::from(""),
-        };
-        let tls = match conn.upstream_tls {
-            ConfigTls::Disable => UpstreamTls::Disable,
-            ConfigTls::Prefer => UpstreamTls::Prefer,
-            ConfigTls::Require => UpstreamTls::Require,
-            ConfigTls::VerifyFull => match &conn.upstream_ca_file {
-                Some(ca) => UpstreamTls::VerifyFull {
-                    ca_file: ca.clone(),
-                },
-                None => {
-                    tracing::error!(connection = %conn.name, "upstream_tls = verify-full needs upstream_ca_file");
-                    return Err(AuthRejection {
-                        code: sqlstate::UNABLE_TO_CONNECT,
-                        message: format!(
-                            "could not connect to the upstream of connection \"{}\"; ask an administrator",
-                            conn.name
-                        ),
-                    });
-                }
-            },
-        };
         let mut parameters = Vec::new();
         if allowance.shields().blocks_write() {
             // The backstop behind the guardrails: a write hidden where the
             // analysis cannot see (inside a function) still fails upstream.
             parameters.push(("default_transaction_read_only".into(), "on".into()));
         }
-        let target = SessionTarget {
-            host: conn.host.clone(),
-            port: conn.port,
-            database: conn.database.clone(),
-            user: conn.user.clone(),
-            password,
-            tls,
-            parameters,
-        };
+        let target = upstream_target(conn, parameters).map_err(|e| match e {
+            TargetError::Password => AuthRejection {
+                code: sqlstate::SERVER_REJECTED_CONNECTION,
+                message: format!(
+                    "the upstream credentials of connection \"{}\" are not available; ask an administrator",
+                    conn.name
+                ),
+            },
+            TargetError::CaFile => AuthRejection {
+                code: sqlstate::UNABLE_TO_CONNECT,
+                message: format!(
+                    "could not connect to the upstream of connection \"{}\"; ask an administrator",
+                    conn.name
+                ),
+            },
+        })?;
         let grants: Vec<String> = allowance
             .shields()
             .grant_ids()
@@ -325,6 +296,9 @@ impl Authenticator for GatewayAuth {
             started_at: self.gateway.now(),
         });
         hooks.attach(catalog, guard.id(), upstream.upstream_user());
+        // The first session served on a connection starts its background
+        // profile (unless it opts out); this session is not delayed.
+        crate::discover::on_first_serve(&self.gateway, &ctx.connection);
         let draft = self
             .gateway
             .draft(&ctx.identity, actions::SESSION_START, &ctx.connection)

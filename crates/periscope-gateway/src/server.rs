@@ -280,6 +280,8 @@ pub async fn start(options: GatewayOptions) -> Result<Running, StartError> {
         options.webhook_retry,
     )?;
     let bootstrap = bootstrap(&gateway).await?;
+    // Tags stored by `periscope discover --apply` mask from the first session.
+    gateway.refresh_discovered_tags().await?;
     record_start(&gateway).await?;
 
     let (stop, stop_rx) = watch::channel(false);
@@ -448,6 +450,9 @@ fn assemble(
             config: ArcSwap::from_pointee(loaded),
             overrides,
             reload_lock: tokio::sync::Mutex::new(()),
+            discovered: std::sync::Mutex::new(Vec::new()),
+            background: std::sync::Mutex::new(crate::discovery_state::BackgroundState::default()),
+            background_gate: tokio::sync::Semaphore::new(1),
             identity: Arc::new(LocalTokens::new(store.clone(), hasher.clone())),
             store,
             writer,

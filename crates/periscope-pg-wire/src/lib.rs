@@ -86,4 +86,6 @@ pub use hooks::{
 };
 pub use listener::{ClientTls, DEFAULT_PORT, PgListener, ProxyConfig, ProxyMetrics, SessionList};
 pub use relay::{SessionHandle, SessionStats};
-pub use upstream::{TextRow, UpstreamError, UpstreamQueryError, UpstreamSession};
+pub use upstream::{
+    TextRow, UpstreamConnection, UpstreamError, UpstreamQueryError, UpstreamSession,
+};

@@ -515,3 +515,64 @@ fn unexpected(expected: &'static str, tag: u8) -> UpstreamError {
     };
     SessionError::upstream(ProtocolError::Unexpected { expected, got }).into()
 }
+
+/// A standalone upstream connection with the injected credentials, for the
+/// gateway's own bounded reads (discovery's sampling), outside any client
+/// session. Queries go through [`UpstreamConnection::session`]; dropping it
+/// closes the socket, [`UpstreamConnection::close`] says goodbye first.
+#[derive(Debug)]
+pub struct UpstreamConnection {
+    upstream: Upstream,
+    limits: Limits,
+    user: String,
+    /// ParameterStatus/NoticeResponse frames nobody forwards.
+    discarded: BytesMut,
+}
+
+impl UpstreamConnection {
+    /// Connects, negotiates TLS and authenticates as `target` says, with
+    /// `params` in the startup packet (`application_name`...), each phase
+    /// bounded by `timeout`.
+    pub async fn open(
+        target: &SessionTarget,
+        params: &[(&str, &str)],
+        timeout: Duration,
+        limits: Limits,
+    ) -> Result<UpstreamConnection, UpstreamError> {
+        let upstream = connect(
+            target,
+            params,
+            UpstreamTimeouts {
+                connect: timeout,
+                handshake: timeout,
+            },
+            limits,
+        )
+        .await?;
+        Ok(UpstreamConnection {
+            upstream,
+            limits,
+            user: target.user.clone(),
+            discarded: BytesMut::new(),
+        })
+    }
+
+    /// The connection as an [`UpstreamSession`], to run simple queries on.
+    pub fn session(&mut self) -> UpstreamSession<'_> {
+        self.discarded.clear();
+        UpstreamSession {
+            wire: &mut self.upstream.wire,
+            limits: self.limits,
+            to_client: &mut self.discarded,
+            user: &self.user,
+            server_version: self.upstream.server_version.as_deref(),
+        }
+    }
+
+    /// Sends Terminate and closes the connection.
+    pub async fn close(mut self) {
+        let mut out = BytesMut::new();
+        encode::terminate(&mut out);
+        let _ = self.upstream.wire.send(&mut out).await;
+    }
+}

@@ -291,6 +291,14 @@ pub(crate) fn allowed(
             i.grant_id, i.shield, i.reason
         ));
     }
+    if !conn.discovered.is_empty() {
+        let columns: Vec<String> = conn.discovered.iter().map(ToString::to_string).collect();
+        e.notes.push(format!(
+            "tagged by discovery (`periscope discover {} --apply`): {}",
+            conn.name,
+            columns.join(", ")
+        ));
+    }
     if !conn.declared_data_policy {
         e.notes.push(format!(
             "`{}` declares no data policy: the fully shielded defaults apply",
@@ -306,7 +314,20 @@ fn mask_effect(shield: &Shield, shields: &crate::decide::ShieldSet) -> String {
             let op = shields
                 .mask_operator(*entity)
                 .map_or(String::new(), |op| format!(" (operator: {op})"));
-            format!("{entity} values are masked{op}")
+            let columns: Vec<String> = shields
+                .column_tags()
+                .iter()
+                .filter(|(_, t)| matches!(t, MaskTarget::Entity(x) if x == entity))
+                .map(|(c, _)| c.to_string())
+                .collect();
+            if columns.is_empty() {
+                format!("{entity} values are masked{op}")
+            } else {
+                format!(
+                    "{entity} values are masked{op}; columns tagged `{entity}` are masked whole: {}",
+                    columns.join(", ")
+                )
+            }
         }
         Shield::Unmask(MaskTarget::Tag(tag)) => {
             let columns: Vec<String> = shields

@@ -13,6 +13,8 @@ use crate::command::CommandPattern;
 use crate::config::{
     ADMIN_ROLE, Config, ConfigError, ConnectionConfig, ConnectionKind, DataPolicy, RoleConfig,
 };
+use crate::names::ColumnRef;
+use crate::shield::MaskTarget;
 
 /// Who is asking: an authenticated identity and the role names the store holds
 /// for it.
@@ -60,6 +62,9 @@ pub struct ConnectionPolicy {
     /// On an `exec` connection, the sensitive argument patterns: each one a
     /// `command:<pattern>` shield in force until a grant lifts it.
     pub sensitive_commands: BTreeSet<CommandPattern>,
+    /// The columns of `data.tags` that discovery tagged (`periscope discover
+    /// --apply`) rather than the configuration, for explanations.
+    pub discovered: BTreeSet<ColumnRef>,
 }
 
 /// The compiled, immutable policy.
@@ -106,6 +111,31 @@ impl Policy {
     /// Every connection, by name.
     pub fn connections(&self) -> impl Iterator<Item = &ConnectionPolicy> {
         self.connections.values()
+    }
+
+    /// Merges tags found by discovery into `connection`'s data policy, where
+    /// they mask like configured tags (and `unmask:<entity>` lifts them). A
+    /// column the configuration tags keeps its configured tag. Returns how
+    /// many tags were added; an unknown connection adds none.
+    pub fn add_discovered_tags(
+        &mut self,
+        connection: &str,
+        tags: impl IntoIterator<Item = (ColumnRef, MaskTarget)>,
+    ) -> usize {
+        let Some(conn) = self.connections.get_mut(connection) else {
+            return 0;
+        };
+        let mut added = 0;
+        for (column, target) in tags {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                conn.data.tags.entry(column.clone())
+            {
+                slot.insert(target);
+                conn.discovered.insert(column);
+                added += 1;
+            }
+        }
+        added
     }
 
     /// The role called `name`, including the built-in `admin`.
@@ -179,5 +209,6 @@ fn compile_connection(
             .iter()
             .flat_map(|e| e.sensitive.iter().cloned())
             .collect(),
+        discovered: BTreeSet::new(),
     }
 }

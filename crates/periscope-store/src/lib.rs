@@ -21,6 +21,7 @@
 //! See `docs/store.md` for backends, durability settings, the schema and HA notes.
 
 mod audit;
+mod discovery;
 mod error;
 mod identity;
 mod request;
@@ -33,6 +34,7 @@ mod web_session;
 mod writer;
 
 pub use audit::{AuditQuery, ExportFrom};
+pub use discovery::DiscoveredTagSet;
 pub use error::StoreError;
 pub use identity::{Identity, NewIdentity};
 pub use request::{GrantFilter, RequestFilter};

@@ -57,6 +57,11 @@ const MIGRATIONS: &[SchemaStep] = &[
         postgres: include_str!("../migrations/0003_audit_indexes.postgres.sql"),
     },
     SchemaStep::shared(4, "sso", include_str!("../migrations/0004_sso.sql")),
+    SchemaStep::shared(
+        5,
+        "discovered tags",
+        include_str!("../migrations/0005_discovered_tags.sql"),
+    ),
 ];
 
 /// Which database a [`Store`] talks to.

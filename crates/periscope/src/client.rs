@@ -523,6 +523,18 @@ impl Client {
         self.call(Method::POST, url, body).await
     }
 
+    /// `POST` for work that takes a while on the gateway (discovery samples
+    /// an upstream): the answer may take up to `timeout`.
+    pub async fn post_slow<B: Serialize, T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<Answer<T>, CliError> {
+        self.call_within(Method::POST, url, Some(body), timeout)
+            .await
+    }
+
     /// `PATCH` a JSON body and read a JSON answer.
     pub async fn patch<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -558,8 +570,18 @@ impl Client {
         url: Url,
         body: Option<&B>,
     ) -> Result<Answer<T>, CliError> {
+        self.call_within(method, url, body, CALL_TIMEOUT).await
+    }
+
+    async fn call_within<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<Answer<T>, CliError> {
         let what = format!("{method} {}", url.path());
-        let mut request = self.request(method, url).timeout(CALL_TIMEOUT);
+        let mut request = self.request(method, url).timeout(timeout);
         if let Some(body) = body {
             request = request.json(body);
         }

@@ -170,13 +170,18 @@ async fn bystander_ok(w: &World, bystander: &Client) {
     assert!(w.gw.is_running());
 }
 
-/// Upstream sessions of the gateway's role, as the server counts them.
+/// Upstream sessions of the gateway's role, as the server counts them
+/// (without the background discovery profile, which comes and goes on its
+/// own after the first session).
 fn upstream_sessions(w: &World) -> usize {
     w.shop
         .cluster
         .psql(
             "shop",
-            &format!("SELECT count(*) FROM pg_stat_activity WHERE usename = '{UPSTREAM_USER}'"),
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = '{UPSTREAM_USER}' \
+                 AND application_name <> 'periscope-discover'"
+            ),
         )
         .unwrap()
         .parse()

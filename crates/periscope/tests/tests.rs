@@ -21,6 +21,8 @@ mod client_matrix;
 mod console;
 /// `periscope demo` end to end.
 mod demo_tour;
+/// `periscope discover` end to end: proposals, apply, background profiles.
+mod discover;
 /// Commands through the gateway: `periscope exec` on exec connections.
 mod exec_commands;
 /// The gateway SIGKILLed mid-statement: the audit log keeps every acknowledged statement.

@@ -8,6 +8,7 @@
 
 mod admin;
 pub(crate) mod audit;
+mod discover;
 mod exec;
 mod failure;
 mod handlers;
@@ -79,6 +80,8 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
         )
         .route("/v1/admin/tokens/{id}", delete(admin::revoke_token))
         .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/admin/discover", post(discover::discover))
+        .route("/v1/admin/discover/{connection}", get(discover::tags))
         .route("/v1/sessions", get(admin::sessions));
     if gateway.test_clock().is_some() {
         v1 = v1.route("/v1/test/clock", post(admin::advance_clock));

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use periscope_api as api;
 use serde::Deserialize;
 
@@ -35,35 +36,27 @@ fn addr(client: &Client) -> Option<std::net::SocketAddr> {
     client.as_ref().map(|c| c.0.0.0)
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The style of the sign-in pages (inline: they work before the console's
+/// assets are reachable, and the CSP allows inline style only).
+const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;\
+    padding:0 1em;color:#1b1f24}code{background:#eef1f4;padding:0 .2em}\
+    button,a.button{font:inherit;padding:.4em 1em}";
 
-/// A small page; `body` is already HTML.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Periscope</title>\
-         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;\
-         padding:0 1em;color:#1b1f24}}code{{background:#eef1f4;padding:0 .2em}}\
-         button,a.button{{font:inherit;padding:.4em 1em}}</style></head>\
-         <body><h1>{title}</h1>{body}</body></html>",
-        title = escape(title),
-    );
-    let mut response = (status, html).into_response();
+/// A small page around `body` (maud escapes every interpolated value).
+fn page(status: StatusCode, title: &str, body: Markup) -> Response {
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Periscope" }
+                style { (PreEscaped(PAGE_STYLE)) }
+            }
+            body { h1 { (title) } (body) }
+        }
+    };
+    let mut response = (status, html.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -84,18 +77,14 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 fn refusal_page(refusal: &Refusal) -> Response {
     let failure = Failure::from_refusal(refusal);
     let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let hint = failure
-        .hint
-        .as_deref()
-        .map(|h| format!("<p>{}</p>", escape(h)))
-        .unwrap_or_default();
     page(
         status,
         "Sign-in refused",
-        &format!(
-            "<p>{}</p>{hint}<p><a href=\"/sso/login\">Sign in again</a></p>",
-            escape(&failure.message)
-        ),
+        html! {
+            p { (failure.message) }
+            @if let Some(hint) = &failure.hint { p { (hint) } }
+            p { a href="/sso/login" { "Sign in again" } }
+        },
     )
 }
 
@@ -149,28 +138,32 @@ pub(crate) async fn login(
 ) -> Response {
     let return_to = match landing_path(q.return_to.as_deref()) {
         Ok(path) => path,
-        Err(message) => return page(StatusCode::BAD_REQUEST, "Cannot sign in", &escape(&message)),
+        Err(message) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Cannot sign in",
+                html! { p { (message) } },
+            );
+        }
     };
     let providers = gateway.sso_providers();
     if q.provider.is_none() && providers.len() > 1 {
         let return_q: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-        let items: String = providers
-            .iter()
-            .map(|(name, display)| {
-                let name_q: String =
+        let items = html! {
+            @for (name, display) in &providers {
+                @let name_q: String =
                     url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-                format!(
-                    "<li><a class=\"button\" href=\"/sso/login?provider={}&amp;return_to={}\">{}</a></li>",
-                    escape(&name_q),
-                    escape(&return_q),
-                    escape(display)
-                )
-            })
-            .collect();
+                li {
+                    a class="button" href={ "/sso/login?provider=" (name_q) "&return_to=" (return_q) } {
+                        (display)
+                    }
+                }
+            }
+        };
         return page(
             StatusCode::OK,
             "Sign in",
-            &format!("<p>Sign in to Periscope with:</p><ul>{items}</ul>"),
+            html! { p { "Sign in to Periscope with:" } ul { (items) } },
         );
     }
     match gateway
@@ -263,7 +256,10 @@ pub(crate) async fn logout(
         let mut response = page(
             StatusCode::OK,
             "Signed out",
-            "<p>You are signed out of Periscope.</p><p><a href=\"/sso/login\">Sign in</a></p>",
+            html! {
+                p { "You are signed out of Periscope." }
+                p { a href="/sso/login" { "Sign in" } }
+            },
         );
         response
             .headers_mut()
@@ -285,8 +281,12 @@ pub(crate) async fn logout(
         return page(
             StatusCode::FORBIDDEN,
             "Not signed out",
-            "<p>The request did not carry this session's CSRF token. Use the sign-out button \
-             of a Periscope page.</p>",
+            html! {
+                p {
+                    "The request did not carry this session's CSRF token. Use the sign-out \
+                     button of a Periscope page."
+                }
+            },
         );
     }
     match gateway
@@ -309,7 +309,7 @@ pub(crate) async fn session(State(gateway): State<Gateway>, headers: HeaderMap) 
         return page(
             StatusCode::OK,
             "Not signed in",
-            "<p><a class=\"button\" href=\"/sso/login\">Sign in</a></p>",
+            html! { p { a class="button" href="/sso/login" { "Sign in" } } },
         );
     };
     let roles = if web.caller.identity.roles.is_empty() {
@@ -317,24 +317,27 @@ pub(crate) async fn session(State(gateway): State<Gateway>, headers: HeaderMap) 
     } else {
         web.caller.identity.roles.join(", ")
     };
+    let until = web
+        .caller
+        .token_expires_at
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
     page(
         StatusCode::OK,
         "Signed in",
-        &format!(
-            "<p>Signed in as <strong>{}</strong> ({}), until {}.</p>\
-             <form method=\"post\" action=\"/sso/logout\">\
-             <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
-             <button type=\"submit\">Sign out</button></form>",
-            escape(web.caller.name()),
-            escape(&roles),
-            web.caller
-                .token_expires_at
-                .and_then(|t| t
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .ok())
-                .unwrap_or_default(),
-            escape(&web.csrf_token),
-        ),
+        html! {
+            p {
+                "Signed in as " strong { (web.caller.name()) } " (" (roles) "), until "
+                (until) "."
+            }
+            form method="post" action="/sso/logout" {
+                input type="hidden" name=(CSRF_FIELD) value=(web.csrf_token);
+                button type="submit" { "Sign out" }
+            }
+        },
     )
 }
 
@@ -512,11 +515,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn html_is_escaped() {
+    #[tokio::test]
+    async fn page_text_is_escaped() {
+        let hostile = "<script>alert(1)</script>\"&";
+        let response = page(StatusCode::OK, hostile, html! { p { (hostile) } });
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!body.contains("<script>"), "{body}");
         assert_eq!(
-            escape("<a href=\"x\">'&"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+            body.matches("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;")
+                .count(),
+            3,
+            "title, heading and paragraph: {body}"
         );
     }
 }

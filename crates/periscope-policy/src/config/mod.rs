@@ -397,6 +397,10 @@ pub struct ConnectionConfig {
     pub upstream_ca_file: Option<PathBuf>,
     /// TLS from clients (default `required`).
     pub client_tls: ClientTls,
+    /// Whether the gateway profiles this connection's data in the
+    /// background when it first serves it (default `true`; opt out with
+    /// `background_discovery = false`). Findings wait for review.
+    pub background_discovery: bool,
     /// Free-form labels that roles select on (`env = "prod"`).
     pub labels: BTreeMap<String, String>,
     /// Extra protections; `None` means the fully shielded defaults.

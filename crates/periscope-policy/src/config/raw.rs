@@ -93,6 +93,8 @@ pub(crate) struct RawConnection {
     #[serde(default)]
     pub client_tls: Option<S<ClientTls>>,
     #[serde(default)]
+    pub background_discovery: Option<bool>,
+    #[serde(default)]
     pub labels: BTreeMap<S<String>, String>,
     pub data_policy: Option<RawDataPolicy>,
     // `kind = "exec"` only.

@@ -353,6 +353,7 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         upstream_tls,
         upstream_ca_file,
         client_tls: c.client_tls.map(|t| *t.get_ref()).unwrap_or_default(),
+        background_discovery: c.background_discovery.unwrap_or(true),
         labels,
         data_policy,
         exec: None,
@@ -383,6 +384,13 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
                 format!("`{key}` does not apply to an exec connection (it is a postgres setting)"),
             );
         }
+    }
+    if c.background_discovery.is_some() {
+        r.error(
+            c.name.span(),
+            "`background_discovery` does not apply to an exec connection (discovery samples \
+             database columns)",
+        );
     }
     let command: Vec<String> = match c.command {
         None => {
@@ -506,6 +514,7 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
         upstream_tls: UpstreamTls::default(),
         upstream_ca_file: None,
         client_tls: ClientTls::default(),
+        background_discovery: false,
         labels,
         data_policy,
         exec: Some(ExecConfig {

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use super::{account, admin, audit, connections, exec, grants, policy};
+use super::{account, admin, audit, connections, discover, exec, grants, policy};
 use crate::client::{self, CliError, Client, ConnArgs};
 
 /// Commands that talk to a gateway (or, for `audit verify --file`, to nothing).
@@ -39,6 +39,9 @@ pub enum ClientCommand {
     Revoke(grants::RevokeArgs),
     /// Explain what an identity may do on a connection.
     Policy(policy::PolicyArgs),
+    /// Find the sensitive columns of a connection by sampling them; propose
+    /// (and with --apply, store) tags (admin roles).
+    Discover(discover::DiscoverArgs),
     /// Manage identities, tokens, configuration and sessions (admin roles).
     Admin(admin::AdminArgs),
     /// Read, export and verify the tamper-evident audit log.
@@ -61,6 +64,7 @@ impl ClientCommand {
             ClientCommand::Grants(a) => &a.conn,
             ClientCommand::Revoke(a) => &a.conn,
             ClientCommand::Policy(a) => &a.conn,
+            ClientCommand::Discover(a) => &a.conn,
             ClientCommand::Admin(a) => &a.conn,
             ClientCommand::Audit(a) => &a.conn,
         }
@@ -109,6 +113,7 @@ fn dispatch(command: ClientCommand) -> anyhow::Result<ExitCode> {
                     ClientCommand::Grants(a) => grants::grants(&api, a).await,
                     ClientCommand::Revoke(a) => grants::revoke(&api, a).await,
                     ClientCommand::Policy(a) => policy::run(&api, a).await,
+                    ClientCommand::Discover(a) => discover::run(&api, a).await,
                     ClientCommand::Admin(a) => admin::run(&api, a).await,
                     ClientCommand::Audit(a) => audit::run(&api, a).await,
                     ClientCommand::Login(_) | ClientCommand::Logout(_) => {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod client;
 pub mod connections;
 pub mod demo;
+pub mod discover;
 pub mod exec;
 pub mod grants;
 pub mod output;
