@@ -657,6 +657,11 @@ fn exec_connection_mistakes_are_located() {
         "does not apply to an exec connection",
     );
     assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\nbackground_discovery = true\n"),
+        "name = \"x\"",
+        "`background_discovery` does not apply to an exec connection",
+    );
+    assert_one(
         &format!("{base}command = [\"/bin/echo\"]\nallow = [\"  \"]\n"),
         "allow = ",
         "at least one argument",

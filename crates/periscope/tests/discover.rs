@@ -354,8 +354,8 @@ async fn discover_proposes_applies_and_masks_without_restart() {
     assert_no_value(&export, &p.values);
 }
 
-/// A connection like `pg-prod` that opts out of background profiling, and a
-/// role to reach it.
+/// A connection like `pg-prod` that opts out of background profiling, a
+/// role to reach it, and an exec connection (nothing to sample).
 fn quiet(port: u16) -> String {
     format!(
         r#"
@@ -373,6 +373,12 @@ background_discovery = false
 [[role]]
 name = "quiet"
 connections = ["pg-quiet"]
+
+[[connection]]
+name = "ops"
+kind = "exec"
+command = ["/bin/echo"]
+allow = ["hello"]
 "#
     )
 }
@@ -395,6 +401,22 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
     let reloaded = w.admin.post("/v1/admin/reload", &json!({})).await.unwrap();
     expect(&reloaded, 200);
     let carol = user(&w.gw, &w.admin, "carol", &["quiet"]).await;
+
+    // Discovery samples database columns: an exec connection is refused
+    // with a clear error, not sampled.
+    let on_exec = w
+        .admin
+        .post("/v1/admin/discover", &json!({ "connection": "ops" }))
+        .await
+        .unwrap();
+    assert_eq!(on_exec.status, 400, "{}", on_exec.body);
+    assert!(
+        on_exec
+            .body
+            .contains("`ops` is not a PostgreSQL connection"),
+        "{}",
+        on_exec.body
+    );
 
     // No session yet: no profile.
     assert!(background_of(&w, "pg-prod").await["background"].is_null());

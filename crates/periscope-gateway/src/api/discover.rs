@@ -72,9 +72,9 @@ pub(crate) async fn discover(
         ReportError::UnknownConnection(c) => {
             Failure::not_found(format!("no connection named `{c}`"))
         }
-        ReportError::NotADatabase(c) => Failure::bad_request(format!(
-            "connection `{c}` is not a PostgreSQL connection: discovery samples database columns"
-        )),
+        ReportError::NotADatabase(c) => {
+            Failure::bad_request(ReportError::NotADatabase(c).to_string())
+        }
         ReportError::Store(e) => e.into(),
         ReportError::Discover(other) => Failure::unavailable(other.to_string()),
     })?;
