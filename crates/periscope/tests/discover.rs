@@ -7,6 +7,7 @@
 use std::process::Command;
 
 use crate::support::proxy::{UPSTREAM_USER, World, config, expect, user, world_with};
+use periscope_testkit::fixtures;
 use serde_json::{Value, json};
 
 /// A small deterministic generator (xorshift), so the data is the same on
@@ -28,41 +29,22 @@ impl Rng {
     }
 }
 
-/// The digit that makes `payload` + digit pass Luhn.
-fn luhn_digit(payload: &str) -> char {
-    let sum: u32 = payload
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    char::from(b'0' + ((10 - sum % 10) % 10) as u8)
-}
-
 fn luhn_ok(number: &str) -> bool {
     let body = &number[..number.len() - 1];
-    number.ends_with(luhn_digit(body))
+    number.ends_with(&fixtures::luhn_check_digit(body).to_string())
 }
 
 /// A Canadian SIN: 9 digits, first not 0 or 8, Luhn.
 fn sin(rng: &mut Rng) -> String {
     let first = ["1", "2", "3", "4", "5", "6", "7", "9"][(rng.next() % 8) as usize];
     let payload = format!("{first}{}", rng.digits(7));
-    format!("{payload}{}", luhn_digit(&payload))
+    format!("{payload}{}", fixtures::luhn_check_digit(&payload))
 }
 
 /// A Visa number without separators.
 fn card(rng: &mut Rng) -> String {
     let payload = format!("4{}", rng.digits(14));
-    format!("{payload}{}", luhn_digit(&payload))
+    format!("{payload}{}", fixtures::luhn_check_digit(&payload))
 }
 
 /// A Brazilian CPF (tax id), first digit not 0, as digits.
