@@ -224,12 +224,10 @@ approvals = 0
         assert!(!a.shields().blocks_write());
     }
 
-    #[test]
-    fn a_grant_lifting_the_pattern_lets_it_run() {
-        let policy = Policy::parse(CONFIG, "p").unwrap();
-        let exec = exec(CONFIG);
+    /// alice's active grant lifting `command:delete *` on `kube`.
+    fn grant_lifting_delete() -> Grant {
         let start = OffsetDateTime::from_unix_timestamp(1_799_999_000).unwrap();
-        let grant = Grant {
+        Grant {
             id: "gr_1".into(),
             request_id: "req_1".into(),
             identity: "alice".into(),
@@ -243,8 +241,14 @@ approvals = 0
             expires_at: start + time::Duration::hours(1),
             revoked_at: None,
             revoked_by: None,
-        };
-        let a = allowance(&policy, &[grant]);
+        }
+    }
+
+    #[test]
+    fn a_grant_lifting_the_pattern_lets_it_run() {
+        let policy = Policy::parse(CONFIG, "p").unwrap();
+        let exec = exec(CONFIG);
+        let a = allowance(&policy, &[grant_lifting_delete()]);
         assert_eq!(
             check(&exec, &a, &args("delete pod web-1")),
             Ok(Permit::Lifted {
@@ -266,23 +270,7 @@ approvals = 0
         );
         let policy = Policy::parse(&text, "p").unwrap();
         let exec = exec(&text);
-        let start = OffsetDateTime::from_unix_timestamp(1_799_999_000).unwrap();
-        let grant = Grant {
-            id: "gr_1".into(),
-            request_id: "req_1".into(),
-            identity: "alice".into(),
-            connection: "kube".into(),
-            role: "dev".into(),
-            lifts: vec!["command:delete *".parse().unwrap()],
-            reason: "clean up a stuck pod".into(),
-            approvers: vec![],
-            break_glass: false,
-            starts_at: start,
-            expires_at: start + time::Duration::hours(1),
-            revoked_at: None,
-            revoked_by: None,
-        };
-        let a = allowance(&policy, &[grant]);
+        let a = allowance(&policy, &[grant_lifting_delete()]);
         assert!(check(&exec, &a, &args("delete pod web-1")).is_ok());
         assert_eq!(
             check(&exec, &a, &args("delete --all")),
