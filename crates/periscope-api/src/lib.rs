@@ -722,7 +722,20 @@ pub struct SkippedTable {
     pub reason: String,
 }
 
-/// The result of `apply`.
+/// The tag a dismissed column carries in [`DiscoveredTagVersion::tags`]:
+/// an administrator overrode discovery's finding there.
+pub const DISMISSED_TAG: &str = "none";
+
+/// `POST /v1/admin/discover/{connection}/dismiss` (administrators):
+/// override discovery's finding on columns it tagged (or would tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DismissRequest {
+    /// `schema.table.column` of each column.
+    pub columns: Vec<String>,
+}
+
+/// The result of `apply` (or of a dismissal: `added` maps each dismissed
+/// column to `none`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedTags {
     /// The connection's new tag set version.
@@ -741,8 +754,8 @@ pub struct DiscoveredTags {
     pub connection: String,
     /// Every version, newest first.
     pub versions: Vec<DiscoveredTagVersion>,
-    /// What the gateway's background profile of the connection found
-    /// (not applied until an administrator runs `--apply`).
+    /// What the gateway's background profile of the connection found (its
+    /// new findings are stored at once, in `report.applied`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<BackgroundDiscovery>,
 }

@@ -168,16 +168,21 @@ actions! {
     /// An administrator re-enabled an identity.
     ADMIN_USER_ENABLE = "admin.user_enable";
 
-    /// An administrator ran sensitive data discovery on a connection
-    /// (`periscope discover`): schemas, columns and rows sampled, fields
-    /// proposed per entity; never a value.
+    /// Sensitive data discovery ran on a connection (`periscope discover`,
+    /// or the gateway's background profile as `periscope`): schemas,
+    /// columns and rows sampled, fields proposed per entity; never a value.
     DISCOVERY_RUN = "discovery.run";
     /// A `periscope discover` call was refused: the caller is not an
     /// administrator, or the connection is unknown.
     DISCOVERY_REFUSED = "discovery.refused";
-    /// Discovered tags were stored (`periscope discover --apply`): the new
-    /// version and the tags it added; masking uses them at once.
+    /// Discovered tags were stored (`periscope discover --apply`, or a
+    /// background profile's new findings as `periscope`): the new version
+    /// and the tags it added; masking uses them at once.
     DISCOVERY_APPLY = "discovery.apply";
+    /// An administrator overrode discovery for some columns
+    /// (`periscope discover --dismiss`): their discovered tags are removed
+    /// and later profiles leave them alone.
+    DISCOVERY_DISMISS = "discovery.dismiss";
 
     /// The gateway started with a test clock that the API can move (never in
     /// production).

@@ -193,6 +193,9 @@ impl LoadedConfig {
 pub fn merge_discovered(policy: &mut Policy, sets: &[periscope_store::DiscoveredTagSet]) {
     for set in sets {
         let tags = set.tags.iter().filter_map(|(column, target)| {
+            if target == crate::discovery_state::DISMISSED {
+                return None;
+            }
             match (column.parse(), target.parse()) {
                 (Ok(c), Ok(t)) => Some((c, t)),
                 _ => {

@@ -6,6 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use periscope_api as api;
 
+/// The stored tag of a column an administrator dismissed: discovery's
+/// finding is overridden, the column is not masked by a discovered tag and
+/// later profiles leave it alone. (Here, in a leaf, because the policy
+/// merge in `config` skips it.)
+pub const DISMISSED: &str = api::DISMISSED_TAG;
+
 /// Background profiles on this gateway: which connections were started,
 /// and each one's state and report.
 #[derive(Debug, Default)]

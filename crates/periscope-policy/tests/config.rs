@@ -104,6 +104,28 @@ fn connection_defaults_are_the_secure_ones() {
     assert!(c.data_policy.is_none());
     let p = c.effective_data_policy();
     assert!(p.refuse_unanalysable && p.tags.is_empty() && p.enable.is_empty());
+    // Discovery on by default, profiling again once a day.
+    assert!(c.background_discovery);
+    assert_eq!(c.discovery_interval, Duration::from_secs(24 * 3600));
+}
+
+#[test]
+fn discovery_interval_is_a_bounded_duration() {
+    let config = Config::parse(&format!("{CONNECTION}discovery_interval = \"6h\"\n"), "p").unwrap();
+    assert_eq!(
+        config.connections[0].discovery_interval,
+        Duration::from_secs(6 * 3600)
+    );
+    assert_one(
+        &format!("{CONNECTION}discovery_interval = \"0s\"\n"),
+        "discovery_interval = \"0s\"",
+        "discovery_interval",
+    );
+    assert_one(
+        &format!("{CONNECTION}discovery_interval = \"90d\"\n"),
+        "discovery_interval = \"90d\"",
+        "discovery_interval",
+    );
 }
 
 #[test]
@@ -660,6 +682,11 @@ fn exec_connection_mistakes_are_located() {
         &format!("{base}command = [\"/bin/echo\"]\nbackground_discovery = true\n"),
         "name = \"x\"",
         "`background_discovery` does not apply to an exec connection",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/echo\"]\ndiscovery_interval = \"1h\"\n"),
+        "discovery_interval = \"1h\"",
+        "`discovery_interval` does not apply to an exec connection",
     );
     assert_one(
         &format!("{base}command = [\"/bin/echo\"]\nallow = [\"  \"]\n"),

@@ -186,8 +186,11 @@ fn proposed(report: &Value) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn discover_proposes_applies_and_masks_without_restart() {
-    let (w, p) = seeded().await;
+    let (mut w, p) = seeded().await;
     let admin_token = w.gw.bootstrap_token().unwrap().to_string();
+    // The administrator's path alone: pg-prod's background profile (which
+    // would tag the same columns itself) is turned off before any session.
+    background_off(&mut w).await;
 
     // Before discovery, the separator-free national ids in `ref` pass: no
     // name and no detector says what they are.
@@ -365,6 +368,43 @@ allow = ["hello"]
     )
 }
 
+/// Turns pg-prod's background profile off (a reload).
+async fn background_off(w: &mut World) {
+    let port = w.shop.cluster.port();
+    let text = config(port, "").replacen(
+        "upstream_tls = \"disable\"\n",
+        "upstream_tls = \"disable\"\nbackground_discovery = false\n",
+        1,
+    );
+    w.gw.write_config(&text).unwrap();
+    let reloaded = w.admin.post("/v1/admin/reload", &json!({})).await.unwrap();
+    expect(&reloaded, 200);
+}
+
+/// Waits until `connection`'s background profile has run `runs` times
+/// (the `discovery.run` events by `periscope`), within a minute.
+async fn wait_for_profiles(w: &World, connection: &str, runs: usize) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let b = background_of(w, connection).await;
+        assert_ne!(b["background"]["state"], "failed", "{b:#}");
+        let done = w
+            .audit("discovery.run")
+            .await
+            .iter()
+            .filter(|e| e["actor"] == "periscope" && e["target"] == connection)
+            .count();
+        if done >= runs && b["background"]["state"] == "done" {
+            return b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{connection}: {runs} background profiles did not finish within 60 s: {b:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn background_of(w: &World, connection: &str) -> Value {
     let r = w
         .admin
@@ -403,22 +443,11 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
     // No session yet: no profile.
     assert!(background_of(&w, "pg-prod").await["background"].is_null());
 
-    // The first session on pg-prod starts one; it is served at once.
+    // The first session on pg-prod starts one; it is served at once, its
+    // results content-scanned as before (the ids pass).
     let first = w.psql("SELECT ref FROM partners ORDER BY id LIMIT 1").await;
     assert!(first.success, "{}", first.all());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let done = loop {
-        let b = background_of(&w, "pg-prod").await;
-        assert_ne!(b["background"]["state"], "failed", "{b:#}");
-        if b["background"]["state"] == "done" {
-            break b;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the background profile did not finish within 60 s: {b:#}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let done = wait_for_profiles(&w, "pg-prod", 1).await;
     assert_no_value(&done.to_string(), &p.values);
     // The report itself (the answer's timestamps have fractional seconds,
     // which a five-digit zip code could match by chance).
@@ -433,18 +462,30 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
         !tags.iter().any(|(c, _)| c == "public.partners.batch"),
         "{tags:?}"
     );
-    // Findings wait for review: nothing stored, nothing masked yet.
-    assert_eq!(done["versions"], json!([]), "{done:#}");
-    let still = w.psql("SELECT ref FROM partners ORDER BY id LIMIT 1").await;
-    assert_eq!(still.stdout.trim(), p.sins[0], "{}", still.all());
-    let (code, out, err) = cli(
-        &w,
-        w.gw.bootstrap_token().unwrap(),
-        &["pg-prod", "--review"],
-    )
-    .await;
+    // Its findings are in force at once, stored by `periscope`: a new
+    // session sees the national ids masked without anyone's action.
+    assert_eq!(done["versions"][0]["created_by"], "periscope", "{done:#}");
+    assert_eq!(
+        done["versions"][0]["tags"]["public.partners.ref"], "national_id",
+        "{done:#}"
+    );
+    let masked = w.psql("SELECT ref FROM partners ORDER BY id LIMIT 1").await;
+    assert_eq!(masked.stdout.trim(), "[national_id]", "{}", masked.all());
+    let applies = w.audit("discovery.apply").await;
+    assert!(
+        applies.iter().any(|e| e["actor"] == "periscope"
+            && e["details"]["added"]["public.partners.ref"] == "national_id"),
+        "{applies:#?}"
+    );
+    // `--review` says what was found and why, never a value.
+    let admin_token = w.gw.bootstrap_token().unwrap().to_string();
+    let (code, out, err) = cli(&w, &admin_token, &["pg-prod", "--review"]).await;
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains("public.partners.ref = national_id"), "{out}");
+    assert!(
+        out.contains("public.partners.ref = national_id [masked]"),
+        "{out}"
+    );
+    assert!(out.contains("sin"), "the evidence names its check: {out}");
     assert_no_value(&out, &p.values);
     let runs = w.audit("discovery.run").await;
     assert!(
@@ -452,6 +493,31 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
             .any(|e| e["actor"] == "periscope" && e["target"] == "pg-prod"),
         "{runs:#?}"
     );
+
+    // The administrator overrides the finding: the column passes again, the
+    // override is audited and shown.
+    let (code, out, err) = cli(
+        &w,
+        &admin_token,
+        &["pg-prod", "--dismiss", "public.partners.ref"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("Dismissed on `pg-prod`"), "{out}");
+    let shown = w.psql("SELECT ref FROM partners ORDER BY id LIMIT 1").await;
+    assert_eq!(shown.stdout.trim(), p.sins[0], "{}", shown.all());
+    let dismissed = w.audit("discovery.dismiss").await;
+    assert_eq!(dismissed.len(), 1, "{dismissed:#?}");
+    assert_eq!(dismissed[0]["actor"], "admin");
+    let (_, out, _) = cli(&w, &admin_token, &["pg-prod", "--review"]).await;
+    assert!(
+        out.contains("public.partners.ref = national_id [dismissed]"),
+        "{out}"
+    );
+    // A column that is not a column is refused precisely.
+    let (code, _, err) = cli(&w, &admin_token, &["pg-prod", "--dismiss", "ref"]).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("`ref` is not a column"), "{err}");
 
     // pg-quiet opted out: its first session starts nothing (the profile
     // would be registered before the session is served).
@@ -468,4 +534,96 @@ async fn the_first_session_starts_a_background_profile_unless_the_connection_opt
             .iter()
             .any(|e| e["target"] == "pg-quiet")
     );
+}
+
+/// A connection profiled every second, and a role to reach it.
+fn often(port: u16) -> String {
+    format!(
+        r#"
+[[connection]]
+name = "pg-often"
+kind = "postgres"
+host = "127.0.0.1"
+port = {port}
+database = "shop"
+user = "{UPSTREAM_USER}"
+password_env = "PG_PROD_PASSWORD"
+upstream_tls = "disable"
+discovery_interval = "1s"
+
+[[role]]
+name = "often"
+connections = ["pg-often"]
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn background_profiles_run_again_and_mask_a_column_that_filled_up() {
+    let (mut w, p) = seeded().await;
+    background_off(&mut w).await;
+    let port = w.shop.cluster.port();
+    let text = config(port, &often(port)).replacen(
+        "upstream_tls = \"disable\"\n",
+        "upstream_tls = \"disable\"\nbackground_discovery = false\n",
+        1,
+    );
+    w.gw.write_config(&text).unwrap();
+    let reloaded = w.admin.post("/v1/admin/reload", &json!({})).await.unwrap();
+    expect(&reloaded, 200);
+    let carol = user(&w.gw, &w.admin, "carol", &["often"]).await;
+    let conninfo = w.conninfo("carol", "pg-often");
+
+    // An imported table, empty when the gateway first profiles.
+    tokio::task::block_in_place(|| {
+        w.shop.cluster.psql(
+            "shop",
+            "CREATE TABLE imported (id bigint PRIMARY KEY, acct text); \
+             GRANT SELECT ON imported TO periscope_ro;",
+        )
+    })
+    .unwrap();
+    let first = w
+        .psql_as(&conninfo, &carol.token, "SELECT count(*) FROM imported")
+        .await;
+    assert!(first.success, "{}", first.all());
+    let done = wait_for_profiles(&w, "pg-often", 1).await;
+    assert!(
+        done["versions"][0]["tags"]["public.imported.acct"].is_null(),
+        "an empty column holds nothing yet: {done:#}"
+    );
+
+    // It fills up with separator-free national ids under a neutral name.
+    let mut insert = String::new();
+    for (i, sin) in p.sins.iter().enumerate() {
+        insert.push_str(&format!("INSERT INTO imported VALUES ({i}, '{sin}');\n"));
+    }
+    tokio::task::block_in_place(|| w.shop.cluster.psql("shop", &insert)).unwrap();
+    let before = w.audit("discovery.run").await.len();
+
+    // A later profile (every second here) finds and masks it, unasked.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let b = background_of(&w, "pg-often").await;
+        if b["versions"][0]["tags"]["public.imported.acct"] == "national_id" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no later profile tagged public.imported.acct within 60 s: {b:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(w.audit("discovery.run").await.len() > before);
+    let masked = w
+        .psql_as(
+            &conninfo,
+            &carol.token,
+            "SELECT acct FROM imported ORDER BY id LIMIT 2",
+        )
+        .await;
+    assert!(masked.success, "{}", masked.all());
+    for line in masked.stdout.lines() {
+        assert_eq!(line, "[national_id]", "{}", masked.all());
+    }
 }

@@ -4,17 +4,15 @@
 //! shares, catalog names and entities, never a sampled value.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use periscope_api as api;
 use periscope_audit::actions;
-use periscope_store::StoreError;
 use serde_json::json;
 
 use super::failure::Failure;
-use crate::discover::{self, DiscoverError, DiscoverOptions, ReportError};
+use crate::discover::{self, DiscoverError, DiscoverOptions, ReportError, TagChange};
 use crate::gateway::{Caller, Gateway};
 
 /// Checks the caller is an administrator; a refusal is audited.
@@ -84,8 +82,7 @@ pub(crate) async fn discover(
     Ok(Json(report))
 }
 
-/// Stores the proposed tags the configuration does not already set, as the
-/// connection's next version, then recompiles the policy in force.
+/// Stores the proposed tags the configuration does not already set.
 async fn apply(
     gateway: &Gateway,
     caller: &Caller,
@@ -98,47 +95,52 @@ async fn apply(
         .filter(|p| p.column.parse::<periscope_policy::ColumnRef>().is_ok())
         .map(|p| (p.column.clone(), p.entity.clone()))
         .collect();
-    let draft = |version: i64| {
-        gateway
-            .draft(caller.name(), actions::DISCOVERY_APPLY, connection)
-            .with_details(json!({ "version": version, "added": added }))
+    Ok(discover::store_tags(gateway, caller.name(), connection, TagChange::Add(added)).await?)
+}
+
+/// `POST /v1/admin/discover/{connection}/dismiss`: an administrator
+/// overrides discovery's finding on some columns.
+pub(crate) async fn dismiss(
+    State(gateway): State<Gateway>,
+    Extension(caller): Extension<Caller>,
+    Path(connection): Path<String>,
+    Json(body): Json<api::DismissRequest>,
+) -> Result<Json<api::AppliedTags>, Failure> {
+    admin_only(&gateway, &caller, &connection).await?;
+    let Some(conn) = gateway.config().config.connection(&connection).cloned() else {
+        refused(&gateway, &caller, &connection, "unknown connection").await;
+        return Err(Failure::not_found(format!(
+            "no connection named `{connection}`"
+        )));
     };
-    // The version is known only inside the transaction; the event names the
-    // one this apply expects, and a concurrent apply makes it retry.
-    let mut attempt = 0;
-    let set = loop {
-        let next = gateway
-            .store()
-            .discovered_tag_history(connection)
-            .await?
-            .first()
-            .map_or(1, |s| s.version + 1);
-        let started = Instant::now();
-        match gateway
-            .store()
-            .apply_discovered_tags(
-                connection,
-                added.clone(),
-                caller.name(),
-                gateway.clock().audit_now(),
-                vec![draft(next)],
-            )
-            .await
-        {
-            Ok(set) => {
-                gateway.count_audit(1, started);
-                break set;
-            }
-            Err(StoreError::AlreadyExists { .. }) if attempt < 3 => attempt += 1,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    gateway.refresh_discovered_tags().await?;
-    Ok(api::AppliedTags {
-        version: set.version,
-        total: set.tags.len(),
-        added,
-    })
+    if conn.kind != periscope_policy::ConnectionKind::Postgres {
+        return Err(Failure::bad_request(
+            ReportError::NotADatabase(connection).to_string(),
+        ));
+    }
+    if body.columns.is_empty() {
+        return Err(Failure::bad_request(
+            "name at least one column to dismiss, as schema.table.column".to_string(),
+        ));
+    }
+    if let Some(bad) = body
+        .columns
+        .iter()
+        .find(|c| c.parse::<periscope_policy::ColumnRef>().is_err())
+    {
+        return Err(Failure::bad_request(format!(
+            "`{bad}` is not a column: write schema.table.column, as `periscope discover --review` lists them"
+        )));
+    }
+    Ok(Json(
+        discover::store_tags(
+            &gateway,
+            caller.name(),
+            &connection,
+            TagChange::Dismiss(body.columns),
+        )
+        .await?,
+    ))
 }
 
 pub(crate) async fn tags(

@@ -82,6 +82,10 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
         .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/admin/discover", post(discover::discover))
         .route("/v1/admin/discover/{connection}", get(discover::tags))
+        .route(
+            "/v1/admin/discover/{connection}/dismiss",
+            post(discover::dismiss),
+        )
         .route("/v1/sessions", get(admin::sessions));
     if gateway.test_clock().is_some() {
         v1 = v1.route("/v1/test/clock", post(admin::advance_clock));

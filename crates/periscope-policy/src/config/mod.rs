@@ -306,6 +306,13 @@ pub enum ConnectionKind {
     Exec,
 }
 
+/// Default `discovery_interval`: once a day is enough to catch a newly
+/// filled column without loading the upstream.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Longest `discovery_interval` (beyond it, findings go stale unnoticed).
+pub const MAX_DISCOVERY_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Default `timeout` of an exec connection: a diagnostic command, not a job.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Longest `timeout` of an exec connection.
@@ -399,8 +406,13 @@ pub struct ConnectionConfig {
     pub client_tls: ClientTls,
     /// Whether the gateway profiles this connection's data in the
     /// background when it first serves it (default `true`; opt out with
-    /// `background_discovery = false`). Findings wait for review.
+    /// `background_discovery = false`) and then every
+    /// `discovery_interval`; what it finds is masked at once and listed for
+    /// review.
     pub background_discovery: bool,
+    /// How often the background profile runs again after the first (data
+    /// changes: a column that was empty fills up). Default 24 hours.
+    pub discovery_interval: Duration,
     /// Free-form labels that roles select on (`env = "prod"`).
     pub labels: BTreeMap<String, String>,
     /// Extra protections; `None` means the fully shielded defaults.

@@ -94,6 +94,7 @@ pub(crate) struct RawConnection {
     pub client_tls: Option<S<ClientTls>>,
     #[serde(default)]
     pub background_discovery: Option<bool>,
+    pub discovery_interval: Option<S<String>>,
     #[serde(default)]
     pub labels: BTreeMap<S<String>, String>,
     pub data_policy: Option<RawDataPolicy>,

@@ -340,6 +340,17 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         }
         PathBuf::from(ca.into_inner())
     });
+    let discovery_interval = match &c.discovery_interval {
+        None => DEFAULT_DISCOVERY_INTERVAL,
+        Some(text) => duration(
+            r,
+            text,
+            "discovery_interval",
+            Duration::from_secs(1),
+            MAX_DISCOVERY_INTERVAL,
+        )
+        .unwrap_or(DEFAULT_DISCOVERY_INTERVAL),
+    };
     let labels = labels(c.labels, r);
     let data_policy = c.data_policy.map(|p| data_policy(p, r));
     ConnectionConfig {
@@ -354,6 +365,7 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         upstream_ca_file,
         client_tls: c.client_tls.map(|t| *t.get_ref()).unwrap_or_default(),
         background_discovery: c.background_discovery.unwrap_or(true),
+        discovery_interval,
         labels,
         data_policy,
         exec: None,
@@ -389,6 +401,13 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
         r.error(
             c.name.span(),
             "`background_discovery` does not apply to an exec connection (discovery samples \
+             database columns)",
+        );
+    }
+    if let Some(interval) = &c.discovery_interval {
+        r.error(
+            interval.span(),
+            "`discovery_interval` does not apply to an exec connection (discovery samples \
              database columns)",
         );
     }
@@ -515,6 +534,7 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
         upstream_ca_file: None,
         client_tls: ClientTls::default(),
         background_discovery: false,
+        discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
         labels,
         data_policy,
         exec: Some(ExecConfig {

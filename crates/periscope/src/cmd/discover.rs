@@ -7,7 +7,9 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use periscope_api::{DiscoverRequest, DiscoverResponse, DiscoveredTags};
+use periscope_api::{
+    AppliedTags, DISMISSED_TAG, DiscoverRequest, DiscoverResponse, DiscoveredTags, DismissRequest,
+};
 
 use super::output::{render, table};
 use crate::client::{Client, ConnArgs, print, print_json};
@@ -32,8 +34,12 @@ pub struct DiscoverArgs {
     pub sample: Option<u32>,
     /// Store the proposed tags: the gateway masks those columns at once
     /// (versioned and audited; `unmask:<entity>` lifts them).
-    #[arg(long, conflicts_with = "review")]
+    #[arg(long, conflicts_with_all = ["review", "dismiss"])]
     pub apply: bool,
+    /// Override discovery on a column (schema.table.column, repeatable):
+    /// its discovered tag is removed and later profiles leave it alone.
+    #[arg(long, value_name = "COLUMN", conflicts_with = "review")]
+    pub dismiss: Vec<String>,
     /// List the tags discovery stored for the connection, version by
     /// version, instead of sampling.
     #[arg(long)]
@@ -53,6 +59,32 @@ pub async fn run(api: &Client, args: &DiscoverArgs) -> anyhow::Result<ExitCode> 
             print_json(&answer.raw)?;
         } else {
             print(&review_text(&answer.value))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.dismiss.is_empty() {
+        let answer = api
+            .post::<_, AppliedTags>(
+                api.url(
+                    &["v1", "admin", "discover", &args.connection, "dismiss"],
+                    &[],
+                ),
+                Some(&DismissRequest {
+                    columns: args.dismiss.clone(),
+                }),
+            )
+            .await?;
+        if args.conn.json {
+            print_json(&answer.raw)?;
+        } else {
+            print(&format!(
+                "Dismissed on `{}`: {}. Version {} of the discovered tags ({} in force); \
+                 new sessions no longer mask these columns by discovery, and later profiles leave them alone.\n",
+                args.connection,
+                args.dismiss.join(", "),
+                answer.value.version,
+                answer.value.total
+            ))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -217,27 +249,27 @@ fn review_text(t: &DiscoveredTags) -> String {
                     report.rows_sampled
                 );
                 let stored = t.versions.first().map(|v| &v.tags);
-                let pending: Vec<_> = report
-                    .proposed
-                    .iter()
-                    .filter(|p| p.configured.is_none())
-                    .filter(|p| stored.is_none_or(|s| s.get(&p.column) != Some(&p.entity)))
-                    .collect();
-                if pending.is_empty() {
-                    out.push_str("Every finding is tagged already.\n\n");
+                if report.proposed.is_empty() {
+                    out.push_str("It found no sensitive column.\n\n");
                 } else {
-                    out.push_str("Findings not applied yet:\n");
-                    for p in pending {
+                    out.push_str("What it found, and why (counts and shares, never a value):\n");
+                    for p in &report.proposed {
                         let why = report
                             .fields
                             .iter()
                             .find(|f| p.from.first() == Some(&f.path))
                             .map_or(String::new(), |f| format!("  ({})", f.reason));
-                        let _ = writeln!(out, "  {} = {}{why}", p.column, p.entity);
+                        let state = match (stored.and_then(|s| s.get(&p.column)), &p.configured) {
+                            (_, Some(c)) => format!("configured as `{c}`"),
+                            (Some(tag), None) if tag == DISMISSED_TAG => "dismissed".to_string(),
+                            (Some(_), None) => "masked".to_string(),
+                            (None, None) => "masked by its name".to_string(),
+                        };
+                        let _ = writeln!(out, "  {} = {} [{state}]{why}", p.column, p.entity);
                     }
                     let _ = writeln!(
                         out,
-                        "Confirm with `periscope discover {} --apply`; override a column with a tag in the configuration.\n",
+                        "Override a finding with `periscope discover {} --dismiss COLUMN`, or tag the column in the configuration.\n",
                         t.connection
                     );
                 }
@@ -267,7 +299,12 @@ fn review_text(t: &DiscoveredTags) -> String {
     );
     let mut tab = table(["COLUMN", "TAG"]);
     for (column, tag) in &current.tags {
-        tab.add_row(vec![column.clone(), tag.clone()]);
+        let tag = if tag == DISMISSED_TAG {
+            "none (dismissed)".to_string()
+        } else {
+            tag.clone()
+        };
+        tab.add_row(vec![column.clone(), tag]);
     }
     out.push_str(&render(&tab, "(none)"));
     out.push('\n');

@@ -438,6 +438,12 @@ struct Ready {
     sso_issuer: Option<String>,
 }
 
+/// Resolves once Ctrl-C or SIGTERM arrived.
+async fn wait_stop(stop: &watch::Receiver<bool>) {
+    let mut stop = stop.clone();
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
 fn check(stop: &watch::Receiver<bool>) -> Result<(), Halt> {
     if *stop.borrow() {
         Err(Halt::Interrupted)
@@ -549,6 +555,24 @@ async fn prepare(
     step.done(format!(
         "gateway on {api_url} (API) and {pg_addr} (PostgreSQL)"
     ));
+    // The background profile would start with the first session; the demo
+    // starts it now and waits, so that the tour's first query already shows
+    // what it found masked.
+    if let Some(profile) = periscope_gateway::discover::profile_now(&gateway, CONNECTION) {
+        let step = progress.step(&format!(
+            "profiling {CONNECTION} for sensitive data under neutral names (bounded samples)"
+        ));
+        tokio::select! {
+            _ = profile => {}
+            _ = wait_stop(stop) => return Err(Halt::Interrupted),
+        }
+        let found = periscope_gateway::discover::background(&gateway, CONNECTION)
+            .and_then(|b| b.report.and_then(|r| r.applied))
+            .map_or(0, |a| a.added.len());
+        step.done(format!(
+            "profiled {CONNECTION}: {found} column(s) masked by discovery (`periscope discover {CONNECTION} --review` says why)"
+        ));
+    }
     let sso_issuer = match &demo.idp {
         Some(idp) => {
             let redirect = gateway

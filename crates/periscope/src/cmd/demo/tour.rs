@@ -104,10 +104,12 @@ pub(super) fn print_tour(
         ),
         (
             "Read customers through the gateway. Emails, phones and card numbers arrive masked, \
-             in the notes too: nobody asked to see them, so they never leave the gateway in clear."
+             in the notes too: nobody asked to see them, so they never leave the gateway in clear. \
+             So does external_ref, whose name says nothing: the gateway profiled the data when it \
+             started and found national ids written without separators."
                 .into(),
             vec![format!(
-                "{psql} -c \"SELECT id, name, email, phone, card_number, notes FROM customers ORDER BY id LIMIT 5\""
+                "{psql} -c \"SELECT id, name, email, phone, card_number, external_ref, notes FROM customers ORDER BY id LIMIT 5\""
             )],
         ),
         (
@@ -171,6 +173,13 @@ pub(super) fn print_tour(
                 "periscope audit tail -n 15".into(),
                 "periscope audit verify".into(),
             ],
+        ),
+        (
+            "As the administrator, see why external_ref is masked: what the background profile \
+             found, with its evidence as counts and shares (never a value); `--dismiss COLUMN` \
+             overrides a finding."
+                .into(),
+            vec![format!("periscope discover {CONNECTION} --review")],
         ),
     ];
     writeln!(out)?;

@@ -43,6 +43,12 @@ use serde_json::json;
 use crate::gateway::{Gateway, SYSTEM_ACTOR};
 use crate::upstream::{TargetError, upstream_target};
 
+mod background;
+mod tags;
+
+pub use background::{background, on_first_serve, profile_now};
+pub use tags::{DISMISSED, TagChange, store_tags};
+
 /// Longest a sampling statement may run upstream.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a sampling statement waits for a lock before the table is skipped.
@@ -617,89 +623,6 @@ fn field(v: &ColumnVerdict) -> api::DiscoveredField {
             })
             .collect(),
     }
-}
-
-/// The background profile of `connection` on this gateway, if any.
-pub fn background(gateway: &Gateway, connection: &str) -> Option<api::BackgroundDiscovery> {
-    gateway
-        .inner
-        .background
-        .lock()
-        .ok()
-        .and_then(|s| s.runs.get(connection).cloned())
-}
-
-/// Called when a session on `connection` is about to be served: the first
-/// time on this gateway, unless the connection opts out
-/// (`background_discovery = false`), starts a background profile. Profiles
-/// run one at a time per gateway, with the same bounded, read-only
-/// sampling as `periscope discover`; findings wait for an administrator
-/// (`periscope discover CONNECTION --review`, then `--apply`). Until then,
-/// results are content-scanned as before.
-pub fn on_first_serve(gateway: &Gateway, connection: &str) {
-    let enabled = gateway
-        .config()
-        .config
-        .connection(connection)
-        .is_some_and(|c| c.background_discovery);
-    if !enabled {
-        return;
-    }
-    let started_at = gateway.clock().audit_now().to_string();
-    {
-        let Ok(mut state) = gateway.inner.background.lock() else {
-            return;
-        };
-        if !state.started.insert(connection.to_string()) {
-            return;
-        }
-        state.runs.insert(
-            connection.to_string(),
-            api::BackgroundDiscovery {
-                state: "running".into(),
-                started_at,
-                finished_at: None,
-                error: None,
-                report: None,
-            },
-        );
-    }
-    let gateway = gateway.clone();
-    let connection = connection.to_string();
-    tokio::spawn(async move {
-        let result = match gateway.inner.background_gate.acquire().await {
-            Ok(_permit) => {
-                report(
-                    &gateway,
-                    &connection,
-                    &DiscoverOptions::default(),
-                    SYSTEM_ACTOR,
-                    false,
-                )
-                .await
-            }
-            Err(_) => return,
-        };
-        let finished_at = gateway.clock().audit_now().to_string();
-        if let Err(e) = &result {
-            tracing::warn!(%connection, error = %e, "background discovery failed");
-        }
-        if let Ok(mut state) = gateway.inner.background.lock()
-            && let Some(run) = state.runs.get_mut(&connection)
-        {
-            run.finished_at = Some(finished_at);
-            match result {
-                Ok(report) => {
-                    run.state = "done".into();
-                    run.report = Some(report);
-                }
-                Err(e) => {
-                    run.state = "failed".into();
-                    run.error = Some(e.to_string());
-                }
-            }
-        }
-    });
 }
 
 #[cfg(test)]
