@@ -758,6 +758,28 @@ pub struct DiscoveredTags {
     /// new findings are stored at once, in `report.applied`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<BackgroundDiscovery>,
+    /// Untagged columns whose values keep hitting detectors in results on
+    /// this gateway (run-time learning).
+    #[serde(default)]
+    pub suspected: Vec<SuspectedColumn>,
+}
+
+/// An untagged column whose values keep hitting detectors in results
+/// (run-time learning): counts, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectedColumn {
+    /// `schema.table.column`.
+    pub column: String,
+    /// The entity most of its masked values were.
+    pub entity: String,
+    /// Values masked by content scans so far (on this gateway).
+    pub values: u64,
+    /// Statements whose results had some.
+    pub statements: u32,
+    /// When it became suspected (RFC 3339).
+    pub since: String,
+    /// Whether `auto_tag` tagged it (masked whole from then on).
+    pub tagged: bool,
 }
 
 /// The state of a connection's background profile on this gateway.

@@ -183,6 +183,10 @@ actions! {
     /// (`periscope discover --dismiss`): their discovered tags are removed
     /// and later profiles leave them alone.
     DISCOVERY_DISMISS = "discovery.dismiss";
+    /// Results kept showing detected values in an untagged column
+    /// (run-time learning): the column, the entity and counts, and whether
+    /// `auto_tag` tags it; never a value.
+    DISCOVERY_SUSPECTED = "discovery.suspected";
 
     /// The gateway started with a test clock that the API can move (never in
     /// production).

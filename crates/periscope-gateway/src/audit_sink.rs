@@ -275,6 +275,13 @@ impl AuditSink for GatewaySink {
         }
     }
 
+    fn found_in_columns(
+        &self,
+        found: &std::collections::BTreeMap<Arc<str>, periscope_redact::Counts>,
+    ) {
+        crate::discover::suspect::observe(&self.ctx.gateway, &self.ctx.connection, found);
+    }
+
     fn session_started(&self, cut: Arc<dyn SessionCut>) {
         // The registry can end the session too (its identity disabled, or
         // its roles lost at a sign-in), whatever grants it holds.

@@ -8,6 +8,8 @@
 //! masked one row at a time: a row that needs no change is forwarded as
 //! received (no copy), a changed one is rebuilt into a reused buffer.
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
 use periscope_pg_wire::ProtocolError;
 use periscope_pg_wire::backend::{
@@ -19,6 +21,26 @@ use periscope_sql::{Lineage, OutputColumn};
 use crate::catalog::PgCatalog;
 use crate::values::{self, oid};
 
+/// Masks one value, and when it comes from an untagged column that a
+/// content scan found something in, counts that against the column.
+fn mask_counted<'p>(
+    masking: &Masking,
+    col: &'p ColumnPlan,
+    value: &[u8],
+    counts: &mut MaskCounts,
+) -> Option<std::borrow::Cow<'p, [u8]>> {
+    let Some(source) = &col.source else {
+        return values::mask_value(masking, col, value, counts);
+    };
+    let mut found = MaskCounts::default();
+    let masked = values::mask_value(masking, col, value, &mut found);
+    if masked.is_some() {
+        counts.merge(&found);
+        counts.add_found_in(source, found.entities());
+    }
+    masked
+}
+
 /// One column of a plan: what the shield does to its values, and how
 /// PostgreSQL encodes them.
 #[derive(Debug, Clone)]
@@ -28,6 +50,24 @@ pub(crate) struct ColumnPlan {
     /// expression).
     pub(crate) type_oid: u32,
     pub(crate) binary: bool,
+    /// For a scanned column whose values come unchanged from one table
+    /// column: that column (`schema.table.column`), so what scans find in
+    /// it is counted against it (run-time learning).
+    pub(crate) source: Option<Arc<str>>,
+}
+
+/// The one column a scanned output's values come from unchanged.
+fn scanned_source(action: &ColumnAction, lineage: &Lineage) -> Option<Arc<str>> {
+    if !matches!(action, ColumnAction::Scan) {
+        return None;
+    }
+    match lineage {
+        Lineage::Sources {
+            columns,
+            transformed: false,
+        } if columns.len() == 1 => columns.iter().next().map(|c| Arc::from(c.to_string())),
+        _ => None,
+    }
 }
 
 /// The plan of one result: one entry per column, in order.
@@ -81,14 +121,19 @@ impl RowPlan {
                 let described = (f.table_oid != 0 && f.column_id > 0)
                     .then(|| catalog.column_by_attr(f.table_oid, f.column_id))
                     .flatten();
-                let action = match outputs {
-                    Some(outputs) => masking.action(&outputs[i].lineage, described),
-                    None => ColumnAction::unknown(),
+                let (action, source) = match outputs {
+                    Some(outputs) => {
+                        let action = masking.action(&outputs[i].lineage, described);
+                        let source = scanned_source(&action, &outputs[i].lineage);
+                        (action, source)
+                    }
+                    None => (ColumnAction::unknown(), None),
                 };
                 ColumnPlan {
                     action,
                     type_oid: f.type_oid,
                     binary: f.binary,
+                    source,
                 }
             })
             .collect();
@@ -112,6 +157,7 @@ impl RowPlan {
                         action: ColumnAction::unknown(),
                         type_oid: 0,
                         binary: false,
+                        source: None,
                     };
                 };
                 let lineage = &outputs[i].lineage;
@@ -126,10 +172,13 @@ impl RowPlan {
                         .map_or(0, |c| c.type_id),
                     _ => 0,
                 };
+                let action = masking.action(lineage, None);
+                let source = scanned_source(&action, lineage);
                 ColumnPlan {
-                    action: masking.action(lineage, None),
+                    action,
                     type_oid,
                     binary: false,
+                    source,
                 }
             })
             .collect();
@@ -144,6 +193,7 @@ impl RowPlan {
                     action: ColumnAction::unknown(),
                     type_oid: 0,
                     binary: false,
+                    source: None,
                 })
                 .collect(),
         }
@@ -236,7 +286,7 @@ impl RowPlan {
         for (value, col) in row.fields().zip(self.columns.iter()) {
             match value {
                 None => writer.push(None)?,
-                Some(v) => match values::mask_value(masking, col, v, counts) {
+                Some(v) => match mask_counted(masking, col, v, counts) {
                     Some(masked) => writer.push(Some(&masked))?,
                     None => writer.push(Some(v))?,
                 },

@@ -205,6 +205,7 @@ fn scan_binary(
                 action: ColumnAction::Scan,
                 type_oid: elem_type,
                 binary: true,
+                source: None,
             };
             scan_value(masking, &col, v, counts)
         };

@@ -92,6 +92,11 @@ impl CountKey {
 pub struct MaskCounts {
     entities: Counts,
     other: BTreeMap<Arc<str>, u64>,
+    /// What content scans masked in values that come unchanged from one
+    /// untagged column (`schema.table.column`): the evidence that run-time
+    /// learning weighs (a column whose values keep hitting detectors is
+    /// suspected). Not part of the audit event.
+    found_in: BTreeMap<Arc<str>, Counts>,
 }
 
 impl MaskCounts {
@@ -114,6 +119,32 @@ impl MaskCounts {
         for (k, n) in &other.other {
             *self.other.entry(Arc::clone(k)).or_insert(0) += n;
         }
+        for (column, counts) in &other.found_in {
+            self.found_in
+                .entry(Arc::clone(column))
+                .or_default()
+                .merge(counts);
+        }
+    }
+
+    /// Records that a content scan masked `found` in one value of
+    /// `column` (an untagged column the value comes from unchanged); the
+    /// tally itself is added separately ([`MaskCounts::merge`]).
+    pub fn add_found_in(&mut self, column: &Arc<str>, found: &Counts) {
+        self.found_in
+            .entry(Arc::clone(column))
+            .or_default()
+            .merge(found);
+    }
+
+    /// What content scans masked per untagged source column.
+    pub fn found_in(&self) -> &BTreeMap<Arc<str>, Counts> {
+        &self.found_in
+    }
+
+    /// The entities counted (content scans and classified columns).
+    pub fn entities(&self) -> &Counts {
+        &self.entities
     }
 
     /// Total masked values.

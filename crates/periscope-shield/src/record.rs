@@ -13,6 +13,7 @@
 //! hold. Outcomes are not waited for: the sink may batch them with the
 //! session's next event.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use periscope_audit::EventDraft;
 use periscope_audit::actions::{self, Action};
+use periscope_redact::Counts;
 use periscope_sql::{SqlDialect, scrub_literals};
 use serde_json::{Map, Value, json};
 
@@ -65,6 +67,14 @@ pub trait AuditSink: Send + Sync + 'static {
     /// revocation, an administrator).
     fn session_started(&self, cut: Arc<dyn SessionCut>) {
         let _ = cut;
+    }
+
+    /// An action's results held values that content scans masked in
+    /// untagged columns (`schema.table.column` -> what was found): the
+    /// evidence run-time learning weighs. Called off the result path, once
+    /// per action with findings; the default ignores it.
+    fn found_in_columns(&self, found: &BTreeMap<Arc<str>, Counts>) {
+        let _ = found;
     }
 }
 
@@ -294,6 +304,9 @@ impl<A: AuditSink> SessionRecorder<A> {
             }
         }
         self.totals.merge(outcome.counts);
+        if !outcome.counts.found_in().is_empty() {
+            self.audit.found_in_columns(outcome.counts.found_in());
+        }
         let draft = self.draft(actions::QUERY_RESULT, Value::Object(d));
         self.audit.submit_later(draft);
     }

@@ -627,3 +627,125 @@ async fn background_profiles_run_again_and_mask_a_column_that_filled_up() {
         assert_eq!(line, "[national_id]", "{}", masked.all());
     }
 }
+
+/// A table of free text that mentions emails, under a neutral name.
+fn notes_table(name: &str) -> (String, Vec<String>) {
+    let mut sql = format!(
+        "CREATE TABLE {name} (id bigint PRIMARY KEY, blob text); GRANT SELECT ON {name} TO periscope_ro;\n"
+    );
+    let mut emails = Vec::new();
+    for i in 0..8 {
+        let email = format!("buyer.{i}.{name}@example.com");
+        sql.push_str(&format!(
+            "INSERT INTO {name} VALUES ({i}, 'imported row {i}, contact {email}');\n"
+        ));
+        emails.push(email);
+    }
+    (sql, emails)
+}
+
+/// Polls the admin view of pg-prod until `check` holds, within a minute.
+async fn wait_for_view(w: &World, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let b = background_of(w, "pg-prod").await;
+        if check(&b) {
+            return b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within 60 s: {b:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_whose_results_keep_hitting_detectors_is_suspected_and_auto_tag_masks_it_whole() {
+    let (mut w, _p) = seeded().await;
+    // Learning from results alone: no profile tags anything first.
+    background_off(&mut w).await;
+    // Both tables exist before the first session (the gateway's catalog
+    // of the connection is loaded then).
+    let (sql, emails) = notes_table("imports");
+    let (sql2, _) = notes_table("imports2");
+    tokio::task::block_in_place(|| w.shop.cluster.psql("shop", &format!("{sql}{sql2}"))).unwrap();
+    let admin_token = w.gw.bootstrap_token().unwrap().to_string();
+
+    // Two statements: detectors mask the emails inside the text, but one
+    // statement's worth of evidence (or two) is not enough.
+    for _ in 0..2 {
+        let out = w.psql("SELECT blob FROM imports ORDER BY id LIMIT 5").await;
+        assert!(out.success, "{}", out.all());
+        assert!(out.stdout.contains("contact [email]"), "{}", out.all());
+    }
+    assert_eq!(background_of(&w, "pg-prod").await["suspected"], json!([]));
+    // The third: ten values or more over three statements.
+    let out = w.psql("SELECT blob FROM imports ORDER BY id LIMIT 5").await;
+    assert!(out.success, "{}", out.all());
+    let view = wait_for_view(&w, "public.imports.blob suspected", |b| {
+        b["suspected"][0]["column"] == "public.imports.blob"
+    })
+    .await;
+    let s = &view["suspected"][0];
+    assert_eq!(s["entity"], "email", "{view:#}");
+    assert_eq!(s["values"], 15, "{view:#}");
+    assert_eq!(s["statements"], 3, "{view:#}");
+    assert_eq!(s["tagged"], false, "auto_tag is off by default: {view:#}");
+    // Still content-masked only: the text around the email shows.
+    let out = w.psql("SELECT blob FROM imports ORDER BY id LIMIT 1").await;
+    assert_eq!(
+        out.stdout.trim(),
+        "imported row 0, contact [email]",
+        "{}",
+        out.all()
+    );
+    let (code, out, err) = cli(&w, &admin_token, &["pg-prod", "--suspected"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("public.imports.blob"), "{out}");
+    assert!(
+        out.contains("suspected: values masked by content only"),
+        "{out}"
+    );
+    let events = w.audit("discovery.suspected").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["details"]["column"], "public.imports.blob");
+    assert_eq!(events[0]["details"]["auto_tag"], false);
+    assert_no_value(&format!("{out}{events:?}{view}"), &emails);
+
+    // With auto_tag, the next suspected column is tagged at once: every
+    // later value of it is masked whole, detector or not.
+    let port = w.shop.cluster.port();
+    let text = config(port, "").replacen(
+        "upstream_tls = \"disable\"\n",
+        "upstream_tls = \"disable\"\nbackground_discovery = false\nauto_tag = true\n",
+        1,
+    );
+    w.gw.write_config(&text).unwrap();
+    let reloaded = w.admin.post("/v1/admin/reload", &json!({})).await.unwrap();
+    expect(&reloaded, 200);
+    for _ in 0..3 {
+        let out = w
+            .psql("SELECT blob FROM imports2 ORDER BY id LIMIT 5")
+            .await;
+        assert!(out.success, "{}", out.all());
+    }
+    wait_for_view(&w, "public.imports2.blob tagged", |b| {
+        b["versions"][0]["tags"]["public.imports2.blob"] == "email"
+    })
+    .await;
+    let out = w
+        .psql("SELECT blob FROM imports2 ORDER BY id LIMIT 2")
+        .await;
+    for line in out.stdout.lines() {
+        assert_eq!(line, "[email]", "{}", out.all());
+    }
+    let events = w.audit("discovery.suspected").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["column"] == "public.imports2.blob"
+                && e["details"]["auto_tag"] == true),
+        "{events:#?}"
+    );
+}

@@ -152,6 +152,7 @@ pub(crate) async fn tags(
     let history = gateway.store().discovered_tag_history(&connection).await?;
     Ok(Json(api::DiscoveredTags {
         background: discover::background(&gateway, &connection),
+        suspected: discover::suspect::suspected(&gateway, &connection),
         connection,
         versions: history
             .into_iter()

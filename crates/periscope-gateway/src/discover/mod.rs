@@ -44,6 +44,7 @@ use crate::gateway::{Gateway, SYSTEM_ACTOR};
 use crate::upstream::{TargetError, upstream_target};
 
 mod background;
+pub mod suspect;
 mod tags;
 
 pub use background::{background, on_first_serve, profile_now};

@@ -413,6 +413,10 @@ pub struct ConnectionConfig {
     /// How often the background profile runs again after the first (data
     /// changes: a column that was empty fills up). Default 24 hours.
     pub discovery_interval: Duration,
+    /// Whether a column that results show holding sensitive values (run-time
+    /// learning: suspected) is tagged at once and masked whole from then on
+    /// (default `false`: suspected columns are listed and audited only).
+    pub auto_tag: bool,
     /// Free-form labels that roles select on (`env = "prod"`).
     pub labels: BTreeMap<String, String>,
     /// Extra protections; `None` means the fully shielded defaults.

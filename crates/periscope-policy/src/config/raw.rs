@@ -96,6 +96,8 @@ pub(crate) struct RawConnection {
     pub background_discovery: Option<bool>,
     pub discovery_interval: Option<S<String>>,
     #[serde(default)]
+    pub auto_tag: Option<S<bool>>,
+    #[serde(default)]
     pub labels: BTreeMap<S<String>, String>,
     pub data_policy: Option<RawDataPolicy>,
     // `kind = "exec"` only.

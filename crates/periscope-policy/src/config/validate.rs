@@ -366,6 +366,7 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         client_tls: c.client_tls.map(|t| *t.get_ref()).unwrap_or_default(),
         background_discovery: c.background_discovery.unwrap_or(true),
         discovery_interval,
+        auto_tag: c.auto_tag.is_some_and(|v| *v.get_ref()),
         labels,
         data_policy,
         exec: None,
@@ -402,6 +403,12 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             c.name.span(),
             "`background_discovery` does not apply to an exec connection (discovery samples \
              database columns)",
+        );
+    }
+    if let Some(v) = &c.auto_tag {
+        r.error(
+            v.span(),
+            "`auto_tag` does not apply to an exec connection (it tags database columns)",
         );
     }
     if let Some(interval) = &c.discovery_interval {
@@ -535,6 +542,7 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
         client_tls: ClientTls::default(),
         background_discovery: false,
         discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
+        auto_tag: false,
         labels,
         data_policy,
         exec: Some(ExecConfig {

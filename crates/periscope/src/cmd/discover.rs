@@ -40,10 +40,14 @@ pub struct DiscoverArgs {
     /// its discovered tag is removed and later profiles leave it alone.
     #[arg(long, value_name = "COLUMN", conflicts_with = "review")]
     pub dismiss: Vec<String>,
-    /// List the tags discovery stored for the connection, version by
-    /// version, instead of sampling.
+    /// List what the background profile found and the tags discovery
+    /// stored for the connection, version by version, instead of sampling.
     #[arg(long)]
     pub review: bool,
+    /// List the untagged columns whose values keep hitting detectors in
+    /// results on the gateway (run-time learning), instead of sampling.
+    #[arg(long, conflicts_with_all = ["review", "apply", "dismiss"])]
+    pub suspected: bool,
     /// Also list the columns with no proposal.
     #[arg(long)]
     pub all: bool,
@@ -51,6 +55,17 @@ pub struct DiscoverArgs {
 
 /// Runs `periscope discover ...`.
 pub async fn run(api: &Client, args: &DiscoverArgs) -> anyhow::Result<ExitCode> {
+    if args.suspected {
+        let answer = api
+            .get::<DiscoveredTags>(api.url(&["v1", "admin", "discover", &args.connection], &[]))
+            .await?;
+        if args.conn.json {
+            print_json(&answer.raw["suspected"])?;
+        } else {
+            print(&suspected_text(&answer.value))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.review {
         let answer = api
             .get::<DiscoveredTags>(api.url(&["v1", "admin", "discover", &args.connection], &[]))
@@ -222,6 +237,47 @@ pub fn report_text(r: &DiscoverResponse, all: bool) -> String {
             );
         }
         None => {}
+    }
+    out
+}
+
+fn suspected_text(t: &DiscoveredTags) -> String {
+    if t.suspected.is_empty() {
+        return format!(
+            "No suspected column on `{}`: results have not kept showing detected values in an untagged column (since this gateway started).\n",
+            t.connection
+        );
+    }
+    let mut tab = table([
+        "COLUMN",
+        "ENTITY",
+        "VALUES MASKED",
+        "STATEMENTS",
+        "SINCE",
+        "STATE",
+    ]);
+    for s in &t.suspected {
+        tab.add_row(vec![
+            s.column.clone(),
+            s.entity.clone(),
+            s.values.to_string(),
+            s.statements.to_string(),
+            s.since.clone(),
+            if s.tagged {
+                "tagged (auto_tag): masked whole".to_string()
+            } else {
+                "suspected: values masked by content only".to_string()
+            },
+        ]);
+    }
+    let mut out = render(&tab, "");
+    out.push('\n');
+    if t.suspected.iter().any(|s| !s.tagged) {
+        let _ = writeln!(
+            out,
+            "\nMask a suspected column whole with `periscope discover {} --apply` (after sampling) or a tag in the configuration; `auto_tag = true` on the connection does it at once.",
+            t.connection
+        );
     }
     out
 }
