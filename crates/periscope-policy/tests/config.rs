@@ -747,7 +747,11 @@ fn a_logs_connection_parses_with_its_sources() {
     assert_eq!(
         logs.sources["kube"],
         LogSource::Command {
-            command: vec!["/usr/bin/kubectl".into(), "logs".into(), "deploy/web".into()],
+            command: vec![
+                "/usr/bin/kubectl".into(),
+                "logs".into(),
+                "deploy/web".into()
+            ],
             follow_args: vec!["-f".into()],
         }
     );

@@ -502,7 +502,10 @@ fn program_and_args(list: S<Vec<S<String>>>, key: &str, r: &mut Reporter<'_>) ->
     let span = list.span();
     let words: Vec<S<String>> = list.into_inner();
     match words.first() {
-        None => r.error(span, format!("`{key}` cannot be empty: name the program to run")),
+        None => r.error(
+            span,
+            format!("`{key}` cannot be empty: name the program to run"),
+        ),
         Some(program) if !program.get_ref().starts_with('/') => r.error(
             program.span(),
             format!(
@@ -515,7 +518,10 @@ fn program_and_args(list: S<Vec<S<String>>>, key: &str, r: &mut Reporter<'_>) ->
     }
     for word in &words {
         if word.get_ref().contains('\0') {
-            r.error(word.span(), format!("a `{key}` argument cannot contain NUL"));
+            r.error(
+                word.span(),
+                format!("a `{key}` argument cannot contain NUL"),
+            );
         }
     }
     words.into_iter().map(S::into_inner).collect()
@@ -619,7 +625,10 @@ fn logs_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             let span = list.span();
             let list = list.into_inner();
             if list.is_empty() {
-                r.error(span, "`sources` cannot be empty: name at least one log source");
+                r.error(
+                    span,
+                    "`sources` cannot be empty: name at least one log source",
+                );
             }
             for (source_name, source) in list {
                 if let Err(e) = check_object_name("log source name", source_name.get_ref()) {
@@ -676,10 +685,14 @@ fn logs_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
 fn log_source(raw: S<RawLogSource>, name: &str, r: &mut Reporter<'_>) -> LogSource {
     let span = raw.span();
     let raw = raw.into_inner();
-    let given = [raw.files.is_some(), raw.journal.is_some(), raw.command.is_some()]
-        .iter()
-        .filter(|&&b| b)
-        .count();
+    let given = [
+        raw.files.is_some(),
+        raw.journal.is_some(),
+        raw.command.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
     if given != 1 {
         r.error(
             span,
@@ -724,7 +737,8 @@ fn log_source(raw: S<RawLogSource>, name: &str, r: &mut Reporter<'_>) -> LogSour
             let u = unit.get_ref();
             let ok = !u.is_empty()
                 && !u.starts_with('-')
-                && u.chars().all(|c| c.is_ascii_alphanumeric() || "@._-:\\".contains(c));
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@._-:\\".contains(c));
             if !ok {
                 r.error(
                     unit.span(),
@@ -770,10 +784,14 @@ pub(crate) fn check_file_glob(glob: &str) -> Result<(), String> {
         return Err("a file glob cannot contain NUL".to_string());
     }
     let Some(dir) = path.parent() else {
-        return Err(format!("the file glob `{glob}` must name files in a directory"));
+        return Err(format!(
+            "the file glob `{glob}` must name files in a directory"
+        ));
     };
     if path.file_name().is_none() || glob.ends_with('/') {
-        return Err(format!("the file glob `{glob}` must end with a file name or pattern"));
+        return Err(format!(
+            "the file glob `{glob}` must end with a file name or pattern"
+        ));
     }
     let dir = dir.to_string_lossy();
     if dir.contains(['*', '?', '[']) {
@@ -782,7 +800,10 @@ pub(crate) fn check_file_glob(glob: &str) -> Result<(), String> {
              directories"
         ));
     }
-    if path.components().any(|c| c == std::path::Component::ParentDir) {
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
         return Err(format!("the file glob `{glob}` cannot contain `..`"));
     }
     Ok(())
