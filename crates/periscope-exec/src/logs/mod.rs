@@ -141,38 +141,44 @@ pub struct LogsOutcome {
     pub lines: u64,
 }
 
+/// Starts a read: the program of a journal or command source is spawned
+/// here, so that one that cannot start is an error of the request rather
+/// than an end.
+pub fn start(plan: Plan) -> Result<Started, SpawnError> {
+    Ok(match plan {
+        Plan::Process(exec) => {
+            Started(Inner::Process(Box::new(crate::process::spawn(&exec, &[])?)))
+        }
+        Plan::Files {
+            globs,
+            follow,
+            since,
+        } => Started(Inner::Files {
+            globs,
+            follow,
+            since,
+        }),
+    })
+}
+
 /// Runs one read to its end: the source masked (`masker`), filtered
 /// (`filter`) and sent on `out` with back-pressure. It ends at the end of
 /// the source (without follow), when `cut` fires (a grant's end), when `out`
 /// closes (the client went away), or at a limit.
 pub async fn run(
-    plan: Plan,
+    source: Started,
     masker: &Masker,
     filter: LineFilter,
     out: mpsc::Sender<Output>,
     cut: oneshot::Receiver<CutNotice>,
     limits: Limits,
-) -> Result<LogsOutcome, SpawnError> {
-    // Started before anything else, so a program that cannot start is an
-    // error of the read, not an end.
-    let source = match plan {
-        Plan::Process(exec) => Started::Process(Box::new(crate::process::spawn(&exec, &[])?)),
-        Plan::Files {
-            globs,
-            follow,
-            since,
-        } => Started::Files {
-            globs,
-            follow,
-            since,
-        },
-    };
+) -> LogsOutcome {
     let (tx, rx) = mpsc::channel(QUEUE);
     let lines = Arc::new(AtomicU64::new(0));
     let mut filtering = tokio::spawn(filter_output(rx, out, filter, Arc::clone(&lines)));
-    let outcome = match source {
-        Started::Process(process) => crate::run::run(*process, masker, tx, cut, limits).await,
-        Started::Files {
+    let outcome = match source.0 {
+        Inner::Process(process) => crate::run::run(*process, masker, tx, cut, limits).await,
+        Inner::Files {
             globs,
             follow,
             since,
@@ -181,14 +187,18 @@ pub async fn run(
     if tokio::time::timeout(DRAIN, &mut filtering).await.is_err() {
         filtering.abort();
     }
-    Ok(LogsOutcome {
+    LogsOutcome {
         outcome,
         lines: lines.load(Ordering::Relaxed),
-    })
+    }
 }
 
-/// A plan under way.
-enum Started {
+/// A read started by [`start`], for [`run`].
+#[derive(Debug)]
+pub struct Started(Inner);
+
+#[derive(Debug)]
+enum Inner {
     Process(Box<crate::process::ExecProcess>),
     Files {
         globs: Vec<PathBuf>,
@@ -296,7 +306,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let (_keep, cut) = oneshot::channel();
         let filter = LineFilter::new(None, None).unwrap();
-        let done = run(plan, &m, filter, tx, cut, limits()).await.unwrap();
+        let done = run(start(plan).unwrap(), &m, filter, tx, cut, limits()).await;
         let mut out = String::new();
         while let Some(Output::Stdout(s) | Output::Stderr(s)) = rx.recv().await {
             out.push_str(&s);
@@ -326,7 +336,7 @@ mod tests {
         let handle = tokio::spawn(async move {
             let m = masker();
             let filter = LineFilter::new(None, None).unwrap();
-            run(plan, &m, filter, tx, cut, limits()).await.unwrap()
+            run(start(plan).unwrap(), &m, filter, tx, cut, limits()).await
         });
         let mut seen = String::new();
         until(&mut rx, &mut seen, "one [email]\n").await;
@@ -391,7 +401,7 @@ mod tests {
             (total, largest, tail)
         });
         let filter = LineFilter::new(None, None).unwrap();
-        let done = run(plan, &m, filter, tx, cut, limits()).await.unwrap();
+        let done = run(start(plan).unwrap(), &m, filter, tx, cut, limits()).await;
         let (total, largest, tail) = reader.await.unwrap();
         assert!(total > 8 << 20, "{total}");
         // No piece larger than the masker's bound plus one read.
@@ -423,7 +433,7 @@ mod tests {
                 let m = masker();
                 let (tx, mut rx) = mpsc::channel(16);
                 let (_keep, cut) = oneshot::channel();
-                let done = run(plan, &m, filter, tx, cut, limits()).await.unwrap();
+                let done = run(start(plan).unwrap(), &m, filter, tx, cut, limits()).await;
                 let mut out = String::new();
                 while let Some(Output::Stdout(s) | Output::Stderr(s)) = rx.recv().await {
                     out.push_str(&s);
@@ -467,7 +477,7 @@ command = ["/bin/echo", "once"]
                 let (tx, mut rx) = mpsc::channel(16);
                 let (_keep, cut) = oneshot::channel();
                 let filter = LineFilter::new(None, None).unwrap();
-                run(plan, &m, filter, tx, cut, limits()).await.unwrap();
+                run(start(plan).unwrap(), &m, filter, tx, cut, limits()).await;
                 let mut out = String::new();
                 while let Some(Output::Stdout(s) | Output::Stderr(s)) = rx.recv().await {
                     out.push_str(&s);

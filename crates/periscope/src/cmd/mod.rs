@@ -8,6 +8,7 @@ pub mod connections;
 pub mod demo;
 pub mod discover;
 pub mod exec;
+pub mod logs;
 pub mod grants;
 pub mod output;
 pub mod policy;
