@@ -603,7 +603,11 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
     let logs = shell.run(&tour.step("Read the shop's application log").commands);
     assert_eq!(logs.code, Some(0), "{}", logs.both());
     for raw in raw_log_values {
-        assert!(!logs.stdout.contains(raw), "`{raw}` leaked:\n{}", logs.both());
+        assert!(
+            !logs.stdout.contains(raw),
+            "`{raw}` leaked:\n{}",
+            logs.both()
+        );
     }
     assert!(
         logs.stdout
@@ -613,12 +617,21 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
     );
     assert!(logs.stdout.contains("[aws_access_key]"), "{}", logs.both());
     // The second command (--grep checkout) printed the two checkout lines only.
-    assert_eq!(logs.stdout.matches("checkout").count(), 4, "{}", logs.both());
+    assert_eq!(
+        logs.stdout.matches("checkout").count(),
+        4,
+        "{}",
+        logs.both()
+    );
     // The exec connection: an allowed command, its output masked.
     let exec = shell.run(&tour.step("Run a command through the gateway").commands);
     assert_eq!(exec.code, Some(0), "{}", exec.both());
     for raw in raw_log_values {
-        assert!(!exec.stdout.contains(raw), "`{raw}` leaked:\n{}", exec.both());
+        assert!(
+            !exec.stdout.contains(raw),
+            "`{raw}` leaked:\n{}",
+            exec.both()
+        );
     }
     assert!(exec.stdout.contains("user=[email]"), "{}", exec.both());
     // A sensitive command: refused, with the command that requests it.

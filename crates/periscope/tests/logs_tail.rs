@@ -88,7 +88,10 @@ async fn world() -> World {
         )
         .as_bytes(),
     );
-    append(&dir.path().join("web.log"), b"2099-01-01T00:00:02Z not utf-8 \xff\xfe end\n");
+    append(
+        &dir.path().join("web.log"),
+        b"2099-01-01T00:00:02Z not utf-8 \xff\xfe end\n",
+    );
     let gw = start(
         GatewayOptions::default()
             .config(config(dir.path()))
@@ -162,7 +165,10 @@ async fn log_sources_are_read_masked_filtered_and_audited() {
     let out = w.logs(&["app", "web"]);
     let text = out.ok();
     assert_masked(text);
-    assert!(text.contains("order 1 by [email] paid with [card]\n"), "{text}");
+    assert!(
+        text.contains("order 1 by [email] paid with [card]\n"),
+        "{text}"
+    );
     assert!(text.contains("deploy key [aws_access_key]"), "{text}");
     assert!(text.contains("not utf-8 \u{fffd}\u{fffd} end\n"), "{text}");
     assert_eq!(text.lines().count(), 4, "{text}");
@@ -193,28 +199,42 @@ async fn log_sources_are_read_masked_filtered_and_audited() {
     let unknown = w.logs(&["app", "nope"]);
     unknown.code(1);
     assert!(
-        unknown
-            .stderr
-            .contains("connection `app` has no log source `nope`; its sources: `big`, `cmd`, `units`, `web`"),
+        unknown.stderr.contains(
+            "connection `app` has no log source `nope`; its sources: `big`, `cmd`, `units`, `web`"
+        ),
         "{}",
         unknown.both()
     );
     let several = w.logs(&["app"]);
     several.code(1);
-    assert!(several.stderr.contains("has several log sources"), "{}", several.both());
+    assert!(
+        several.stderr.contains("has several log sources"),
+        "{}",
+        several.both()
+    );
     let follow = w.logs(&["app", "cmd", "--follow"]);
     follow.code(1);
-    assert!(follow.stderr.contains("cannot be followed"), "{}", follow.both());
+    assert!(
+        follow.stderr.contains("cannot be followed"),
+        "{}",
+        follow.both()
+    );
     let bad = w.logs(&["app", "web", "--grep", "("]);
     bad.code(1);
-    assert!(bad.stderr.contains("not a valid regular expression"), "{}", bad.both());
+    assert!(
+        bad.stderr.contains("not a valid regular expression"),
+        "{}",
+        bad.both()
+    );
     let uncovered = w.logs(&["other", "web"]);
     assert_ne!(uncovered.code, Some(0));
     assert_eq!(uncovered.stdout, "");
     assert!(uncovered.stderr.contains("other"), "{}", uncovered.both());
     let refused = audit(&w.admin, "action=session.refused").await;
     assert!(
-        refused.iter().any(|e| e["target"] == "other" && e["details"]["via"] == "logs"),
+        refused
+            .iter()
+            .any(|e| e["target"] == "other" && e["details"]["via"] == "logs"),
         "{refused:?}"
     );
 
@@ -296,9 +316,15 @@ async fn a_follow_sees_appends_rotation_truncation_and_ends_when_its_grant_is_re
             .then_some(())
     })
     .await;
-    append(&log, format!("appended by {EMAIL} with {CARD}\n").as_bytes());
+    append(
+        &log,
+        format!("appended by {EMAIL} with {CARD}\n").as_bytes(),
+    );
     // The grant unmasks e-mail addresses, nothing else.
-    assert_eq!(next_line(&lines), format!("appended by {EMAIL} with [card]"));
+    assert_eq!(
+        next_line(&lines),
+        format!("appended by {EMAIL} with [card]")
+    );
     append(&log, b"before rotation\n");
     std::fs::rename(&log, w.path("web.log.1")).unwrap();
     append(&log, b"after rotation\n");
@@ -408,9 +434,11 @@ async fn a_client_that_stops_reading_stalls_the_read_in_bounded_memory() {
     let stalled_at = loop {
         assert!(started.elapsed() < Duration::from_secs(60), "never stalled");
         let pos = read_position(pid, &big);
-        if pos.is_some() && pos == last {
+        if let Some(at) = pos
+            && pos == last
+        {
             if still_since.elapsed() > Duration::from_secs(1) {
-                break pos.unwrap();
+                break at;
             }
         } else {
             last = pos;
@@ -426,9 +454,7 @@ async fn a_client_that_stops_reading_stalls_the_read_in_bounded_memory() {
     let growth = peak.saturating_sub(baseline);
     eprintln!(
         "stalled at {stalled_at} of {size} bytes; gateway RSS baseline {} KiB, peak {} KiB (+{} KiB)",
-        baseline,
-        peak,
-        growth
+        baseline, peak, growth
     );
     assert!(stalled_at < size / 2, "read {stalled_at} of {size} bytes");
     assert!(growth < 16 * 1024, "the gateway grew by {growth} KiB");

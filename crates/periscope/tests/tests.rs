@@ -25,8 +25,6 @@ mod demo_tour;
 mod discover;
 /// Commands through the gateway: `periscope exec` on exec connections.
 mod exec_commands;
-/// Log sources through the gateway: `periscope logs` on logs connections.
-mod logs_tail;
 /// The gateway SIGKILLed mid-statement: the audit log keeps every acknowledged statement.
 mod fault_gateway;
 /// The upstream PostgreSQL dies mid-query.
@@ -43,6 +41,8 @@ mod gateway_webhook;
 mod hostile_protocol;
 /// A short concurrent-session load run.
 mod load_sessions;
+/// Log sources through the gateway: `periscope logs` on logs connections.
+mod logs_tail;
 /// Who gets in through the PostgreSQL listener.
 mod proxy_access;
 /// Guardrails and grants through the real gateway.
