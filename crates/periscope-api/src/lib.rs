@@ -604,6 +604,28 @@ pub enum ExecFrame {
     },
 }
 
+/// `POST /v1/logs`: read or follow a log source of a `logs` connection. The
+/// answer is streamed like `POST /v1/exec`'s: [`ExecFrame`]s, the source's
+/// lines (masked, then filtered) as `stdout`, its own errors as `stderr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsRequest {
+    /// Connection name (`kind = "logs"`).
+    pub connection: String,
+    /// The source; may be left out when the connection has only one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Keep following the source after its end.
+    #[serde(default)]
+    pub follow: bool,
+    /// Only lines from this long ago (`1h`, `30m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Only lines matching this regular expression, applied by the gateway
+    /// to the masked text (so it cannot probe a masked value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grep: Option<String>,
+}
+
 /// `POST /v1/admin/discover` (administrators): sample a connection's columns
 /// and propose tags; with `apply`, store them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

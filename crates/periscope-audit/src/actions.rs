@@ -152,6 +152,13 @@ actions! {
     /// exit code or signal, bytes written, masked counts per entity.
     EXEC_END = "exec.end";
 
+    /// A read or follow of a log source started on a `logs` connection: the
+    /// source, follow, since, the `--grep` pattern masked, the grants.
+    LOGS_START = "logs.start";
+    /// A read of a log source ended: why (exited, timeout, output limit, cut,
+    /// client gone), bytes read, lines shown, masked counts per entity.
+    LOGS_END = "logs.end";
+
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";
     /// The configuration was reloaded while running.

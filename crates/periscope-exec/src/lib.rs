@@ -15,8 +15,12 @@
 //!   time and output limits, the session cut (a grant's end) and a client
 //!   that went away all kill the group; the outcome counts bytes and masked
 //!   values, never values.
+//! - [`logs`]: the sources of a `logs` connection (files followed across
+//!   rotation and truncation, the journal, a command), masked by the same
+//!   stream masker, then filtered (`--since`, `--grep`) on the masked text.
 
 pub mod command;
+pub mod logs;
 pub mod process;
 pub mod run;
 pub mod stream;

@@ -568,16 +568,20 @@ impl Gateway {
         {
             return Err(ConnectError::Refused(reason.user_message()));
         }
-        if self
-            .config()
-            .config
-            .connection(connection)
-            .is_some_and(|c| c.kind != periscope_policy::ConnectionKind::Postgres)
-        {
-            return Err(ConnectError::Refused(format!(
-                "connection `{connection}` is not a PostgreSQL connection: run its commands with \
-                 `periscope exec {connection} -- ARGS`"
-            )));
+        match self.config().config.connection(connection).map(|c| c.kind) {
+            Some(periscope_policy::ConnectionKind::Exec) => {
+                return Err(ConnectError::Refused(format!(
+                    "connection `{connection}` is not a PostgreSQL connection: run its commands \
+                     with `periscope exec {connection} -- ARGS`"
+                )));
+            }
+            Some(periscope_policy::ConnectionKind::Logs) => {
+                return Err(ConnectError::Refused(format!(
+                    "connection `{connection}` is not a PostgreSQL connection: read its logs with \
+                     `periscope logs {connection} [SOURCE]`"
+                )));
+            }
+            Some(periscope_policy::ConnectionKind::Postgres) | None => {}
         }
         let expires_at = self.now() + SESSION_SECRET_TTL;
         let expires = periscope_audit::AuditTime::from_datetime(expires_at).map_err(|e| {

@@ -451,9 +451,10 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
     }
 
     let mut shields = ShieldSet::baseline(&conn.data);
-    if conn.kind == ConnectionKind::Exec {
+    if conn.kind != ConnectionKind::Postgres {
         // Writes, DDL and functions are SQL flows: an exec connection's
-        // flows are its sensitive command patterns.
+        // flows are its sensitive command patterns, and a logs connection
+        // has none (reading is masked, so it needs no grant).
         shields.in_force.retain(|s| matches!(s, Shield::Unmask(_)));
         shields
             .in_force

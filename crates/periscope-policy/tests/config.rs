@@ -406,7 +406,7 @@ fn connection_fields_are_checked() {
     assert_one(
         &CONNECTION.replace("postgres\"", "mysql\""),
         "mysql",
-        "unknown variant `mysql`, expected `postgres`",
+        "unknown variant `mysql`, expected one of `postgres`",
     );
     assert_one(
         &format!("{CONNECTION}port = 70000\n"),
@@ -727,5 +727,131 @@ fn exec_connection_mistakes_are_located() {
         "[[connection]]\nname = \"pg\"\nkind = \"postgres\"\nhost = \"h\"\nuser = \"u\"\n",
         "name = \"pg\"",
         "a postgres connection needs `database`",
+    );
+}
+
+const LOGS: &str = r#"
+[[connection]]
+name = "app-logs"
+kind = "logs"
+journalctl = "/bin/journalctl"
+env = { LANG = "C.UTF-8" }
+timeout = "30m"
+
+[connection.sources.app]
+files = ["/var/log/app/*.log", "/var/log/app/current"]
+
+[connection.sources.web]
+journal = ["nginx.service", "php-fpm@8.2.service"]
+
+[connection.sources.kube]
+command = ["/usr/bin/kubectl", "logs", "deploy/web"]
+follow_args = ["-f"]
+"#;
+
+#[test]
+fn a_logs_connection_parses_with_its_sources() {
+    use periscope_policy::LogSource;
+    let config = Config::parse(LOGS, "p").unwrap();
+    let c = &config.connections[0];
+    assert_eq!(c.kind, periscope_policy::ConnectionKind::Logs);
+    assert!(c.exec.is_none());
+    let logs = c.logs.as_ref().unwrap();
+    assert_eq!(logs.journalctl, PathBuf::from("/bin/journalctl"));
+    assert_eq!(logs.timeout, Duration::from_secs(1800));
+    assert_eq!(logs.max_output, periscope_policy::DEFAULT_EXEC_MAX_OUTPUT);
+    assert_eq!(
+        logs.sources["app"],
+        LogSource::Files(vec![
+            PathBuf::from("/var/log/app/*.log"),
+            PathBuf::from("/var/log/app/current")
+        ])
+    );
+    assert_eq!(
+        logs.sources["web"],
+        LogSource::Journal(vec!["nginx.service".into(), "php-fpm@8.2.service".into()])
+    );
+    assert_eq!(
+        logs.sources["kube"],
+        LogSource::Command {
+            command: vec![
+                "/usr/bin/kubectl".into(),
+                "logs".into(),
+                "deploy/web".into()
+            ],
+            follow_args: vec!["-f".into()],
+        }
+    );
+    let minimal =
+        "[[connection]]\nname = \"x\"\nkind = \"logs\"\nsources = { a = { files = [\"/l/*\"] } }\n";
+    let logs = Config::parse(minimal, "p").unwrap().connections[0]
+        .logs
+        .clone()
+        .unwrap();
+    assert_eq!(logs.timeout, periscope_policy::DEFAULT_LOGS_TIMEOUT);
+    assert_eq!(
+        logs.journalctl,
+        PathBuf::from(periscope_policy::DEFAULT_JOURNALCTL)
+    );
+}
+
+#[test]
+fn logs_connection_mistakes_are_located() {
+    let base = "[[connection]]\nname = \"x\"\nkind = \"logs\"\n";
+    assert_one(base, "name = \"x\"", "needs `sources`");
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"logs/*.log\"] }} }}\n"),
+        "logs/*.log",
+        "must be an absolute path",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"/var/*/app.log\"] }} }}\n"),
+        "/var/*/app.log",
+        "in the file name only",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"/l\"], journal = [\"x\"] }} }}\n"),
+        "sources = ",
+        "exactly one of `files`",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ journal = [\"-x\"] }} }}\n"),
+        "\"-x\"",
+        "not a systemd unit name",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ command = [\"tail\"] }} }}\n"),
+        "\"tail\"",
+        "must be an absolute path",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"/l\"], follow_args = [\"-f\"] }} }}\n"),
+        "sources = ",
+        "`follow_args` only applies to a `command` source",
+    );
+    assert_one(
+        &format!("{base}sources = {{ \"A b\" = {{ files = [\"/l\"] }} }}\n"),
+        "A b",
+        "log source name",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"/l\"] }} }}\nhost = \"db\"\n"),
+        "host = \"db\"",
+        "does not apply to a logs connection",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"/l\"] }} }}\nallow = [\"x\"]\n"),
+        "allow = ",
+        "does not apply to a logs connection",
+    );
+    assert_one(
+        &format!("{base}sources = {{ a = {{ files = [\"/l\"] }} }}\njournalctl = \"journalctl\"\n"),
+        "journalctl = ",
+        "must be an absolute path",
+    );
+    assert_one(
+        &format!("{CONNECTION}journalctl = \"/bin/journalctl\"\n"),
+        "journalctl = ",
+        "only applies to `kind = \"logs\"` connections",
     );
 }

@@ -600,6 +600,67 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
     assert_eq!(again.code, Some(0), "{}", again.both());
     assert!(!again.stdout.contains(&first.email), "{}", again.both());
 
+    // The logs connection: the shop's log arrives masked; --grep sees the
+    // masked text.
+    let raw_log_values = [
+        "maria.garcia@example.com",
+        "li.wei@example.org",
+        "4111 1111 1111 1111",
+        "AKIAIOSFODNN7EXAMPLE",
+        "7f3c9a1e5b2d4c8f",
+    ];
+    let logs = shell.run(&tour.step("Read the shop's application log").commands);
+    assert_eq!(logs.code, Some(0), "{}", logs.both());
+    for raw in raw_log_values {
+        assert!(
+            !logs.stdout.contains(raw),
+            "`{raw}` leaked:\n{}",
+            logs.both()
+        );
+    }
+    assert!(
+        logs.stdout
+            .contains("checkout ok order=1042 user=[email] card=[card]"),
+        "{}",
+        logs.both()
+    );
+    assert!(logs.stdout.contains("[aws_access_key]"), "{}", logs.both());
+    // The second command (--grep checkout) printed the two checkout lines only.
+    assert_eq!(
+        logs.stdout.matches("checkout").count(),
+        4,
+        "{}",
+        logs.both()
+    );
+    // The exec connection: an allowed command, its output masked.
+    let exec = shell.run(&tour.step("Run a command through the gateway").commands);
+    assert_eq!(exec.code, Some(0), "{}", exec.both());
+    for raw in raw_log_values {
+        assert!(
+            !exec.stdout.contains(raw),
+            "`{raw}` leaked:\n{}",
+            exec.both()
+        );
+    }
+    assert!(exec.stdout.contains("user=[email]"), "{}", exec.both());
+    // A sensitive command: refused, with the command that requests it.
+    let refused = shell.run(&tour.step("A sensitive command is refused").commands);
+    assert_eq!(refused.code, Some(1), "{}", refused.both());
+    assert!(
+        refused
+            .stderr
+            .contains("command blocked by shield `command:/etc/*` on connection `shop-tools`"),
+        "{}",
+        refused.both()
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("periscope request shop-tools --lift 'command:/etc/*'"),
+        "{}",
+        refused.both()
+    );
+
     // The audit trail, as the administrator: tail and verify.
     let audit = &tour.step("Check the trail").commands;
     let (env, rest) = audit.split_first().unwrap();

@@ -41,6 +41,8 @@ mod gateway_webhook;
 mod hostile_protocol;
 /// A short concurrent-session load run.
 mod load_sessions;
+/// Log sources through the gateway: `periscope logs` on logs connections.
+mod logs_tail;
 /// Who gets in through the PostgreSQL listener.
 mod proxy_access;
 /// Guardrails and grants through the real gateway.

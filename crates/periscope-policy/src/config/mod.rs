@@ -304,6 +304,9 @@ pub enum ConnectionKind {
     /// Commands the gateway runs for the engineer (`periscope exec`), their
     /// output masked as it streams.
     Exec,
+    /// Named log sources the gateway reads for the engineer (`periscope
+    /// logs`): file globs, journal units or a command, masked as they stream.
+    Logs,
 }
 
 /// Default `discovery_interval`: once a day is enough to catch a newly
@@ -347,6 +350,60 @@ pub struct ExecConfig {
     /// The process group is killed once stdout and stderr together passed
     /// this many bytes (default 64 MiB).
     pub max_output: u64,
+}
+
+/// Default `timeout` of a logs connection: how long one read or follow may
+/// last before the gateway ends it.
+pub const DEFAULT_LOGS_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default `journalctl` of a logs connection.
+pub const DEFAULT_JOURNALCTL: &str = "/usr/bin/journalctl";
+
+/// What a `logs` connection reads: named sources, and the surroundings of the
+/// processes it starts (journal and command sources). Nothing goes through a
+/// shell; nothing is inherited from the gateway's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogsConfig {
+    /// The sources by name (`periscope logs CONNECTION SOURCE`).
+    pub sources: BTreeMap<String, LogSource>,
+    /// The `journalctl` program journal sources run (an absolute path).
+    pub journalctl: PathBuf,
+    /// Working directory of journal and command processes.
+    pub working_dir: Option<PathBuf>,
+    /// The whole environment of journal and command processes.
+    pub env: BTreeMap<String, String>,
+    /// One read or follow is ended after this long (default 1 hour).
+    pub timeout: Duration,
+    /// One read or follow is ended once it read this many bytes (default 64 MiB).
+    pub max_output: u64,
+}
+
+/// One named log source of a `logs` connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSource {
+    /// Files matching these globs (absolute paths, wildcards `*` and `?` in
+    /// the last component only), followed across rotation and truncation.
+    Files(Vec<PathBuf>),
+    /// The journal of these systemd units (`journalctl -u UNIT`).
+    Journal(Vec<String>),
+    /// A command whose standard output is the log stream.
+    Command {
+        /// The program (an absolute path) and its arguments.
+        command: Vec<String>,
+        /// Arguments added to follow (`["-f"]`); empty means the source
+        /// cannot be followed.
+        follow_args: Vec<String>,
+    },
+}
+
+impl LogSource {
+    /// A short word for the audit and errors: `files`, `journal` or `command`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LogSource::Files(_) => "files",
+            LogSource::Journal(_) => "journal",
+            LogSource::Command { .. } => "command",
+        }
+    }
 }
 
 /// TLS from the gateway to the upstream server, with libpq's meaning of each mode.
@@ -423,6 +480,8 @@ pub struct ConnectionConfig {
     pub data_policy: Option<DataPolicy>,
     /// What an `exec` connection runs; `Some` exactly when `kind` is `exec`.
     pub exec: Option<ExecConfig>,
+    /// What a `logs` connection reads; `Some` exactly when `kind` is `logs`.
+    pub logs: Option<LogsConfig>,
 }
 
 /// `[connection.data_policy]`: what a connection protects beyond the defaults.

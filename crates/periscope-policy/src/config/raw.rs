@@ -108,6 +108,18 @@ pub(crate) struct RawConnection {
     pub env: Option<S<BTreeMap<S<String>, S<String>>>>,
     pub timeout: Option<S<String>>,
     pub max_output: Option<S<i64>>,
+    // `kind = "logs"` only (with `working_dir`, `env`, `timeout`, `max_output`).
+    pub sources: Option<S<BTreeMap<S<String>, S<RawLogSource>>>>,
+    pub journalctl: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLogSource {
+    pub files: Option<S<Vec<S<String>>>>,
+    pub journal: Option<S<Vec<S<String>>>>,
+    pub command: Option<S<Vec<S<String>>>>,
+    pub follow_args: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Deserialize, Default)]

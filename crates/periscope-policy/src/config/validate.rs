@@ -14,7 +14,8 @@ use serde::de::IgnoredAny;
 
 use super::error::Reporter;
 use super::raw::{
-    RawConfig, RawConnection, RawDataPolicy, RawRole, RawServer, RawStore, RawWebhook, S,
+    RawConfig, RawConnection, RawDataPolicy, RawLogSource, RawRole, RawServer, RawStore,
+    RawWebhook, S,
 };
 use super::*;
 use crate::command::CommandPattern;
@@ -269,6 +270,20 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
     if kind == ConnectionKind::Exec {
         return exec_connection(c, name, r);
     }
+    if kind == ConnectionKind::Logs {
+        return logs_connection(c, name, r);
+    }
+    for (present, key) in [
+        (c.sources.as_ref().map(|v| v.span()), "sources"),
+        (c.journalctl.as_ref().map(|v| v.span()), "journalctl"),
+    ] {
+        if let Some(span) = present {
+            r.error(
+                span,
+                format!("`{key}` only applies to `kind = \"logs\"` connections"),
+            );
+        }
+    }
     for (present, key) in [
         (c.command.as_ref().map(|v| v.span()), "command"),
         (c.allow.as_ref().map(|v| v.span()), "allow"),
@@ -370,53 +385,23 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         labels,
         data_policy,
         exec: None,
+        logs: None,
     }
 }
 
 /// `kind = "exec"`: the PostgreSQL keys are refused, the command checked.
 fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
-    let postgres_only = [
-        (c.host.as_ref().map(|v| v.span()), "host"),
-        (c.port.as_ref().map(|v| v.span()), "port"),
-        (c.database.as_ref().map(|v| v.span()), "database"),
-        (c.user.as_ref().map(|v| v.span()), "user"),
-        (c.password_env.as_ref().map(|v| v.span()), "password_env"),
-        (c.password_file.as_ref().map(|v| v.span()), "password_file"),
-        (c.password.as_ref().map(|v| v.span()), "password"),
-        (c.upstream_tls.as_ref().map(|v| v.span()), "upstream_tls"),
-        (
-            c.upstream_ca_file.as_ref().map(|v| v.span()),
-            "upstream_ca_file",
-        ),
-        (c.client_tls.as_ref().map(|v| v.span()), "client_tls"),
-    ];
-    for (present, key) in postgres_only {
+    refuse_postgres_keys(&c, "an exec connection", r);
+    for (present, key) in [
+        (c.sources.as_ref().map(|v| v.span()), "sources"),
+        (c.journalctl.as_ref().map(|v| v.span()), "journalctl"),
+    ] {
         if let Some(span) = present {
             r.error(
                 span,
-                format!("`{key}` does not apply to an exec connection (it is a postgres setting)"),
+                format!("`{key}` does not apply to an exec connection (it is a logs setting)"),
             );
         }
-    }
-    if c.background_discovery.is_some() {
-        r.error(
-            c.name.span(),
-            "`background_discovery` does not apply to an exec connection (discovery samples \
-             database columns)",
-        );
-    }
-    if let Some(v) = &c.auto_tag {
-        r.error(
-            v.span(),
-            "`auto_tag` does not apply to an exec connection (it tags database columns)",
-        );
-    }
-    if let Some(interval) = &c.discovery_interval {
-        r.error(
-            interval.span(),
-            "`discovery_interval` does not apply to an exec connection (discovery samples \
-             database columns)",
-        );
     }
     let command: Vec<String> = match c.command {
         None => {
@@ -427,28 +412,7 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             );
             Vec::new()
         }
-        Some(list) => {
-            let span = list.span();
-            let words: Vec<S<String>> = list.into_inner();
-            match words.first() {
-                None => r.error(span, "`command` cannot be empty: name the program to run"),
-                Some(program) if !program.get_ref().starts_with('/') => r.error(
-                    program.span(),
-                    format!(
-                        "the program `{}` must be an absolute path (nothing is looked up in a \
-                         PATH, and the process inherits no environment)",
-                        program.get_ref()
-                    ),
-                ),
-                Some(_) => {}
-            }
-            for word in &words {
-                if word.get_ref().contains('\0') {
-                    r.error(word.span(), "a `command` argument cannot contain NUL");
-                }
-            }
-            words.into_iter().map(S::into_inner).collect()
-        }
+        Some(list) => program_and_args(list, "command", r),
     };
     let patterns = |list: Option<S<Vec<S<String>>>>, key: &str, r: &mut Reporter<'_>| {
         let mut out: Vec<(CommandPattern, std::ops::Range<usize>)> = Vec::new();
@@ -476,57 +440,10 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             );
         }
     }
-    let working_dir = c.working_dir.map(|dir| {
-        if !dir.get_ref().starts_with('/') {
-            r.error(dir.span(), "`working_dir` must be an absolute path");
-        }
-        PathBuf::from(dir.into_inner())
-    });
-    let mut env = BTreeMap::new();
-    for (key, value) in c.env.map(S::into_inner).unwrap_or_default() {
-        let k = key.get_ref();
-        let ok = k
-            .chars()
-            .next()
-            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-            && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-        if !ok {
-            r.error(
-                key.span(),
-                format!("invalid environment variable name `{k}`: use letters, digits and `_`"),
-            );
-        }
-        if value.get_ref().contains('\0') {
-            r.error(value.span(), "an environment value cannot contain NUL");
-        }
-        env.insert(key.into_inner(), value.into_inner());
-    }
-    let timeout = match c.timeout {
-        None => DEFAULT_EXEC_TIMEOUT,
-        Some(text) => duration(
-            r,
-            &text,
-            "timeout",
-            Duration::from_secs(1),
-            MAX_EXEC_TIMEOUT,
-        )
-        .unwrap_or(DEFAULT_EXEC_TIMEOUT),
-    };
-    let max_output = match c.max_output {
-        None => DEFAULT_EXEC_MAX_OUTPUT,
-        Some(n) => {
-            match u64::try_from(*n.get_ref()) {
-                Ok(v) if (1024..=MAX_EXEC_MAX_OUTPUT).contains(&v) => v,
-                _ => {
-                    r.error(
-                    n.span(),
-                    format!("`max_output` is a number of bytes between 1024 and {MAX_EXEC_MAX_OUTPUT}"),
-                );
-                    DEFAULT_EXEC_MAX_OUTPUT
-                }
-            }
-        }
-    };
+    let working_dir = working_dir(c.working_dir, r);
+    let env = process_env(c.env, r);
+    let timeout = run_timeout(c.timeout, DEFAULT_EXEC_TIMEOUT, r);
+    let max_output = max_output(c.max_output, r);
     let labels = labels(c.labels, r);
     let data_policy = c.data_policy.map(|p| data_policy(p, r));
     ConnectionConfig {
@@ -554,7 +471,374 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             timeout,
             max_output,
         }),
+        logs: None,
     }
+}
+
+/// The PostgreSQL keys and `background_discovery`, refused on a connection
+/// of another kind (`what`: "an exec connection").
+fn refuse_postgres_keys(c: &RawConnection, what: &str, r: &mut Reporter<'_>) {
+    let postgres_only = [
+        (c.host.as_ref().map(|v| v.span()), "host"),
+        (c.port.as_ref().map(|v| v.span()), "port"),
+        (c.database.as_ref().map(|v| v.span()), "database"),
+        (c.user.as_ref().map(|v| v.span()), "user"),
+        (c.password_env.as_ref().map(|v| v.span()), "password_env"),
+        (c.password_file.as_ref().map(|v| v.span()), "password_file"),
+        (c.password.as_ref().map(|v| v.span()), "password"),
+        (c.upstream_tls.as_ref().map(|v| v.span()), "upstream_tls"),
+        (
+            c.upstream_ca_file.as_ref().map(|v| v.span()),
+            "upstream_ca_file",
+        ),
+        (c.client_tls.as_ref().map(|v| v.span()), "client_tls"),
+    ];
+    for (present, key) in postgres_only {
+        if let Some(span) = present {
+            r.error(
+                span,
+                format!("`{key}` does not apply to {what} (it is a postgres setting)"),
+            );
+        }
+    }
+    if c.background_discovery.is_some() {
+        r.error(
+            c.name.span(),
+            format!(
+                "`background_discovery` does not apply to {what} (discovery samples database \
+                 columns)"
+            ),
+        );
+    }
+    if let Some(v) = &c.auto_tag {
+        r.error(
+            v.span(),
+            format!("`auto_tag` does not apply to {what} (it tags database columns)"),
+        );
+    }
+    if let Some(interval) = &c.discovery_interval {
+        r.error(
+            interval.span(),
+            format!(
+                "`discovery_interval` does not apply to {what} (discovery samples database \
+                 columns)"
+            ),
+        );
+    }
+}
+
+/// A program (an absolute path) and its arguments, none with NUL.
+fn program_and_args(list: S<Vec<S<String>>>, key: &str, r: &mut Reporter<'_>) -> Vec<String> {
+    let span = list.span();
+    let words: Vec<S<String>> = list.into_inner();
+    match words.first() {
+        None => r.error(
+            span,
+            format!("`{key}` cannot be empty: name the program to run"),
+        ),
+        Some(program) if !program.get_ref().starts_with('/') => r.error(
+            program.span(),
+            format!(
+                "the program `{}` must be an absolute path (nothing is looked up in a \
+                 PATH, and the process inherits no environment)",
+                program.get_ref()
+            ),
+        ),
+        Some(_) => {}
+    }
+    for word in &words {
+        if word.get_ref().contains('\0') {
+            r.error(
+                word.span(),
+                format!("a `{key}` argument cannot contain NUL"),
+            );
+        }
+    }
+    words.into_iter().map(S::into_inner).collect()
+}
+
+fn working_dir(dir: Option<S<String>>, r: &mut Reporter<'_>) -> Option<PathBuf> {
+    dir.map(|dir| {
+        if !dir.get_ref().starts_with('/') {
+            r.error(dir.span(), "`working_dir` must be an absolute path");
+        }
+        PathBuf::from(dir.into_inner())
+    })
+}
+
+/// `env`: the whole environment of a process the gateway starts.
+fn process_env(
+    raw: Option<S<BTreeMap<S<String>, S<String>>>>,
+    r: &mut Reporter<'_>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (key, value) in raw.map(S::into_inner).unwrap_or_default() {
+        let k = key.get_ref();
+        let ok = k
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+            && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !ok {
+            r.error(
+                key.span(),
+                format!("invalid environment variable name `{k}`: use letters, digits and `_`"),
+            );
+        }
+        if value.get_ref().contains('\0') {
+            r.error(value.span(), "an environment value cannot contain NUL");
+        }
+        env.insert(key.into_inner(), value.into_inner());
+    }
+    env
+}
+
+fn run_timeout(text: Option<S<String>>, default: Duration, r: &mut Reporter<'_>) -> Duration {
+    match text {
+        None => default,
+        Some(text) => duration(
+            r,
+            &text,
+            "timeout",
+            Duration::from_secs(1),
+            MAX_EXEC_TIMEOUT,
+        )
+        .unwrap_or(default),
+    }
+}
+
+fn max_output(n: Option<S<i64>>, r: &mut Reporter<'_>) -> u64 {
+    match n {
+        None => DEFAULT_EXEC_MAX_OUTPUT,
+        Some(n) => match u64::try_from(*n.get_ref()) {
+            Ok(v) if (1024..=MAX_EXEC_MAX_OUTPUT).contains(&v) => v,
+            _ => {
+                r.error(
+                    n.span(),
+                    format!(
+                        "`max_output` is a number of bytes between 1024 and {MAX_EXEC_MAX_OUTPUT}"
+                    ),
+                );
+                DEFAULT_EXEC_MAX_OUTPUT
+            }
+        },
+    }
+}
+
+/// `kind = "logs"`: the PostgreSQL and exec keys are refused, each source
+/// checked.
+fn logs_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
+    refuse_postgres_keys(&c, "a logs connection", r);
+    for (present, key) in [
+        (c.command.as_ref().map(|v| v.span()), "command"),
+        (c.allow.as_ref().map(|v| v.span()), "allow"),
+        (c.sensitive.as_ref().map(|v| v.span()), "sensitive"),
+    ] {
+        if let Some(span) = present {
+            r.error(
+                span,
+                format!(
+                    "`{key}` does not apply to a logs connection (it is an exec setting; a \
+                     command source is `[connection.sources.NAME] command = [...]`)"
+                ),
+            );
+        }
+    }
+    let mut sources = BTreeMap::new();
+    match c.sources {
+        None => r.error(
+            c.name.span(),
+            "a logs connection needs `sources`, such as `[connection.sources.app] files = \
+             [\"/var/log/app/*.log\"]`",
+        ),
+        Some(list) => {
+            let span = list.span();
+            let list = list.into_inner();
+            if list.is_empty() {
+                r.error(
+                    span,
+                    "`sources` cannot be empty: name at least one log source",
+                );
+            }
+            for (source_name, source) in list {
+                if let Err(e) = check_object_name("log source name", source_name.get_ref()) {
+                    r.error(source_name.span(), e.to_string());
+                }
+                let source = log_source(source, source_name.get_ref(), r);
+                sources.insert(source_name.into_inner(), source);
+            }
+        }
+    }
+    let journalctl = match c.journalctl {
+        None => PathBuf::from(DEFAULT_JOURNALCTL),
+        Some(path) => {
+            if !path.get_ref().starts_with('/') {
+                r.error(path.span(), "`journalctl` must be an absolute path");
+            }
+            PathBuf::from(path.into_inner())
+        }
+    };
+    let working_dir = working_dir(c.working_dir, r);
+    let env = process_env(c.env, r);
+    let timeout = run_timeout(c.timeout, DEFAULT_LOGS_TIMEOUT, r);
+    let max_output = max_output(c.max_output, r);
+    let labels = labels(c.labels, r);
+    let data_policy = c.data_policy.map(|p| data_policy(p, r));
+    ConnectionConfig {
+        name,
+        kind: ConnectionKind::Logs,
+        host: String::new(),
+        port: 0,
+        database: String::new(),
+        user: String::new(),
+        password: None,
+        upstream_tls: UpstreamTls::default(),
+        upstream_ca_file: None,
+        client_tls: ClientTls::default(),
+        background_discovery: false,
+        discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
+        auto_tag: false,
+        labels,
+        data_policy,
+        exec: None,
+        logs: Some(LogsConfig {
+            sources,
+            journalctl,
+            working_dir,
+            env,
+            timeout,
+            max_output,
+        }),
+    }
+}
+
+/// One `[connection.sources.NAME]`: exactly one of `files`, `journal`,
+/// `command`.
+fn log_source(raw: S<RawLogSource>, name: &str, r: &mut Reporter<'_>) -> LogSource {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let given = [
+        raw.files.is_some(),
+        raw.journal.is_some(),
+        raw.command.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    if given != 1 {
+        r.error(
+            span,
+            format!(
+                "log source `{name}` needs exactly one of `files` (globs), `journal` (units) or \
+                 `command` (a program whose output is the log)"
+            ),
+        );
+        return LogSource::Files(Vec::new());
+    }
+    if let Some(args) = &raw.follow_args
+        && raw.command.is_none()
+    {
+        r.error(
+            args.span(),
+            "`follow_args` only applies to a `command` source (files and the journal are \
+             followed by the gateway)",
+        );
+    }
+    if let Some(files) = raw.files {
+        let span = files.span();
+        let files = files.into_inner();
+        if files.is_empty() {
+            r.error(span, "`files` cannot be empty: list at least one glob");
+        }
+        let mut out = Vec::new();
+        for glob in files {
+            if let Err(e) = check_file_glob(glob.get_ref()) {
+                r.error(glob.span(), e);
+            }
+            out.push(PathBuf::from(glob.into_inner()));
+        }
+        return LogSource::Files(out);
+    }
+    if let Some(units) = raw.journal {
+        let span = units.span();
+        let units = units.into_inner();
+        if units.is_empty() {
+            r.error(span, "`journal` cannot be empty: list at least one unit");
+        }
+        for unit in &units {
+            let u = unit.get_ref();
+            let ok = !u.is_empty()
+                && !u.starts_with('-')
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@._-:\\".contains(c));
+            if !ok {
+                r.error(
+                    unit.span(),
+                    format!(
+                        "`{u}` is not a systemd unit name (letters, digits, `@`, `.`, `_`, `-`, \
+                         `:`, `\\`; not starting with `-`)"
+                    ),
+                );
+            }
+        }
+        return LogSource::Journal(units.into_iter().map(S::into_inner).collect());
+    }
+    let command = raw
+        .command
+        .map(|list| program_and_args(list, "command", r))
+        .unwrap_or_default();
+    let follow_args = raw
+        .follow_args
+        .map(|list| {
+            let words = list.into_inner();
+            for word in &words {
+                if word.get_ref().contains('\0') {
+                    r.error(word.span(), "a `follow_args` argument cannot contain NUL");
+                }
+            }
+            words.into_iter().map(S::into_inner).collect()
+        })
+        .unwrap_or_default();
+    LogSource::Command {
+        command,
+        follow_args,
+    }
+}
+
+/// A file glob: an absolute path, wildcards (`*`, `?`) in its last component
+/// only, so the gateway lists one directory and never walks a tree.
+pub(crate) fn check_file_glob(glob: &str) -> Result<(), String> {
+    let path = std::path::Path::new(glob);
+    if !path.is_absolute() {
+        return Err(format!("the file glob `{glob}` must be an absolute path"));
+    }
+    if glob.contains('\0') {
+        return Err("a file glob cannot contain NUL".to_string());
+    }
+    let Some(dir) = path.parent() else {
+        return Err(format!(
+            "the file glob `{glob}` must name files in a directory"
+        ));
+    };
+    if path.file_name().is_none() || glob.ends_with('/') {
+        return Err(format!(
+            "the file glob `{glob}` must end with a file name or pattern"
+        ));
+    }
+    let dir = dir.to_string_lossy();
+    if dir.contains(['*', '?', '[']) {
+        return Err(format!(
+            "in `{glob}`: wildcards (`*`, `?`) are allowed in the file name only, not in \
+             directories"
+        ));
+    }
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(format!("the file glob `{glob}` cannot contain `..`"));
+    }
+    Ok(())
 }
 
 fn labels(raw: BTreeMap<S<String>, String>, r: &mut Reporter<'_>) -> BTreeMap<String, String> {

@@ -46,7 +46,12 @@ pub async fn exec(api: &Client, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn relay(api: &Client, mut response: reqwest::Response) -> anyhow::Result<ExitCode> {
+/// Writes the frames of a streamed answer (exec or logs) to stdout and
+/// stderr; the end frame's exit code is the result.
+pub(crate) async fn relay(
+    api: &Client,
+    mut response: reqwest::Response,
+) -> anyhow::Result<ExitCode> {
     let mut pending: Vec<u8> = Vec::new();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

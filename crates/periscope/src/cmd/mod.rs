@@ -9,6 +9,7 @@ pub mod demo;
 pub mod discover;
 pub mod exec;
 pub mod grants;
+pub mod logs;
 pub mod output;
 pub mod policy;
 pub mod redact;

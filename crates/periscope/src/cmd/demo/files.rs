@@ -12,7 +12,10 @@ use anyhow::{Context as _, anyhow};
 use crate::cmd::output::shell_quote;
 
 use super::database::{Database, upstream_tls};
-use super::{CONNECTION, DEFAULT_API, DEFAULT_PG, DemoDir, PASSWORD_FILE, in_file};
+use super::{
+    CONNECTION, DEFAULT_API, DEFAULT_PG, DemoDir, EXEC_CONNECTION, LOGS_CONNECTION, PASSWORD_FILE,
+    in_file,
+};
 
 /// The gateway configuration: one connection, two roles.
 pub(super) fn config_toml(dir: &DemoDir, db: &Database, api: SocketAddr, pg: SocketAddr) -> String {
@@ -64,15 +67,42 @@ pub(super) fn config_toml(dir: &DemoDir, db: &Database, api: SocketAddr, pg: Soc
     {
         let _ = writeln!(text, "upstream_ca_file = {}", q(ca));
     }
-    text.push_str(
-        "labels = { env = \"prod\" }\n\
+    text.push_str("labels = { env = \"prod\" }\n");
+    let _ = write!(
+        text,
+        "\n\
+         # The shop's application log: read masked, no grant needed (docs/logs.md).\n\
+         [[connection]]\n\
+         name = {logs}\n\
+         kind = \"logs\"\n\
          \n\
-         # Developers reach shop-prod and may ask to see emails and phones, or to\n\
-         # write, for up to an hour, with one approval from an approver.\n\
+         [connection.sources.app]\n\
+         files = [{log_glob}]\n\
+         \n\
+         # A harmless local command: `cat` of the demo's logs runs, anything under\n\
+         # /etc is a sensitive flow that needs a grant (docs/exec.md).\n\
+         [[connection]]\n\
+         name = {tools}\n\
+         kind = \"exec\"\n\
+         command = [\"/bin/cat\"]\n\
+         allow = [{allow}]\n\
+         sensitive = [\"/etc/*\"]\n\
+         timeout = \"1m\"\n\
+         \n",
+        logs = q(LOGS_CONNECTION),
+        tools = q(EXEC_CONNECTION),
+        log_glob = q(&dir.join("logs").join("shop*.log").display().to_string()),
+        allow = q(&dir.join("logs").join("*").display().to_string()),
+    );
+    text.push_str(
+        "\
+         # Developers reach shop-prod, its logs and tools, and may ask to see emails\n\
+         # and phones, to write, or to read /etc, for up to an hour, with one\n\
+         # approval from an approver.\n\
          [[role]]\n\
          name = \"developer\"\n\
-         connections = [\"shop-prod\"]\n\
-         may_lift = [\"unmask:email\", \"unmask:phone\", \"write\"]\n\
+         connections = [\"shop-prod\", \"shop-logs\", \"shop-tools\"]\n\
+         may_lift = [\"unmask:email\", \"unmask:phone\", \"write\", \"command:/etc/*\"]\n\
          max_duration = \"1h\"\n\
          approvals = 1\n\
          approvers = [\"approver\"]\n\
@@ -82,6 +112,21 @@ pub(super) fn config_toml(dir: &DemoDir, db: &Database, api: SocketAddr, pg: Soc
          name = \"approver\"\n",
     );
     text
+}
+
+/// The shop's application log the `shop-logs` connection reads: fake
+/// personal data and tokens, as real logs hold them.
+pub(super) const SHOP_LOG: &str = "\
+2026-12-06T18:02:11Z INFO checkout ok order=1042 user=maria.garcia@example.com card=4111 1111 1111 1111
+2026-12-06T18:02:12Z INFO token refresh Authorization: Bearer 7f3c9a1e5b2d4c8f9a0b1c2d3e4f5a6b
+2026-12-06T18:02:13Z WARN checkout failed order=1043 user=li.wei@example.org reason=card_declined
+2026-12-06T18:02:14Z ERROR s3 upload failed key=AKIAIOSFODNN7EXAMPLE bucket=receipts
+2026-12-06T18:02:15Z INFO receipt sent to maria.garcia@example.com
+";
+
+/// Writes the shop's log under `logs/` (the `shop-logs` source).
+pub(super) fn shop_log(dir: &DemoDir) -> anyhow::Result<()> {
+    write_file(&dir.join("logs/shop.log"), SHOP_LOG, 0o644)
 }
 
 pub(super) fn env_file(

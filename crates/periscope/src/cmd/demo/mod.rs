@@ -28,6 +28,7 @@
 //!   gateway/                  the gateway's data dir (store, tls/ca.pem, keys)
 //!   postgres/                 the throwaway cluster (not with --upstream)
 //!   secrets/shop-prod.password  0600, the upstream password the gateway injects
+//!   logs/shop.log             the shop's log (fake personal data and tokens) for `shop-logs`
 //!   env/{alice,bob,admin}.env   0600, PERISCOPE_URL/TOKEN/CA_FILE and PGPASSWORD
 //! ```
 
@@ -59,12 +60,16 @@ mod sso;
 mod tour;
 
 use database::{Database, drop_database, local_database, upstream_database, without_password};
-use files::{config_toml, env_file, write_file};
+use files::{config_toml, env_file, shop_log, write_file};
 use progress::Progress;
 use tour::{narrate, print_tour};
 
 /// The connection the demo creates.
 pub const CONNECTION: &str = "shop-prod";
+/// The demo's logs connection (the shop's application log).
+pub const LOGS_CONNECTION: &str = "shop-logs";
+/// The demo's exec connection (a harmless local command).
+pub const EXEC_CONNECTION: &str = "shop-tools";
 /// The database the demo creates (in its cluster, or on `--upstream`).
 pub const DATABASE: &str = "periscope_demo";
 /// The login role owning the demo database in the throwaway cluster.
@@ -525,6 +530,7 @@ async fn prepare(
         demo.idp = Some(idp);
     }
     write_file(&config_path, &config_text, 0o644)?;
+    shop_log(&demo.dir)?;
     let step = progress.step("starting the gateway");
     let options = up::gateway_options(
         ConfigSource::File(config_path),

@@ -9,7 +9,7 @@ use periscope_gateway::{EndReason, GrantEvent};
 use crate::cmd::output::shell_quote;
 
 use super::database::conninfo_value;
-use super::{CONNECTION, DATABASE, Demo, DemoArgs, Ready};
+use super::{CONNECTION, DATABASE, Demo, DemoArgs, EXEC_CONNECTION, LOGS_CONNECTION, Ready};
 
 /// Tells, in the demo's terminal, when a grant starts and ends.
 pub(super) async fn narrate(gateway: periscope_gateway::Gateway) {
@@ -165,12 +165,41 @@ pub(super) fn print_tour(
             vec![psql.clone()],
         ),
         (
+            format!(
+                "Read the shop's application log through the gateway: the emails, the card \
+                 number, the bearer token and the AWS key in it arrive masked. No grant is needed \
+                 to read logs, because what you read is masked; --grep runs on the masked text, \
+                 so it cannot probe a masked value ({} has the log)",
+                dir.join("logs/shop.log").display()
+            ),
+            vec![
+                format!("periscope logs {LOGS_CONNECTION} app"),
+                format!("periscope logs {LOGS_CONNECTION} app --grep checkout"),
+            ],
+        ),
+        (
+            "Run a command through the gateway: an exec connection runs only the argument \
+             patterns an administrator allowed, argv only, and its output is masked as it \
+             streams."
+                .into(),
+            vec![format!(
+                "periscope exec {EXEC_CONNECTION} -- {}",
+                shell_quote(&dir.join("logs/shop.log").display().to_string())
+            )],
+        ),
+        (
+            "A sensitive command is refused: reading /etc is a `command:/etc/*` shield on this \
+             connection, and the hint is the exact command that requests a grant for it."
+                .into(),
+            vec![format!("periscope exec {EXEC_CONNECTION} -- /etc/hostname")],
+        ),
+        (
             "Check the trail as the administrator: every login, statement, refusal, request, \
              approval and expiry is in a hash-chained audit log with signed checkpoints."
                 .into(),
             vec![
                 format!(". {}", env("admin")),
-                "periscope audit tail -n 15".into(),
+                "periscope audit tail -n 30".into(),
                 "periscope audit verify".into(),
             ],
         ),

@@ -1,0 +1,382 @@
+//! The logs front end: `POST /v1/logs` reads or follows a log source of a
+//! `logs` connection for an authenticated identity, over
+//! `periscope-exec`'s [`periscope_exec::logs`] (the data plane) and
+//! `periscope-shield` (masking, the session cut).
+//!
+//! - **Authorisation** is the proxies': [`Gateway::authorize`] (unknown or
+//!   uncovered connection, no role: `session.refused`). Reading needs no
+//!   grant: what is read is masked (secrets always, personal data unless a
+//!   grant lifts `unmask:<entity>`).
+//! - **Transport**: streamed HTTP (`application/x-ndjson`), the frames of
+//!   `POST /v1/exec` ([`ExecFrame`]): start, stdout (the lines), stderr
+//!   (the source's own errors), end.
+//! - **Filtering**: `--since` and `--grep` are applied to the masked text
+//!   (a grep cannot probe a masked value).
+//! - **Grant ends**: a read whose session relies on a grant (an unmask)
+//!   watches the grant bus; the grant's end stops it at once and the last
+//!   frame says why. A client that goes away stops it too.
+//! - **Audit**: `logs.start` is durable before the source is read; `logs.end`
+//!   (why, bytes read, lines shown, masked counts) before the last frame.
+//!   Counts only, never a line.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame, LogsRequest};
+use periscope_audit::actions;
+use periscope_exec::logs::{self, filter::LineFilter};
+use periscope_exec::run::{EndReason, Limits, Output};
+use periscope_policy::{ConnectionKind, LogsConfig};
+use periscope_shield::grants::{CutNotice, SessionCut};
+use periscope_shield::masking::{MaskCounts, session_masker};
+use periscope_shield::record::AuditSink;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Failure;
+use crate::audit_sink::{GatewaySink, SessionContext};
+use crate::client_addr::ClientAddr;
+use crate::gateway::{Caller, Gateway};
+use crate::sessions::NewSession;
+
+/// Output pieces buffered between the source and the client; beyond this
+/// the source is not read (back-pressure).
+const OUTPUT_QUEUE: usize = 16;
+
+/// Distinguishes logs sessions in the grant watcher.
+static NEXT_CUT_ID: AtomicU64 = AtomicU64::new(1 << 40);
+
+/// Ends a running read from outside: the read is waiting on the receiver.
+struct LogsCut {
+    id: u64,
+    tx: Mutex<Option<oneshot::Sender<CutNotice>>>,
+}
+
+impl SessionCut for LogsCut {
+    fn cut(&self, notice: CutNotice) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(notice);
+        }
+    }
+
+    fn session_id(&self) -> u64 {
+        self.id
+    }
+}
+
+fn frame(f: &ExecFrame) -> Bytes {
+    let mut line = serde_json::to_vec(f).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// The source a request names, or why it names none.
+fn pick_source<'c>(
+    logs: &'c LogsConfig,
+    connection: &str,
+    wanted: Option<&str>,
+) -> Result<(&'c str, &'c periscope_policy::LogSource), Failure> {
+    let names = logs
+        .sources
+        .keys()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match wanted {
+        Some(name) => logs
+            .sources
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v))
+            .ok_or_else(|| {
+                Failure::not_found(format!(
+                    "connection `{connection}` has no log source `{name}`; its sources: {names}"
+                ))
+                .with_hint(format!("periscope logs {connection} SOURCE"))
+            }),
+        None => {
+            let mut all = logs.sources.iter();
+            match (all.next(), all.next()) {
+                (Some((k, v)), None) => Ok((k.as_str(), v)),
+                _ => Err(Failure::bad_request(format!(
+                    "connection `{connection}` has several log sources ({names}): name one"
+                ))
+                .with_hint(format!("periscope logs {connection} SOURCE"))),
+            }
+        }
+    }
+}
+
+/// `POST /v1/logs`.
+pub(crate) async fn logs(
+    State(gateway): State<Gateway>,
+    Extension(caller): Extension<Caller>,
+    client: Option<Extension<ConnectInfo<ClientAddr>>>,
+    axum::Json(body): axum::Json<LogsRequest>,
+) -> Result<Response, Failure> {
+    let client_addr = client.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| (c.0).0.0);
+    // Subscribed before the decision reads the grants, so a grant that ends
+    // from now on cannot be missed.
+    let bus = gateway.subscribe();
+    let decision = gateway
+        .authorize(&caller.policy_identity, &body.connection, "logs")
+        .await?
+        .map_err(|reason| {
+            Failure::forbidden(reason.user_message())
+                .with_hint("`periscope policy explain` shows your access")
+        })?;
+    let Some(allowance) = decision.allowance().cloned() else {
+        return Err(Failure::internal(
+            "an allowed decision without an allowance",
+        ));
+    };
+    let config = gateway.config();
+    let Some(conn) = config.config.connection(&body.connection) else {
+        return Err(Failure::not_found(format!(
+            "connection `{}` does not exist",
+            body.connection
+        )));
+    };
+    let (ConnectionKind::Logs, Some(logs_config)) = (conn.kind, conn.logs.clone()) else {
+        let hint = match conn.kind {
+            ConnectionKind::Exec => {
+                format!("run its commands: `periscope exec {} -- ARGS`", conn.name)
+            }
+            _ => format!(
+                "reach it with its own client: `periscope connect {}`",
+                conn.name
+            ),
+        };
+        return Err(Failure::bad_request(format!(
+            "connection `{}` is not a logs connection",
+            conn.name
+        ))
+        .with_hint(hint));
+    };
+    let (source_name, source) = pick_source(&logs_config, &conn.name, body.source.as_deref())?;
+    let since = match &body.since {
+        None => None,
+        Some(text) => {
+            let ago = humantime::parse_duration(text).map_err(|e| {
+                Failure::bad_request(format!("--since `{text}`: {e}"))
+                    .with_hint("write a duration such as `30m`, `1h` or `2d`")
+            })?;
+            let ago = i64::try_from(ago.as_secs()).unwrap_or(i64::MAX);
+            Some(gateway.now().unix_timestamp().saturating_sub(ago))
+        }
+    };
+    let filter = LineFilter::new(since, body.grep.as_deref())
+        .map_err(|e| Failure::bad_request(e.to_string()))?;
+    let plan = logs::plan(&logs_config, source_name, source, body.follow, since).map_err(|e| {
+        Failure::bad_request(e.to_string())
+            .with_hint("read it without --follow, or ask an administrator for `follow_args`")
+    })?;
+    let masker = session_masker(&allowance, Some(gateway.mask_token_key()));
+    // A grep pattern may hold personal data (`alice@example.com`): the
+    // audit gets it masked.
+    let grep_masked = body
+        .grep
+        .as_deref()
+        .map(|g| masker.mask_str(g).text.into_owned());
+    let identity = caller.name().to_string();
+    let grants: Vec<String> = allowance
+        .shields()
+        .grant_ids()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let sink = GatewaySink::new(SessionContext {
+        gateway: gateway.clone(),
+        identity: identity.clone(),
+        connection: conn.name.clone(),
+        client_addr,
+        application_name: Some("periscope logs".into()),
+        client_tls: true,
+        credential: "api_token",
+        token_id: caller.token_id.clone(),
+        roles: allowance
+            .role_names()
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        grants: grants.clone(),
+        allowance: allowance.clone(),
+        bus: Mutex::new(Some(bus)),
+    });
+    let guard = gateway.sessions().register(NewSession {
+        identity: identity.clone(),
+        connection: conn.name.clone(),
+        grants: grants.clone(),
+        client_addr,
+        application_name: Some("periscope logs".into()),
+        started_at: gateway.now(),
+    });
+    let session = guard.id().to_string();
+    let mut draft = sink.draft(actions::LOGS_START).with_details(json!({
+        "session": session,
+        "via": "api",
+        "client_addr": client_addr.to_string(),
+        "token_id": caller.token_id,
+        "source": source_name,
+        "source_kind": source.kind(),
+        "follow": body.follow,
+        "since": body.since,
+        "grep": grep_masked,
+        "grants": grants,
+    }));
+    for g in &grants {
+        draft = draft.with_grant(g.clone());
+    }
+    // Durable before the source is read.
+    sink.submit(draft)
+        .await
+        .map_err(|e| Failure::unavailable(format!("{e}; the log source was not read")))?;
+    sink.keep(guard);
+    let (cut_tx, cut_rx) = oneshot::channel();
+    sink.session_started(Arc::new(LogsCut {
+        id: NEXT_CUT_ID.fetch_add(1, Ordering::Relaxed),
+        tx: Mutex::new(Some(cut_tx)),
+    }));
+    let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
+    let limits = Limits {
+        timeout: logs_config.timeout,
+        max_output: logs_config.max_output,
+    };
+    let started = match logs::start(plan) {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::error!(connection = %conn.name, error = %e, "cannot start a log source");
+            let draft = sink.draft(actions::LOGS_END).with_details(json!({
+                "session": session,
+                "source": source_name,
+                "reason": "failed",
+                "error": e.to_string(),
+            }));
+            let _ = sink.submit(draft).await;
+            return Err(Failure::unavailable(format!(
+                "the log source `{source_name}` of connection `{}` could not be started; ask an \
+                 administrator",
+                conn.name
+            )));
+        }
+    };
+    let (end_tx, end_rx) = oneshot::channel::<ExecFrame>();
+    let source_owned = source_name.to_string();
+    let session_id = session.clone();
+    tokio::spawn(async move {
+        let done = logs::run(started, &masker, filter, out_tx, cut_rx, limits).await;
+        let outcome = &done.outcome;
+        let mut counts = MaskCounts::default();
+        counts.merge_entities(&outcome.masked);
+        let draft = sink.draft(actions::LOGS_END).with_details(json!({
+            "session": session,
+            "source": source_owned,
+            "reason": outcome.reason.code(),
+            "exit_code": outcome.exit_code,
+            "signal": outcome.signal,
+            "bytes": outcome.stdout_bytes,
+            "stderr_bytes": outcome.stderr_bytes,
+            "lines": done.lines,
+            "masked": counts.to_json(),
+            "duration_ms": outcome.duration.as_millis() as u64,
+            "message": match &outcome.reason {
+                EndReason::Cut(n) => Some(n.message.clone()),
+                _ => None,
+            },
+        }));
+        if let Err(e) = sink.submit(draft).await {
+            tracing::error!(error = %e, "a log read's end was not recorded");
+        }
+        let _ = end_tx.send(end_frame(&done, &limits));
+        drop(sink);
+    });
+    let state = BodyState::Start {
+        session: session_id,
+        out_rx,
+        end_rx,
+    };
+    let stream = futures_util::stream::unfold(state, |state| async move {
+        match state {
+            BodyState::Start {
+                session,
+                out_rx,
+                end_rx,
+            } => Some((
+                Ok::<Bytes, Infallible>(frame(&ExecFrame::Start { session })),
+                BodyState::Output { out_rx, end_rx },
+            )),
+            BodyState::Output { mut out_rx, end_rx } => match out_rx.recv().await {
+                Some(Output::Stdout(data)) => Some((
+                    Ok(frame(&ExecFrame::Stdout { data })),
+                    BodyState::Output { out_rx, end_rx },
+                )),
+                Some(Output::Stderr(data)) => Some((
+                    Ok(frame(&ExecFrame::Stderr { data })),
+                    BodyState::Output { out_rx, end_rx },
+                )),
+                None => match end_rx.await {
+                    Ok(end) => Some((Ok(frame(&end)), BodyState::Done)),
+                    Err(_) => None,
+                },
+            },
+            BodyState::Done => None,
+        }
+    });
+    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EXEC_CONTENT_TYPE),
+    );
+    Ok(response)
+}
+
+/// Where the answer's body is.
+enum BodyState {
+    Start {
+        session: String,
+        out_rx: mpsc::Receiver<Output>,
+        end_rx: oneshot::Receiver<ExecFrame>,
+    },
+    Output {
+        out_rx: mpsc::Receiver<Output>,
+        end_rx: oneshot::Receiver<ExecFrame>,
+    },
+    Done,
+}
+
+/// The last frame: how the read ended, in words for the client.
+fn end_frame(done: &logs::LogsOutcome, limits: &Limits) -> ExecFrame {
+    let outcome = &done.outcome;
+    let (message, hint) = match &outcome.reason {
+        EndReason::Exited | EndReason::ClientGone => (None, None),
+        EndReason::Timeout => (
+            Some(format!(
+                "the read lasted longer than the connection's timeout ({}) and was ended",
+                humantime::format_duration(limits.timeout)
+            )),
+            Some("read it again (with --since) to go on".to_string()),
+        ),
+        EndReason::OutputLimit => (
+            Some(format!(
+                "the read passed the connection's max_output ({} bytes) and was ended",
+                limits.max_output
+            )),
+            Some("narrow it (--since, --grep) and read again".to_string()),
+        ),
+        EndReason::Cut(notice) => (Some(notice.message.clone()), notice.hint.clone()),
+    };
+    ExecFrame::End {
+        reason: outcome.reason.code().to_string(),
+        exit_code: outcome.client_exit_code(),
+        signal: outcome.signal,
+        message,
+        hint,
+        masked: outcome.masked.total(),
+    }
+}
