@@ -152,6 +152,15 @@ actions! {
     /// exit code or signal, bytes written, masked counts per entity.
     EXEC_END = "exec.end";
 
+    /// A session's recording was closed and its SHA-256 sealed into the chain
+    /// (`details`: recording id, session, file, sha256, bytes, whether it was
+    /// truncated or the recorder fell behind), so `audit verify` proves the
+    /// file untouched.
+    RECORDING_SEALED = "recording.sealed";
+    /// A sealed recording was deleted by the retention sweep (or could not
+    /// be kept); verification no longer expects its file.
+    RECORDING_EXPIRED = "recording.expired";
+
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";
     /// The configuration was reloaded while running.

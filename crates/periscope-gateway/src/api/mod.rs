@@ -12,6 +12,7 @@ mod discover;
 mod exec;
 mod failure;
 mod handlers;
+mod recordings;
 mod sso;
 
 use axum::Router;
@@ -53,6 +54,8 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
         .route("/v1/connections", get(handlers::connections))
         .route("/v1/connect", post(handlers::connect))
         .route("/v1/exec", post(exec::exec))
+        .route("/v1/recordings", get(recordings::list))
+        .route("/v1/recordings/{id}", get(recordings::get))
         .route("/v1/policy/explain", get(handlers::explain))
         .route(
             "/v1/requests",
