@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use super::{account, admin, audit, connections, discover, exec, grants, policy};
+use super::{account, admin, audit, connections, discover, exec, grants, policy, recordings};
 use crate::client::{self, CliError, Client, ConnArgs};
 
 /// Commands that talk to a gateway (or, for `audit verify --file`, to nothing).
@@ -23,6 +23,8 @@ pub enum ClientCommand {
     Connect(connections::ConnectArgs),
     /// Run a command of an exec connection; its output comes back masked.
     Exec(exec::ExecArgs),
+    /// List the recordings of exec sessions, and play one back.
+    Recordings(recordings::RecordingsArgs),
     /// Ask for a grant lifting shields on a connection for a while.
     Request(grants::RequestArgs),
     /// List requests (pending by default).
@@ -56,6 +58,7 @@ impl ClientCommand {
             ClientCommand::Whoami(a) | ClientCommand::Connections(a) => &a.conn,
             ClientCommand::Connect(a) => &a.conn,
             ClientCommand::Exec(a) => &a.conn,
+            ClientCommand::Recordings(a) => &a.conn,
             ClientCommand::Request(a) => &a.conn,
             ClientCommand::Requests(a) => &a.conn,
             ClientCommand::Approve(a) => &a.conn,
@@ -105,6 +108,7 @@ fn dispatch(command: ClientCommand) -> anyhow::Result<ExitCode> {
                     ClientCommand::Connections(_) => connections::connections(&api, json).await,
                     ClientCommand::Connect(a) => connections::connect(&api, a).await,
                     ClientCommand::Exec(a) => exec::exec(&api, a).await,
+                    ClientCommand::Recordings(a) => recordings::run(&api, a).await,
                     ClientCommand::Request(a) => grants::request(&api, a).await,
                     ClientCommand::Requests(a) => grants::requests(&api, a).await,
                     ClientCommand::Approve(a) => grants::approve(&api, a).await,

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod grants;
 pub mod output;
 pub mod policy;
+pub mod recordings;
 pub mod redact;
 pub mod sso_login;
 pub mod up;
