@@ -834,3 +834,33 @@ pub struct DiscoveredTagVersion {
     /// `column -> entity`.
     pub tags: std::collections::BTreeMap<String, String>,
 }
+
+/// Media type of a recording (`GET /v1/recordings/{id}`): asciicast v2.
+pub const CAST_CONTENT_TYPE: &str = "application/x-asciicast";
+
+/// A sealed recording, for `GET /v1/recordings`: what `recording.sealed`
+/// says of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingSummary {
+    /// Recording id (the session id; `periscope recordings play ID`).
+    pub id: String,
+    /// Connection the session was on.
+    pub connection: String,
+    /// Identity that ran it.
+    pub identity: String,
+    /// Start of the session.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// How long it was recorded, in milliseconds.
+    pub duration_ms: u64,
+    /// Size of the cast file.
+    pub bytes: u64,
+    /// SHA-256 of the file, as sealed in the audit chain.
+    pub sha256: String,
+    /// Seq of the `recording.sealed` event.
+    pub sealed_seq: u64,
+    /// Whether `max_size` cut it short.
+    pub truncated: bool,
+    /// Output bytes missing because the recorder fell behind.
+    pub dropped_bytes: u64,
+}

@@ -158,6 +158,14 @@ actions! {
     /// A read of a log source ended: why (exited, timeout, output limit, cut,
     /// client gone), bytes read, lines shown, masked counts per entity.
     LOGS_END = "logs.end";
+    /// A session's recording was closed and its SHA-256 sealed into the chain
+    /// (`details`: recording id, session, file, sha256, bytes, whether it was
+    /// truncated or the recorder fell behind), so `audit verify` proves the
+    /// file untouched.
+    RECORDING_SEALED = "recording.sealed";
+    /// A sealed recording was deleted by the retention sweep (or could not
+    /// be kept); verification no longer expects its file.
+    RECORDING_EXPIRED = "recording.expired";
 
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";

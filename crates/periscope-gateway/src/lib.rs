@@ -54,6 +54,7 @@ pub mod identity;
 mod listener;
 pub mod metrics;
 pub mod pg;
+pub mod recordings;
 mod server;
 pub mod sessions;
 mod shutdown;

@@ -541,7 +541,13 @@ fn spawn_tasks(
             (name, task)
         })
         .collect();
-    let mut background = vec![tokio::spawn(expiry::run(gateway.clone(), shutdown.clone()))];
+    let mut background = vec![
+        tokio::spawn(expiry::run(gateway.clone(), shutdown.clone())),
+        tokio::spawn(crate::recordings::sweep::run(
+            gateway.clone(),
+            shutdown.clone(),
+        )),
+    ];
     if reload_on_sighup {
         background.push(spawn_sighup_reload(gateway.clone(), shutdown.clone())?);
     }

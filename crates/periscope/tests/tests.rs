@@ -25,6 +25,8 @@ mod demo_tour;
 mod discover;
 /// Commands through the gateway: `periscope exec` on exec connections.
 mod exec_commands;
+/// Recordings of exec sessions: masked casts, sealed, played, verified.
+mod exec_recordings;
 /// The gateway SIGKILLed mid-statement: the audit log keeps every acknowledged statement.
 mod fault_gateway;
 /// The upstream PostgreSQL dies mid-query.

@@ -236,21 +236,43 @@ pub(crate) async fn verify(
     require_admin(&gateway, &caller)?;
     let keys = [gateway.audit_verifier_key().clone()];
     match gateway.store().verify_audit(&keys, Start::Genesis).await {
-        Ok(report) => Ok(axum::Json(api::VerifyResponse {
-            ok: true,
-            summary: report.to_string(),
-            broken_at: None,
-            report: Some(json!({
-                "events_checked": report.events_checked,
-                "first_seq": report.first_seq,
-                "last_seq": report.last.map(|h| h.seq),
-                "last_hash": report.last.map(|h| h.hash.to_hex()),
-                "checkpoints_verified": report.checkpoints_verified,
-                "last_checkpoint_seq": report.last_checkpoint_seq,
-                "uncovered_events": report.uncovered_events,
-                "warnings": report.warnings(),
-            })),
-        })),
+        Ok(report) => {
+            // The chain holds: now the recordings it seals.
+            let recordings = crate::recordings::verify::check_gateway(&gateway)
+                .await
+                .map_err(|e| {
+                    Failure::unavailable(format!("could not read the audit chain: {e}"))
+                })?;
+            let ok = recordings.as_ref().is_none_or(|r| r.ok());
+            let mut summary = report.to_string();
+            if let Some(r) = &recordings {
+                if !r.ok() {
+                    tracing::error!(report = %r, "SEALED RECORDINGS FAILED VERIFICATION");
+                }
+                summary = format!("{summary}; {r}");
+            }
+            Ok(axum::Json(api::VerifyResponse {
+                ok,
+                summary,
+                broken_at: None,
+                report: Some(json!({
+                    "recordings": recordings.as_ref().map(|r| json!({
+                        "checked": r.checked,
+                        "intact": r.intact,
+                        "expired": r.expired,
+                        "problems": r.problem_lines(),
+                    })),
+                    "events_checked": report.events_checked,
+                    "first_seq": report.first_seq,
+                    "last_seq": report.last.map(|h| h.seq),
+                    "last_hash": report.last.map(|h| h.hash.to_hex()),
+                    "checkpoints_verified": report.checkpoints_verified,
+                    "last_checkpoint_seq": report.last_checkpoint_seq,
+                    "uncovered_events": report.uncovered_events,
+                    "warnings": report.warnings(),
+                })),
+            }))
+        }
         Err(ChainError::Read { source, .. }) => Err(Failure::unavailable(format!(
             "could not read the audit chain: {source}"
         ))),

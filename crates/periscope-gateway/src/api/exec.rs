@@ -236,8 +236,17 @@ pub(crate) async fn exec(
         max_output: exec.max_output,
     };
     let session_id = session.clone();
+    let title = format!("periscope exec {} -- {}", conn.name, args_masked.join(" "));
+    let recording = crate::recordings::Recording::begin(&gateway, &session, title);
     tokio::spawn(async move {
-        let outcome = periscope_exec::run::run(process, &masker, out_tx, cut_rx, limits).await;
+        // The recorder sits between the run and the client (off the hot
+        // path: it never waits for the disk).
+        let (run_tx, relay) = recording.relay(out_tx, OUTPUT_QUEUE);
+        let (outcome, recording) = tokio::join!(
+            periscope_exec::run::run(process, &masker, run_tx, cut_rx, limits),
+            relay
+        );
+        recording.seal(&sink).await;
         let end = end_frame(&outcome, &exec);
         let mut counts = MaskCounts::default();
         counts.merge_entities(&outcome.masked);

@@ -13,6 +13,7 @@ mod exec;
 mod failure;
 mod handlers;
 mod logs;
+mod recordings;
 mod sso;
 
 use axum::Router;
@@ -55,6 +56,8 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
         .route("/v1/connect", post(handlers::connect))
         .route("/v1/exec", post(exec::exec))
         .route("/v1/logs", post(logs::logs))
+        .route("/v1/recordings", get(recordings::list))
+        .route("/v1/recordings/{id}", get(recordings::get))
         .route("/v1/policy/explain", get(handlers::explain))
         .route(
             "/v1/requests",

@@ -7,6 +7,7 @@
 
 mod error;
 mod raw;
+mod recordings;
 mod sso;
 mod validate;
 
@@ -20,6 +21,10 @@ use periscope_redact::{Entity, Operator};
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, Diagnostic};
+pub use recordings::{
+    DEFAULT_RECORDING_MAX_SIZE, DEFAULT_RECORDING_RETENTION, MAX_RECORDING_MAX_SIZE,
+    MAX_RECORDING_RETENTION, MIN_RECORDING_RETENTION, RecordingsConfig,
+};
 pub use sso::{
     DEFAULT_GROUPS_CLAIM, DEFAULT_SCOPES, DEFAULT_SESSION_IDLE, DEFAULT_SESSION_LIFETIME,
     DEFAULT_SSO_TOKEN_LIFETIME, DEFAULT_USERNAME_CLAIM, MAX_SSO_LIFETIME, MIN_SESSION_IDLE,
@@ -76,6 +81,8 @@ pub struct Config {
     pub roles: Vec<RoleConfig>,
     /// Single sign-on providers; `None` when only local tokens are used.
     pub sso: Option<SsoConfig>,
+    /// Recordings of exec sessions.
+    pub recordings: RecordingsConfig,
 }
 
 impl Config {

@@ -31,6 +31,8 @@ pub(crate) struct RawConfig {
     #[serde(default, rename = "role")]
     pub roles: Vec<RawRole>,
     pub sso: Option<S<super::sso::RawSso>>,
+    #[serde(default)]
+    pub recordings: super::recordings::RawRecordings,
 }
 
 #[derive(Deserialize, Default)]

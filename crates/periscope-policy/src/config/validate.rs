@@ -41,6 +41,7 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
             .unwrap_or(DEFAULT_PENDING_TTL),
     };
     let webhook = raw.webhook.and_then(|w| webhook(w, r));
+    let recordings = super::recordings::validate(raw.recordings, r);
 
     let connections = connections(raw.connections, r);
     // Custom tags declared on any connection: what `unmask:<tag>` may name.
@@ -70,6 +71,7 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
         connections,
         roles,
         sso,
+        recordings,
     }
 }
 

@@ -14,6 +14,7 @@ use periscope_audit::{
     AuditEvent, AuditVerifierKey, ChainError, ChainHash, ChainVerifier, Head, JsonlReader,
     JsonlRecord, Start, VerifyReport,
 };
+use periscope_gateway::recordings::verify::Collector;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -97,6 +98,11 @@ pub enum AuditCommand {
         /// line of an earlier verification).
         #[arg(long, value_name = "SEQ:HASH", requires = "file", value_parser = parse_head)]
         after: Option<Head>,
+        /// Also check the recordings sealed in the file against this
+        /// directory (the gateway's `recordings/`, copied): each file's
+        /// SHA-256 must match its `recording.sealed` event.
+        #[arg(long, value_name = "DIR", requires = "file")]
+        recordings: Option<PathBuf>,
     },
 }
 
@@ -134,6 +140,7 @@ pub fn run_offline(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         public_key,
         partial,
         after,
+        recordings,
     } = &args.command
     else {
         return Err(CliError::usage("offline verification needs --file").into());
@@ -143,7 +150,13 @@ pub fn run_offline(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         (None, true) => Start::AsGiven,
         (None, false) => Start::Genesis,
     };
-    verify_file(file, public_key, start, args.conn.json)
+    verify_file(
+        file,
+        public_key,
+        start,
+        recordings.as_deref(),
+        args.conn.json,
+    )
 }
 
 /// Runs the subcommands that talk to the gateway.
@@ -484,6 +497,7 @@ fn verify_file(
     file: &Path,
     key_files: &[PathBuf],
     start: Start,
+    recordings: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut keys = Vec::new();
@@ -510,12 +524,37 @@ fn verify_file(
         })?))
     };
     let mut notes = Vec::new();
-    let outcome = verify_stream(input, &keys, start, &mut notes);
+    let mut seals = Collector::default();
+    let outcome = verify_stream(input, &keys, start, &mut notes, &mut seals);
     for note in &notes {
         eprintln!("periscope: note: {note}");
     }
     match outcome {
         Ok(report) => {
+            if let Some(dir) = recordings {
+                let checked = seals.check(dir);
+                if !checked.ok() {
+                    if json {
+                        print_json(&serde_json::json!({
+                            "ok": false,
+                            "chain": report_json(&report),
+                            "recordings": checked.problem_lines(),
+                            "error": checked.to_string(),
+                        }))?;
+                    }
+                    return Err(CliError::refused(format!(
+                        "audit verification of {} failed: the chain is intact, but {checked}",
+                        file.display()
+                    ))
+                    .with_hint(
+                        "a recording that differs from its seal was altered after the session;                          one that is missing was deleted or not copied",
+                    )
+                    .into());
+                }
+                if !json {
+                    print(&format!("{}: {checked}", dir.display()))?;
+                }
+            }
             if json {
                 print_json(&report_json(&report))?;
             } else {
@@ -558,6 +597,7 @@ fn verify_stream(
     keys: &[AuditVerifierKey],
     start: Start,
     notes: &mut Vec<String>,
+    seals: &mut Collector,
 ) -> Result<VerifyReport, ChainError> {
     let mut verifier = ChainVerifier::new(keys, start);
     for record in JsonlReader::new(input) {
@@ -576,7 +616,10 @@ fn verify_stream(
                     ));
                 }
             }
-            Ok(JsonlRecord::Event(event)) => verifier.add_event(&event)?,
+            Ok(JsonlRecord::Event(event)) => {
+                verifier.add_event(&event)?;
+                seals.add(&event);
+            }
             Ok(JsonlRecord::Checkpoint(checkpoint)) => verifier.add_checkpoint(checkpoint)?,
             Err(error) => {
                 return Err(ChainError::Jsonl {

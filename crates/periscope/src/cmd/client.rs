@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use super::{account, admin, audit, connections, discover, exec, grants, logs, policy};
+use super::{account, admin, audit, connections, discover, exec, grants, logs, policy, recordings};
 use crate::client::{self, CliError, Client, ConnArgs};
 
 /// Commands that talk to a gateway (or, for `audit verify --file`, to nothing).
@@ -25,6 +25,8 @@ pub enum ClientCommand {
     Exec(exec::ExecArgs),
     /// Read or follow a log source of a logs connection; lines come back masked.
     Logs(logs::LogsArgs),
+    /// List the recordings of exec sessions, and play one back.
+    Recordings(recordings::RecordingsArgs),
     /// Ask for a grant lifting shields on a connection for a while.
     Request(grants::RequestArgs),
     /// List requests (pending by default).
@@ -59,6 +61,7 @@ impl ClientCommand {
             ClientCommand::Connect(a) => &a.conn,
             ClientCommand::Exec(a) => &a.conn,
             ClientCommand::Logs(a) => &a.conn,
+            ClientCommand::Recordings(a) => &a.conn,
             ClientCommand::Request(a) => &a.conn,
             ClientCommand::Requests(a) => &a.conn,
             ClientCommand::Approve(a) => &a.conn,
@@ -109,6 +112,7 @@ fn dispatch(command: ClientCommand) -> anyhow::Result<ExitCode> {
                     ClientCommand::Connect(a) => connections::connect(&api, a).await,
                     ClientCommand::Exec(a) => exec::exec(&api, a).await,
                     ClientCommand::Logs(a) => logs::logs(&api, a).await,
+                    ClientCommand::Recordings(a) => recordings::run(&api, a).await,
                     ClientCommand::Request(a) => grants::request(&api, a).await,
                     ClientCommand::Requests(a) => grants::requests(&api, a).await,
                     ClientCommand::Approve(a) => grants::approve(&api, a).await,

@@ -12,6 +12,7 @@ pub mod grants;
 pub mod logs;
 pub mod output;
 pub mod policy;
+pub mod recordings;
 pub mod redact;
 pub mod sso_login;
 pub mod up;

@@ -1,0 +1,191 @@
+//! Recordings of terminal sessions (exec today, logs and shells next), as
+//! the engineer saw them: masked output in asciicast v2, sealed into the
+//! audit chain at the session's end.
+//!
+//! ```text
+//! <recordings dir>/             0700 (default: <data-dir>/recordings)
+//!   ses_....cast.part           being written (0600)
+//!   ses_....cast                closed and sealed: its SHA-256 is in a
+//!                               `recording.sealed` audit event
+//! ```
+//!
+//! - [`cast`]: the writer. A session hands each masked piece to a
+//!   [`Recorder`] without waiting (a bounded channel to a writer task): a
+//!   slow disk never slows or blocks the stream the engineer sees. If the
+//!   writer falls behind, the pieces that do not fit are counted, a marker
+//!   in the recording says how many bytes are missing, and the seal says so
+//!   too.
+//! - [`Recording`]: what a data plane calls: [`Recording::begin`],
+//!   [`Recording::relay`] (one call puts the recorder between a run and its
+//!   client), [`Recording::seal`] (the `recording.sealed` event).
+//! - [`verify`]: recompute each sealed recording's hash; used by
+//!   `POST /v1/audit/verify` and offline by `periscope audit verify
+//!   --recordings DIR`.
+//! - [`sweep`]: the retention sweep (hourly), each deletion audited as
+//!   `recording.expired` so verification stops expecting the file.
+
+pub mod cast;
+pub mod sweep;
+pub mod verify;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use periscope_audit::actions;
+use periscope_exec::run::Output;
+use periscope_shield::record::AuditSink;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
+
+pub use cast::{CastHeader, Recorder, Written};
+
+use crate::audit_sink::GatewaySink;
+use crate::gateway::Gateway;
+
+/// The recordings directory in force: `[recordings] dir`, or `recordings/`
+/// under the data directory.
+pub fn recordings_dir(gateway: &Gateway) -> PathBuf {
+    gateway
+        .config()
+        .config
+        .recordings
+        .dir
+        .clone()
+        .unwrap_or_else(|| gateway.data_dir().join("recordings"))
+}
+
+/// Whether `id` can name a recording file: session ids only (`ses_...`),
+/// so no path can be smuggled in.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A piece of a stream a recorder can keep: its text as the engineer saw it.
+pub trait Recordable {
+    /// The masked text.
+    fn text(&self) -> &str;
+}
+
+impl Recordable for Output {
+    fn text(&self) -> &str {
+        // stdout and stderr both end up on the engineer's terminal: both are
+        // recorded as asciicast output (`"o"`), in the order they were sent.
+        match self {
+            Output::Stdout(s) | Output::Stderr(s) => s,
+        }
+    }
+}
+
+/// One session's recording, or nothing when recordings are disabled or the
+/// file could not be created (the session goes on; the gateway logs why).
+pub struct Recording {
+    recorder: Option<Recorder>,
+    id: String,
+    session: String,
+    started_at: OffsetDateTime,
+}
+
+impl Recording {
+    /// Starts recording session `session` (its id names the file), titled
+    /// `title` (e.g. the masked command line).
+    pub fn begin(gateway: &Gateway, session: &str, title: String) -> Recording {
+        let config = gateway.config();
+        let settings = &config.config.recordings;
+        let started_at = gateway.now();
+        let recorder = if settings.enabled && valid_id(session) {
+            let header = CastHeader {
+                width: 120,
+                height: 40,
+                timestamp: started_at.unix_timestamp(),
+                title,
+            };
+            Some(Recorder::start(
+                recordings_dir(gateway),
+                session.to_string(),
+                header,
+                settings.max_size,
+            ))
+        } else {
+            None
+        };
+        Recording {
+            recorder,
+            id: session.to_string(),
+            session: session.to_string(),
+            started_at,
+        }
+    }
+
+    /// Puts the recorder between a producer and its client: returns the
+    /// sender the producer writes to, and the future that forwards every
+    /// piece to `to` (recording it on the way) until the producer is done or
+    /// the client is gone (then the producer's sends fail, as if the client
+    /// had gone itself). The future gives the recording back, to be sealed.
+    pub fn relay<T: Recordable + Send + 'static>(
+        mut self,
+        to: mpsc::Sender<T>,
+        capacity: usize,
+    ) -> (mpsc::Sender<T>, impl Future<Output = Recording> + Send) {
+        let (tx, mut rx) = mpsc::channel::<T>(capacity.max(1));
+        let relay = async move {
+            loop {
+                let piece = tokio::select! {
+                    piece = rx.recv() => piece,
+                    () = to.closed() => None,
+                };
+                let Some(piece) = piece else { break };
+                if let Some(recorder) = self.recorder.as_mut() {
+                    recorder.record(piece.text());
+                }
+                if to.send(piece).await.is_err() {
+                    break;
+                }
+            }
+            self
+        };
+        (tx, relay)
+    }
+
+    /// Closes the file and seals its hash into the audit chain
+    /// (`recording.sealed`, through the session's sink, so it precedes the
+    /// session's end event). Nothing when there was no recording.
+    pub async fn seal(self, sink: &GatewaySink) {
+        let Some(recorder) = self.recorder else {
+            return;
+        };
+        let sealed = recorder.finish().await;
+        let details = match &sealed {
+            Ok(w) => json!({
+                "recording": self.id,
+                "session": self.session,
+                "file": w.file,
+                "sha256": w.sha256,
+                "bytes": w.bytes,
+                "events": w.events,
+                "truncated": w.truncated,
+                "dropped_bytes": w.dropped_bytes,
+                "started_at": self.started_at.format(&Rfc3339).unwrap_or_default(),
+                "duration_ms": w.duration.as_millis() as u64,
+            }),
+            Err(e) => {
+                tracing::error!(recording = %self.id, error = %e, "a recording could not be written");
+                json!({
+                    "recording": self.id,
+                    "session": self.session,
+                    "file": null,
+                    "error": e.to_string(),
+                })
+            }
+        };
+        let draft = sink.draft(actions::RECORDING_SEALED).with_details(details);
+        if let Err(e) = sink.submit(draft).await {
+            tracing::error!(recording = %self.id, error = %e, "a recording's seal was not recorded");
+        }
+    }
+}
