@@ -152,6 +152,11 @@ actions! {
     /// exit code or signal, bytes written, masked counts per entity.
     EXEC_END = "exec.end";
 
+    /// An AI agent called a tool of the MCP server as an identity: the tool,
+    /// its status (`completed`, `pending_approval`, `refused`, `failed`),
+    /// `via = "mcp"` and the client's declared name; never an argument's value.
+    MCP_CALL = "mcp.call";
+
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";
     /// The configuration was reloaded while running.

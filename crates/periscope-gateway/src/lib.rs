@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent;
 pub mod api;
 mod audit_sink;
 mod client_addr;
@@ -52,10 +53,12 @@ mod grants;
 mod https;
 pub mod identity;
 mod listener;
+pub mod mcp;
 pub mod metrics;
 pub mod pg;
 mod server;
 pub mod sessions;
+pub mod sql_client;
 mod shutdown;
 pub mod sso;
 mod upstream;

@@ -43,6 +43,8 @@ mod hostile_protocol;
 mod load_sessions;
 /// Who gets in through the PostgreSQL listener.
 mod proxy_access;
+/// AI agents through the MCP server, driven by the official Python SDK.
+mod mcp;
 /// Guardrails and grants through the real gateway.
 mod proxy_grants;
 /// Masking through the real gateway.
