@@ -201,13 +201,14 @@ pub async fn run(gateway: &Gateway, request: &SqlRequest<'_>) -> Result<SqlResul
     let local = socket
         .local_addr()
         .map_err(|e| SqlError::Unavailable(format!("cannot open a local socket: {e}")))?;
-    let _peer = request.agent.map(|agent| PeerGuard::new(gateway, local, agent));
+    let _peer = request
+        .agent
+        .map(|agent| PeerGuard::new(gateway, local, agent));
 
     let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
-        let tcp = socket
-            .connect(target)
-            .await
-            .map_err(|e| SqlError::Unavailable(format!("cannot reach the PostgreSQL listener: {e}")))?;
+        let tcp = socket.connect(target).await.map_err(|e| {
+            SqlError::Unavailable(format!("cannot reach the PostgreSQL listener: {e}"))
+        })?;
         let _ = tcp.set_nodelay(true);
         let mut config = tokio_postgres::Config::new();
         config
@@ -226,7 +227,9 @@ pub async fn run(gateway: &Gateway, request: &SqlRequest<'_>) -> Result<SqlResul
             .map_err(|e| classify(&e, true))
     })
     .await
-    .map_err(|_| SqlError::Unavailable("the PostgreSQL listener did not answer in time".into()))??;
+    .map_err(|_| {
+        SqlError::Unavailable("the PostgreSQL listener did not answer in time".into())
+    })??;
     let (client, connection) = connected;
     let driver = tokio::spawn(async move {
         let _ = connection.await;
@@ -486,7 +489,10 @@ mod tests {
     #[test]
     fn masked_cells_name_their_entities() {
         assert_eq!(masked_entities("[email]"), vec!["email"]);
-        assert_eq!(masked_entities("to [email] card [card:tok_ab12]"), vec!["card", "email"]);
+        assert_eq!(
+            masked_entities("to [email] card [card:tok_ab12]"),
+            vec!["card", "email"]
+        );
         assert!(masked_entities("[emailx] [] [unknown] plain").is_empty());
         assert!(masked_entities("no brackets").is_empty());
     }

@@ -41,10 +41,10 @@ mod gateway_webhook;
 mod hostile_protocol;
 /// A short concurrent-session load run.
 mod load_sessions;
-/// Who gets in through the PostgreSQL listener.
-mod proxy_access;
 /// AI agents through the MCP server, driven by the official Python SDK.
 mod mcp;
+/// Who gets in through the PostgreSQL listener.
+mod proxy_access;
 /// Guardrails and grants through the real gateway.
 mod proxy_grants;
 /// Masking through the real gateway.

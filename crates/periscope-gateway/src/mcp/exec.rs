@@ -52,7 +52,8 @@ pub(crate) async fn run(
                 continue;
             };
             match frame {
-                periscope_api::ExecFrame::Stdout { data } | periscope_api::ExecFrame::Stderr { data }
+                periscope_api::ExecFrame::Stdout { data }
+                | periscope_api::ExecFrame::Stderr { data }
                     if stdout.len() + stderr.len() + data.len() > AGENT_EXEC_OUTPUT =>
                 {
                     truncated = true;

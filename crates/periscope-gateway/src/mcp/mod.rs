@@ -148,7 +148,11 @@ async fn resource_metadata(State(gateway): State<Gateway>, headers: HeaderMap) -
 
 /// Every request to `/mcp` needs a valid API token; the caller and token go
 /// into the request for the tools.
-async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(gateway): State<Gateway>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<ClientAddr>>()
@@ -173,7 +177,9 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
         Ok(caller) => {
             let Some(token) = token else {
                 return unauthorized(
-                    Failure::unauthorized("an MCP client must send `Authorization: Bearer <token>`"),
+                    Failure::unauthorized(
+                        "an MCP client must send `Authorization: Bearer <token>`",
+                    ),
                     &challenge,
                 );
             };
@@ -197,7 +203,9 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
 fn unauthorized(failure: Failure, challenge: &str) -> Response {
     let mut response = failure.into_response();
     if let Ok(value) = HeaderValue::from_str(challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

@@ -257,6 +257,10 @@ mod tests {
             None,
         );
         assert_eq!(quoted.shield.as_deref(), Some("command:delete *"));
-        assert!(Refusal::from_hint(Some("ask an administrator"), None).request_grant.is_none());
+        assert!(
+            Refusal::from_hint(Some("ask an administrator"), None)
+                .request_grant
+                .is_none()
+        );
     }
 }

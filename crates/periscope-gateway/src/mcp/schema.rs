@@ -76,11 +76,17 @@ pub(crate) async fn describe(
         }
         Err(e) => {
             tracing::error!(error = %e, "schema_describe: cannot decide");
-            return Outcome::failed("the gateway cannot decide right now; try again shortly", None);
+            return Outcome::failed(
+                "the gateway cannot decide right now; try again shortly",
+                None,
+            );
         }
     };
     let Some(allowance) = decision.allowance().cloned() else {
-        return Outcome::failed("the gateway cannot decide right now; try again shortly", None);
+        return Outcome::failed(
+            "the gateway cannot decide right now; try again shortly",
+            None,
+        );
     };
     let config = gateway.config();
     let Some(conn) = config.config.connection(connection) else {

@@ -627,7 +627,10 @@ fn who(ctx: &RequestContext<RoleServer>) -> Result<Who, ErrorData> {
         .and_then(|parts| parts.extensions.get::<McpCaller>())
         .cloned()
         .ok_or_else(|| {
-            ErrorData::internal_error("the call reached a tool without an authenticated caller", None)
+            ErrorData::internal_error(
+                "the call reached a tool without an authenticated caller",
+                None,
+            )
         })?;
     let client = ctx
         .peer
@@ -678,7 +681,10 @@ fn sql_outcome(e: SqlError) -> Outcome {
                 Some(code) => format!("{message} (SQLSTATE {code})"),
                 None => message,
             };
-            if hint.as_deref().is_some_and(|h| h.contains("periscope request")) {
+            if hint
+                .as_deref()
+                .is_some_and(|h| h.contains("periscope request"))
+            {
                 Outcome::refused(message, Refusal::from_hint(hint.as_deref(), None))
             } else {
                 Outcome::failed(message, hint)

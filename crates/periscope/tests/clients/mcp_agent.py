@@ -11,7 +11,9 @@ stdout, so the test can interleave a human's approval between calls:
 
 Answers: {"ok": true, "tools": [...]} or {"ok": true, "structured": {...},
 "is_error": bool, "text": "..."} or {"ok": false, "error": "..."} (a JSON-RPC
-error: unknown tool, invalid arguments).
+error: unknown tool, invalid arguments), or, as the last line, {"ok": false,
+"fatal": true, "error": "..."} when the SDK ended the session (it does on an
+HTTP error such as 401).
 """
 
 import asyncio
@@ -81,5 +83,16 @@ async def main(url, ca_file, token, client_name):
                     emit({"ok": False, "error": f"{type(e).__name__}: {e}"})
 
 
+def describe(error):
+    """An exception and, for a group, every exception inside it."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(describe(e) for e in error.exceptions)
+    return f"{type(error).__name__}: {error}"
+
+
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    try:
+        asyncio.run(main(*sys.argv[1:5]))
+    except BaseException as e:  # noqa: BLE001 - the SDK ends the session on HTTP errors
+        emit({"ok": False, "fatal": True, "error": describe(e)})
+        sys.exit(1)

@@ -235,7 +235,10 @@ pub(super) fn print_tour(
         "     claude mcp add --transport http periscope {}/mcp --header \"Authorization: Bearer $PERISCOPE_TOKEN\"",
         ready.api_url
     )?;
-    writeln!(out, "   or in a client's JSON configuration (.mcp.json, Cursor's mcp.json):")?;
+    writeln!(
+        out,
+        "   or in a client's JSON configuration (.mcp.json, Cursor's mcp.json):"
+    )?;
     let snippet = serde_json::json!({
         "mcpServers": {
             "periscope": {
