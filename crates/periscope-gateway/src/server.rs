@@ -530,7 +530,7 @@ fn spawn_tasks(
     // nothing of either.
     let router = api::router(
         gateway.clone(),
-        crate::console::routes().merge(crate::mcp::router(gateway.clone())),
+        crate::console::routes().merge(crate::mcp::router(gateway.clone(), shutdown.clone())),
     );
     let api = tokio::spawn(crate::https::serve_api(
         bound.api,

@@ -131,7 +131,7 @@ async fn approve_as_bob(w: &World, request_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_acts_as_its_human_through_the_same_shields() {
-    let w = world().await;
+    let mut w = world().await;
     let mut agent = Agent::start(&w, &w.alice.token).await;
 
     // The tools, each with an input and an output schema; none approves.
@@ -526,4 +526,99 @@ async fn bad_input_gets_precise_errors_and_the_session_stays_healthy() {
         "{refused}"
     );
     assert!(!refused.to_string().contains(&w.alice.token), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_runs_allowed_commands_masked_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "login by alice.martin@example.com failed\n").unwrap();
+    let extra = format!(
+        r#"
+[[connection]]
+name = "files"
+kind = "exec"
+command = ["/bin/cat"]
+allow = ["{}"]
+sensitive = ["/etc/*"]
+timeout = "1m"
+
+[[role]]
+name = "ops"
+connections = ["files"]
+may_lift = ["command:*"]
+max_duration = "1h"
+approvals = 1
+approvers = ["lead"]
+"#,
+        log.display()
+    );
+    let w = crate::support::proxy::world_with(3, &extra).await;
+    let patched = w
+        .admin
+        .patch("/v1/admin/users/alice", &json!({"roles": ["dev", "ops"]}))
+        .await
+        .unwrap();
+    expect(&patched, 200);
+    let mut agent = Agent::start(&w, &w.alice.token).await;
+
+    // Allowed: the output comes back masked, with the exit code.
+    let ran = agent
+        .call(
+            "exec",
+            json!({"connection": "files", "args": [log.display().to_string()]}),
+        )
+        .await;
+    assert_eq!(ran["status"], "completed", "{ran}");
+    assert_eq!(ran["result"]["exit_code"], 0, "{ran}");
+    assert_eq!(
+        ran["result"]["stdout"], "login by [email] failed\n",
+        "{ran}"
+    );
+    assert_eq!(ran["result"]["masked"], 1, "{ran}");
+    assert!(!ran.to_string().contains("alice.martin@example.com"));
+
+    // Sensitive: refused with the shield and the call that requests it.
+    let refused = agent
+        .call(
+            "exec",
+            json!({"connection": "files", "args": ["/etc/passwd"]}),
+        )
+        .await;
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert_eq!(refused["refusal"]["shield"], "command:/etc/*", "{refused}");
+    assert_eq!(
+        refused["refusal"]["request_grant"]["arguments"]["connection"],
+        "files"
+    );
+
+    // exec on a PostgreSQL connection, query on an exec one: precise failures.
+    let wrong = agent
+        .call("exec", json!({"connection": "pg-prod", "args": ["x"]}))
+        .await;
+    assert_eq!(wrong["status"], "failed", "{wrong}");
+    assert!(
+        wrong["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an exec connection"),
+        "{wrong}"
+    );
+    let wrong = agent
+        .call("query", json!({"connection": "files", "sql": "SELECT 1"}))
+        .await;
+    assert_ne!(wrong["status"], "completed", "{wrong}");
+    assert!(
+        wrong["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a PostgreSQL connection"),
+        "{wrong}"
+    );
+
+    // The command's own events carry the agent.
+    let starts = w.audit("exec.start").await;
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert_eq!(starts[0]["details"]["via"], "mcp", "{starts:?}");
+    assert_eq!(starts[0]["details"]["agent"], CLIENT, "{starts:?}");
 }

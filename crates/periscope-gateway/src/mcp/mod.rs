@@ -43,6 +43,7 @@ use serde_json::json;
 use crate::api::{Failure, RequestId};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
+use crate::shutdown::Shutdown;
 
 pub use tools::PeriscopeMcp;
 
@@ -71,9 +72,16 @@ impl std::fmt::Debug for McpCaller {
     }
 }
 
-/// The routes of the MCP server, merged into the API's router.
-pub(crate) fn router(gateway: Gateway) -> Router<Gateway> {
+/// The routes of the MCP server, merged into the API's router. At
+/// `shutdown` every MCP session ends, so an agent's open event stream
+/// cannot hold the API's graceful shutdown.
+pub(crate) fn router(gateway: Gateway, mut shutdown: Shutdown) -> Router<Gateway> {
     let mut config = StreamableHttpServerConfig::default();
+    let sessions_end = config.cancellation_token.clone();
+    tokio::spawn(async move {
+        shutdown.wait().await;
+        sessions_end.cancel();
+    });
     // Every request is authenticated by bearer token (a browser tricked
     // into calling holds none), and the gateway is reached by whatever
     // name its operators give it: the SDK's loopback-only Host check would
