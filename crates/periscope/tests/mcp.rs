@@ -330,6 +330,11 @@ async fn an_agent_acts_as_its_human_through_the_same_shields() {
         !export.contains(&w.alice.token),
         "the token is never audited"
     );
+
+    // An agent still connected (its event stream open) does not hold the
+    // gateway's shutdown.
+    let status = tokio::task::block_in_place(|| w.gw.stop()).expect("the gateway stops");
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
