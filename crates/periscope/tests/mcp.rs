@@ -332,9 +332,17 @@ async fn an_agent_acts_as_its_human_through_the_same_shields() {
     );
 
     // An agent still connected (its event stream open) does not hold the
-    // gateway's shutdown.
+    // gateway's shutdown: its MCP session ends at once (without that, the
+    // API's graceful shutdown waits for the stream until its own deadline,
+    // about 10 s).
+    let stopping = std::time::Instant::now();
     let status = tokio::task::block_in_place(|| w.gw.stop()).expect("the gateway stops");
     assert!(status.success(), "{status:?}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the gateway took {:?} to stop with an agent connected",
+        stopping.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
