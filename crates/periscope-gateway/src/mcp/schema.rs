@@ -60,6 +60,16 @@ pub(crate) async fn describe(
     schema: Option<&str>,
     table: Option<&str>,
 ) -> Outcome {
+    if schema
+        .into_iter()
+        .chain(table)
+        .any(|name| name.contains('\0'))
+    {
+        return Outcome::failed(
+            "a schema or table name cannot contain a NUL character",
+            None,
+        );
+    }
     let decision = match gateway
         .authorize(&caller.policy_identity, connection, "mcp")
         .await
