@@ -166,6 +166,10 @@ actions! {
     /// A sealed recording was deleted by the retention sweep (or could not
     /// be kept); verification no longer expects its file.
     RECORDING_EXPIRED = "recording.expired";
+    /// An AI agent called a tool of the MCP server as an identity: the tool,
+    /// its status (`completed`, `pending_approval`, `refused`, `failed`),
+    /// `via = "mcp"` and the client's declared name; never an argument's value.
+    MCP_CALL = "mcp.call";
 
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";

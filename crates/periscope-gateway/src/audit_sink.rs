@@ -49,6 +49,9 @@ pub struct SessionContext {
     /// The grant bus, subscribed before the decision read the grants, so a
     /// grant that ends from then on cannot be missed.
     pub bus: Mutex<Option<broadcast::Receiver<GrantEvent>>>,
+    /// The agent acting for the identity (an MCP client), when one is: every
+    /// event of the session then carries `via` and `agent`.
+    pub agent: Option<crate::agent::Agent>,
 }
 
 impl std::fmt::Debug for SessionContext {
@@ -227,6 +230,25 @@ impl Drop for GatewaySink {
     }
 }
 
+impl GatewaySink {
+    /// Marks an agent's event: `via` and `agent` added to its details (an
+    /// object, or made one), so each event of the session says on whose
+    /// behalf and through which client it happened.
+    fn tagged(&self, mut draft: EventDraft) -> EventDraft {
+        let Some(agent) = &self.ctx.agent else {
+            return draft;
+        };
+        if !draft.details.is_object() {
+            draft.details = serde_json::Value::Object(serde_json::Map::new());
+        }
+        if let Some(map) = draft.details.as_object_mut() {
+            map.insert("via".into(), agent.via.into());
+            map.insert("agent".into(), agent.client.clone().into());
+        }
+        draft
+    }
+}
+
 impl AuditSink for GatewaySink {
     fn draft(&self, action: Action) -> EventDraft {
         self.ctx
@@ -235,6 +257,7 @@ impl AuditSink for GatewaySink {
     }
 
     fn submit(&self, draft: EventDraft) -> AuditAck {
+        let draft = self.tagged(draft);
         let started = Instant::now();
         let enqueued = {
             let mut state = self.held.lock();
@@ -259,6 +282,7 @@ impl AuditSink for GatewaySink {
     }
 
     fn submit_later(&self, draft: EventDraft) {
+        let draft = self.tagged(draft);
         let mut state = self.held.lock();
         state.drafts.push(draft);
         if state.drafts.len() >= MAX_HELD {

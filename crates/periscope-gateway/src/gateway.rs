@@ -149,6 +149,9 @@ pub(crate) struct Inner {
     pub(crate) audit_in_transactions: AtomicU64,
     /// The last chain verification run from the web console.
     pub(crate) last_verify: std::sync::Mutex<Option<LastVerify>>,
+    /// Loopback peers of the gateway's own SQL client, by the agent they
+    /// carry (see `agent`).
+    pub(crate) agent_peers: crate::agent::AgentPeers,
 }
 
 /// The outcome of the last audit chain verification asked for in the web
@@ -234,6 +237,12 @@ impl Gateway {
 
     pub(crate) fn publish(&self, event: GrantEvent) {
         self.inner.bus.publish(event);
+    }
+
+    /// The agent behind a PostgreSQL session coming from `peer`, when the
+    /// gateway's own SQL client opened it for one (see `agent`).
+    pub fn agent_at(&self, peer: std::net::SocketAddr) -> Option<crate::agent::Agent> {
+        self.inner.agent_peers.get(&peer)
     }
 
     /// Live proxy sessions.
@@ -429,10 +438,12 @@ impl Gateway {
             return Err(self.login_failed(e, "pg", client, None, Some(&verified)));
         }
         let session_secret = matches!(verified.scope, TokenScope::Connect { .. });
+        let agent = client.and_then(|c| self.agent_at(c));
         let draft = self
             .draft(&verified.identity.name, actions::AUTH_LOGIN, connection)
             .with_details(json!({
-                "via": "pg",
+                "via": agent.as_ref().map_or("pg", |a| a.via),
+                "agent": agent.as_ref().map(|a| a.client.clone()),
                 "token_id": verified.token_id,
                 "credential": if session_secret { "session_secret" } else { "api_token" },
                 "client_addr": client.map(|a| a.to_string()),

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent;
 pub mod api;
 mod audit_sink;
 mod client_addr;
@@ -52,12 +53,14 @@ mod grants;
 mod https;
 pub mod identity;
 mod listener;
+pub mod mcp;
 pub mod metrics;
 pub mod pg;
 pub mod recordings;
 mod server;
 pub mod sessions;
 mod shutdown;
+pub mod sql_client;
 pub mod sso;
 mod upstream;
 pub mod webhook;

@@ -232,6 +232,7 @@ impl Authenticator for GatewayAuth {
             .into_iter()
             .map(str::to_string)
             .collect();
+        let agent = self.gateway.agent_at(request.client_addr);
         let sink = GatewaySink::new(SessionContext {
             gateway: self.gateway.clone(),
             identity: who.identity.name.clone(),
@@ -253,6 +254,7 @@ impl Authenticator for GatewayAuth {
             grants,
             allowance: allowance.clone(),
             bus: Mutex::new(Some(bus)),
+            agent,
         });
         let setup = SessionSetup {
             identity: who.identity.name.clone(),
@@ -304,7 +306,7 @@ impl Authenticator for GatewayAuth {
             .draft(&ctx.identity, actions::SESSION_START, &ctx.connection)
             .with_details(json!({
                 "session": guard.id(),
-                "via": "pg",
+                "via": ctx.agent.as_ref().map_or("pg", |a| a.via),
                 "client_addr": ctx.client_addr.to_string(),
                 "application_name": ctx.application_name,
                 "client_tls": ctx.client_tls,

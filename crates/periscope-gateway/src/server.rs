@@ -478,6 +478,7 @@ fn assemble(
             ended: Default::default(),
             audit_in_transactions: Default::default(),
             last_verify: Default::default(),
+            agent_peers: Default::default(),
         }),
     })
 }
@@ -525,7 +526,12 @@ fn spawn_tasks(
     shutdown: &Shutdown,
     reload_on_sighup: bool,
 ) -> Result<Tasks, StartError> {
-    let router = api::router(gateway.clone(), crate::console::routes());
+    // The MCP server's routes go in beside the console's: the API knows
+    // nothing of either.
+    let router = api::router(
+        gateway.clone(),
+        crate::console::routes().merge(crate::mcp::router(gateway.clone(), shutdown.clone())),
+    );
     let api = tokio::spawn(crate::https::serve_api(
         bound.api,
         gateway.tls_config(),

@@ -45,6 +45,8 @@ mod hostile_protocol;
 mod load_sessions;
 /// Log sources through the gateway: `periscope logs` on logs connections.
 mod logs_tail;
+/// AI agents through the MCP server, driven by the official Python SDK.
+mod mcp;
 /// Who gets in through the PostgreSQL listener.
 mod proxy_access;
 /// Guardrails and grants through the real gateway.

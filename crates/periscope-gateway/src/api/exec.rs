@@ -89,6 +89,7 @@ pub(crate) async fn exec(
     State(gateway): State<Gateway>,
     Extension(caller): Extension<Caller>,
     client: Option<Extension<ConnectInfo<ClientAddr>>>,
+    agent: Option<Extension<crate::agent::Agent>>,
     axum::Json(body): axum::Json<ExecRequest>,
 ) -> Result<Response, Failure> {
     let client_addr = client.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| (c.0).0.0);
@@ -176,6 +177,7 @@ pub(crate) async fn exec(
         grants: grants.clone(),
         allowance: allowance.clone(),
         bus: Mutex::new(Some(bus)),
+        agent: agent.map(|a| a.0),
     });
     let guard = gateway.sessions().register(NewSession {
         identity: identity.clone(),

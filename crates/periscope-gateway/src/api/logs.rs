@@ -197,6 +197,7 @@ pub(crate) async fn logs(
         connection: conn.name.clone(),
         client_addr,
         application_name: Some("periscope logs".into()),
+        agent: None,
         client_tls: true,
         credential: "api_token",
         token_id: caller.token_id.clone(),

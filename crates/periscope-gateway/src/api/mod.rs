@@ -32,6 +32,10 @@ pub use failure::Failure;
 
 pub(crate) use admin::disabled_notice;
 
+/// The handler of `POST /v1/exec`, for the MCP server's `exec` tool, which
+/// runs commands through the very same path.
+pub(crate) use exec::exec as exec_handler;
+
 /// Header carrying the request id, generated or echoed.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Largest error body from a built-in rejection that is turned into a message.

@@ -250,6 +250,48 @@ pub(super) fn print_tour(
             3
         )
     )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "AI agents (MCP): {}",
+        wrap(
+            &format!(
+                "{}/mcp serves the Model Context Protocol (docs/mcp.md). An agent holding \
+                 alice's token acts as alice through the same shields, and can ask for a grant \
+                 but never approve one. Add it to Claude Code (Node clients trust the demo's CA \
+                 through NODE_EXTRA_CA_CERTS={}):",
+                ready.api_url,
+                ready.ca_file.display()
+            ),
+            3
+        )
+    )?;
+    // Not `$ ` lines: those are the tour's steps, which the demo test runs.
+    writeln!(out, "     . {}", env("alice"))?;
+    writeln!(
+        out,
+        "     claude mcp add --transport http periscope {}/mcp --header \"Authorization: Bearer $PERISCOPE_TOKEN\"",
+        ready.api_url
+    )?;
+    writeln!(
+        out,
+        "   or in a client's JSON configuration (.mcp.json, Cursor's mcp.json):"
+    )?;
+    let snippet = serde_json::json!({
+        "mcpServers": {
+            "periscope": {
+                "type": "http",
+                "url": format!("{}/mcp", ready.api_url),
+                "headers": { "Authorization": "Bearer ${PERISCOPE_TOKEN}" }
+            }
+        }
+    });
+    for line in serde_json::to_string_pretty(&snippet)
+        .unwrap_or_default()
+        .lines()
+    {
+        writeln!(out, "     {line}")?;
+    }
     if let Some(issuer) = &ready.sso_issuer {
         let people: Vec<String> = super::sso::PEOPLE
             .iter()
