@@ -21,8 +21,8 @@ CREATE TABLE customers (
     card_number text,
     iban        text,
     notes       text,
-    external_ref text,
-    created_at  timestamptz NOT NULL DEFAULT '2026-01-01T00:00:00Z'
+    created_at  timestamptz NOT NULL DEFAULT '2026-01-01T00:00:00Z',
+    external_ref text
 );
 CREATE TABLE orders (
     id           bigint PRIMARY KEY,

@@ -19,28 +19,24 @@
 //!   (why, bytes read, lines shown, masked counts) before the last frame.
 //!   Counts only, never a line.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Extension;
-use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame, LogsRequest};
+use axum::response::Response;
+use periscope_api::{ExecFrame, LogsRequest};
 use periscope_audit::actions;
 use periscope_exec::logs::{self, filter::LineFilter};
 use periscope_exec::run::{EndReason, Limits, Output};
 use periscope_policy::{ConnectionKind, LogsConfig};
-use periscope_shield::grants::{CutNotice, SessionCut};
 use periscope_shield::masking::{MaskCounts, session_masker};
 use periscope_shield::record::AuditSink;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
+use super::stream::{StreamCut, ndjson_response};
 use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -49,33 +45,6 @@ use crate::sessions::NewSession;
 /// Output pieces buffered between the source and the client; beyond this
 /// the source is not read (back-pressure).
 const OUTPUT_QUEUE: usize = 16;
-
-/// Distinguishes logs sessions in the grant watcher.
-static NEXT_CUT_ID: AtomicU64 = AtomicU64::new(1 << 40);
-
-/// Ends a running read from outside: the read is waiting on the receiver.
-struct LogsCut {
-    id: u64,
-    tx: Mutex<Option<oneshot::Sender<CutNotice>>>,
-}
-
-impl SessionCut for LogsCut {
-    fn cut(&self, notice: CutNotice) {
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(notice);
-        }
-    }
-
-    fn session_id(&self) -> u64 {
-        self.id
-    }
-}
-
-fn frame(f: &ExecFrame) -> Bytes {
-    let mut line = serde_json::to_vec(f).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
-}
 
 /// The source a request names, or why it names none.
 fn pick_source<'c>(
@@ -239,11 +208,8 @@ pub(crate) async fn logs(
         .await
         .map_err(|e| Failure::unavailable(format!("{e}; the log source was not read")))?;
     sink.keep(guard);
-    let (cut_tx, cut_rx) = oneshot::channel();
-    sink.session_started(Arc::new(LogsCut {
-        id: NEXT_CUT_ID.fetch_add(1, Ordering::Relaxed),
-        tx: Mutex::new(Some(cut_tx)),
-    }));
+    let (cut, cut_rx) = StreamCut::new();
+    sink.session_started(Arc::new(cut));
     let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);
     let limits = Limits {
         timeout: logs_config.timeout,
@@ -297,58 +263,7 @@ pub(crate) async fn logs(
         let _ = end_tx.send(end_frame(&done, &limits));
         drop(sink);
     });
-    let state = BodyState::Start {
-        session: session_id,
-        out_rx,
-        end_rx,
-    };
-    let stream = futures_util::stream::unfold(state, |state| async move {
-        match state {
-            BodyState::Start {
-                session,
-                out_rx,
-                end_rx,
-            } => Some((
-                Ok::<Bytes, Infallible>(frame(&ExecFrame::Start { session })),
-                BodyState::Output { out_rx, end_rx },
-            )),
-            BodyState::Output { mut out_rx, end_rx } => match out_rx.recv().await {
-                Some(Output::Stdout(data)) => Some((
-                    Ok(frame(&ExecFrame::Stdout { data })),
-                    BodyState::Output { out_rx, end_rx },
-                )),
-                Some(Output::Stderr(data)) => Some((
-                    Ok(frame(&ExecFrame::Stderr { data })),
-                    BodyState::Output { out_rx, end_rx },
-                )),
-                None => match end_rx.await {
-                    Ok(end) => Some((Ok(frame(&end)), BodyState::Done)),
-                    Err(_) => None,
-                },
-            },
-            BodyState::Done => None,
-        }
-    });
-    let mut response = (StatusCode::OK, Body::from_stream(stream)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(EXEC_CONTENT_TYPE),
-    );
-    Ok(response)
-}
-
-/// Where the answer's body is.
-enum BodyState {
-    Start {
-        session: String,
-        out_rx: mpsc::Receiver<Output>,
-        end_rx: oneshot::Receiver<ExecFrame>,
-    },
-    Output {
-        out_rx: mpsc::Receiver<Output>,
-        end_rx: oneshot::Receiver<ExecFrame>,
-    },
-    Done,
+    Ok(ndjson_response(session_id, out_rx, end_rx))
 }
 
 /// The last frame: how the read ended, in words for the client.

@@ -15,6 +15,7 @@ mod handlers;
 mod logs;
 mod recordings;
 mod sso;
+mod stream;
 
 use axum::Router;
 use axum::body::Body;
