@@ -43,7 +43,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{StreamCut, ndjson_response};
+use super::stream::{Admitted, StreamCut, admit, ndjson_response};
 use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -62,28 +62,11 @@ pub(crate) async fn exec(
     axum::Json(body): axum::Json<ExecRequest>,
 ) -> Result<Response, Failure> {
     let client_addr = client.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| (c.0).0.0);
-    // Subscribed before the decision reads the grants, so a grant that ends
-    // from now on cannot be missed.
-    let bus = gateway.subscribe();
-    let decision = gateway
-        .authorize(&caller.policy_identity, &body.connection, "exec")
-        .await?
-        .map_err(|reason| {
-            Failure::forbidden(reason.user_message())
-                .with_hint("`periscope policy explain` shows your access")
-        })?;
-    let Some(allowance) = decision.allowance().cloned() else {
-        return Err(Failure::internal(
-            "an allowed decision without an allowance",
-        ));
-    };
-    let config = gateway.config();
-    let Some(conn) = config.config.connection(&body.connection) else {
-        return Err(Failure::not_found(format!(
-            "connection `{}` does not exist",
-            body.connection
-        )));
-    };
+    let Admitted {
+        bus,
+        allowance,
+        conn,
+    } = admit(&gateway, &caller, &body.connection, "exec").await?;
     let (ConnectionKind::Exec, Some(exec)) = (conn.kind, conn.exec.clone()) else {
         return Err(Failure::bad_request(format!(
             "connection `{}` is not an exec connection",

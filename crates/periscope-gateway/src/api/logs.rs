@@ -36,7 +36,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{StreamCut, ndjson_response};
+use super::stream::{Admitted, StreamCut, admit, ndjson_response};
 use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -90,28 +90,11 @@ pub(crate) async fn logs(
     axum::Json(body): axum::Json<LogsRequest>,
 ) -> Result<Response, Failure> {
     let client_addr = client.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| (c.0).0.0);
-    // Subscribed before the decision reads the grants, so a grant that ends
-    // from now on cannot be missed.
-    let bus = gateway.subscribe();
-    let decision = gateway
-        .authorize(&caller.policy_identity, &body.connection, "logs")
-        .await?
-        .map_err(|reason| {
-            Failure::forbidden(reason.user_message())
-                .with_hint("`periscope policy explain` shows your access")
-        })?;
-    let Some(allowance) = decision.allowance().cloned() else {
-        return Err(Failure::internal(
-            "an allowed decision without an allowance",
-        ));
-    };
-    let config = gateway.config();
-    let Some(conn) = config.config.connection(&body.connection) else {
-        return Err(Failure::not_found(format!(
-            "connection `{}` does not exist",
-            body.connection
-        )));
-    };
+    let Admitted {
+        bus,
+        allowance,
+        conn,
+    } = admit(&gateway, &caller, &body.connection, "logs").await?;
     let (ConnectionKind::Logs, Some(logs_config)) = (conn.kind, conn.logs.clone()) else {
         let hint = match conn.kind {
             ConnectionKind::Exec => {

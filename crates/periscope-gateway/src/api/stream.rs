@@ -1,7 +1,8 @@
 //! What `POST /v1/exec` and `POST /v1/logs` share: the handle that ends a
 //! running stream from outside (grant end, administrator), and the NDJSON
 //! answer (`start`, then `stdout`/`stderr` pieces as they come, then the
-//! `end` frame), so both data planes speak exactly the same protocol.
+//! `end` frame), so both data planes speak exactly the same protocol; and
+//! their admission (the policy's decision, then the connection).
 
 use std::convert::Infallible;
 use std::sync::Mutex;
@@ -12,8 +13,58 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame};
 use periscope_exec::run::Output;
+use periscope_policy::{Allowance, ConnectionConfig};
+use periscope_shield::grants::GrantEvent;
 use periscope_shield::grants::{CutNotice, SessionCut};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::Failure;
+use crate::gateway::{Caller, Gateway};
+
+/// A streaming request the policy let through.
+pub(super) struct Admitted {
+    /// The grant bus, subscribed before the decision read the grants, so a
+    /// grant that ends from then on cannot be missed.
+    pub(super) bus: broadcast::Receiver<GrantEvent>,
+    /// The decision the stream runs under.
+    pub(super) allowance: Allowance,
+    /// The connection, as configured now.
+    pub(super) conn: ConnectionConfig,
+}
+
+/// The policy's decision for `caller` on `connection` (`purpose` names the
+/// request in the decision's audit), then the connection itself. A refusal
+/// says why and how to see one's access.
+pub(super) async fn admit(
+    gateway: &Gateway,
+    caller: &Caller,
+    connection: &str,
+    purpose: &str,
+) -> Result<Admitted, Failure> {
+    let bus = gateway.subscribe();
+    let decision = gateway
+        .authorize(&caller.policy_identity, connection, purpose)
+        .await?
+        .map_err(|reason| {
+            Failure::forbidden(reason.user_message())
+                .with_hint("`periscope policy explain` shows your access")
+        })?;
+    let Some(allowance) = decision.allowance().cloned() else {
+        return Err(Failure::internal(
+            "an allowed decision without an allowance",
+        ));
+    };
+    let Some(conn) = gateway.config().config.connection(connection).cloned() else {
+        return Err(Failure::not_found(format!(
+            "connection `{connection}` does not exist"
+        )));
+    };
+    Ok(Admitted {
+        bus,
+        allowance,
+        conn,
+    })
+}
 
 /// Distinguishes streaming sessions in the grant watcher's logs.
 static NEXT_CUT_ID: AtomicU64 = AtomicU64::new(1);
