@@ -66,8 +66,17 @@ pub(crate) async fn connections(
     State(gateway): State<Gateway>,
     Extension(caller): Extension<Caller>,
 ) -> Json<Vec<api::ConnectionSummary>> {
+    axum::Json(connection_summaries(&gateway, &caller.policy_identity))
+}
+
+/// Every configured connection, with whether `identity` may reach it: what
+/// `GET /v1/connections` and the MCP `connections_list` tool answer.
+pub(crate) fn connection_summaries(
+    gateway: &Gateway,
+    identity: &periscope_policy::Identity,
+) -> Vec<api::ConnectionSummary> {
     let config = gateway.config();
-    let list = config
+    config
         .config
         .connections
         .iter()
@@ -78,13 +87,9 @@ pub(crate) async fn connections(
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
             labels: c.labels.clone(),
-            may_connect: !config
-                .policy
-                .covering_roles(&caller.policy_identity, &c.name)
-                .is_empty(),
+            may_connect: !config.policy.covering_roles(identity, &c.name).is_empty(),
         })
-        .collect();
-    axum::Json(list)
+        .collect()
 }
 
 /// A libpq connection-string value, quoted when needed.

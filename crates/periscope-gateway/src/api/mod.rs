@@ -36,6 +36,7 @@ pub(crate) use admin::disabled_notice;
 /// The handler of `POST /v1/exec`, for the MCP server's `exec` tool, which
 /// runs commands through the very same path.
 pub(crate) use exec::exec as exec_handler;
+pub(crate) use handlers::connection_summaries;
 
 /// Header carrying the request id, generated or echoed.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

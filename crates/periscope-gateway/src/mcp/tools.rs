@@ -199,24 +199,7 @@ impl PeriscopeMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let who = who(&ctx)?;
-        let config = self.gateway.config();
-        let list: Vec<api::ConnectionSummary> = config
-            .config
-            .connections
-            .iter()
-            .map(|c| api::ConnectionSummary {
-                name: c.name.clone(),
-                kind: serde_json::to_value(c.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                labels: c.labels.clone(),
-                may_connect: !config
-                    .policy
-                    .covering_roles(&who.mcp.caller.policy_identity, &c.name)
-                    .is_empty(),
-            })
-            .collect();
+        let list = crate::api::connection_summaries(&self.gateway, &who.mcp.caller.policy_identity);
         self.finish(&who, "connections_list", "", Outcome::completed(list))
             .await
     }
