@@ -170,6 +170,11 @@ actions! {
     /// its status (`completed`, `pending_approval`, `refused`, `failed`),
     /// `via = "mcp"` and the client's declared name; never an argument's value.
     MCP_CALL = "mcp.call";
+    /// A person answered an MCP client's OAuth authorization request in
+    /// the console: the client's name, its redirect URI and `allowed` or
+    /// `denied`. An allowed one is followed by the `token.create` of the
+    /// client's token (`via = "oauth"`).
+    OAUTH_CONSENT = "oauth.consent";
 
     /// The gateway loaded its configuration at start.
     CONFIG_LOAD = "config.load";

@@ -55,6 +55,7 @@ pub mod identity;
 mod listener;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod pg;
 pub mod recordings;
 mod server;

@@ -526,11 +526,13 @@ fn spawn_tasks(
     shutdown: &Shutdown,
     reload_on_sighup: bool,
 ) -> Result<Tasks, StartError> {
-    // The MCP server's routes go in beside the console's: the API knows
-    // nothing of either.
+    // The MCP server's routes and its OAuth authorization server go in
+    // beside the console's: the API knows nothing of them.
     let router = api::router(
         gateway.clone(),
-        crate::console::routes().merge(crate::mcp::router(gateway.clone(), shutdown.clone())),
+        crate::console::routes()
+            .merge(crate::mcp::router(gateway.clone(), shutdown.clone()))
+            .merge(crate::oauth::router()),
     );
     let api = tokio::spawn(crate::https::serve_api(
         bound.api,

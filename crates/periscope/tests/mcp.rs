@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+use crate::support::console::Driver;
 use crate::support::proxy::{World, expect, world};
+use crate::support::sso::{Browser as Http, crypto};
 
 /// The client name the scripted agent declares in `initialize`.
 const CLIENT: &str = "periscope-test-agent";
@@ -49,6 +51,15 @@ struct Agent {
 
 impl Agent {
     async fn start(w: &World, token: &str) -> Agent {
+        let mut agent = Agent::spawn(w, token);
+        let ready = agent.answer().await;
+        assert_eq!(ready["ready"], true, "{ready}");
+        agent
+    }
+
+    /// The agent without waiting for its session (with `--oauth` it first
+    /// asks for its human's browser).
+    fn spawn(w: &World, token: &str) -> Agent {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/mcp_agent.py");
         let mut child = tokio::process::Command::new(python())
             .arg(script)
@@ -64,14 +75,11 @@ impl Agent {
             .expect("the python MCP agent starts");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut agent = Agent {
+        Agent {
             child,
             stdin,
             stdout,
-        };
-        let ready = agent.answer().await;
-        assert_eq!(ready["ready"], true, "{ready}");
-        agent
+        }
     }
 
     async fn send(&mut self, command: Value) {
@@ -149,6 +157,7 @@ async fn an_agent_acts_as_its_human_through_the_same_shields() {
         "grant_status",
         "wait_for_grant",
         "exec",
+        "logs_tail",
         "audit_search",
         "sessions_list",
     ] {
@@ -556,14 +565,20 @@ allow = ["{}"]
 sensitive = ["/etc/*"]
 timeout = "1m"
 
+[[connection]]
+name = "applogs"
+kind = "logs"
+sources = {{ app = {{ files = ["{}"] }} }}
+
 [[role]]
 name = "ops"
-connections = ["files"]
+connections = ["files", "applogs"]
 may_lift = ["command:*"]
 max_duration = "1h"
 approvals = 1
 approvers = ["lead"]
 "#,
+        log.display(),
         log.display()
     );
     let w = crate::support::proxy::world_with(3, &extra).await;
@@ -629,9 +644,527 @@ approvers = ["lead"]
         "{wrong}"
     );
 
-    // The command's own events carry the agent.
+    // The command's own events carry the agent, its refusals too.
     let starts = w.audit("exec.start").await;
     assert_eq!(starts.len(), 1, "{starts:?}");
     assert_eq!(starts[0]["details"]["via"], "mcp", "{starts:?}");
     assert_eq!(starts[0]["details"]["agent"], CLIENT, "{starts:?}");
+    let refusals = w.audit("exec.refused").await;
+    assert_eq!(refusals[0]["details"]["via"], "mcp", "{refusals:?}");
+    assert_eq!(refusals[0]["details"]["agent"], CLIENT, "{refusals:?}");
+
+    // logs_tail: the newest lines of a log source, masked, filtered on the
+    // masked text, never following.
+    let mut lines = String::new();
+    for i in 0..20_000 {
+        lines.push_str(&format!("{i:05} GET /orders ok\n"));
+    }
+    lines.push_str("login by alice.martin@example.com failed\n");
+    std::fs::write(&log, &lines).unwrap();
+    let tail = agent
+        .call("logs_tail", json!({"connection": "applogs"}))
+        .await;
+    assert_eq!(tail["status"], "completed", "{tail}");
+    let text = tail["result"]["stdout"].as_str().unwrap();
+    assert!(
+        text.ends_with("19999 GET /orders ok\nlogin by [email] failed\n"),
+        "the newest lines, masked: {}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert_eq!(tail["result"]["truncated"], true);
+    assert!(text.len() <= 256 * 1024 && text.starts_with(|c: char| c.is_ascii_digit()));
+    let grepped = agent
+        .call(
+            "logs_tail",
+            json!({"connection": "applogs", "grep": "\\[email\\]"}),
+        )
+        .await;
+    assert_eq!(
+        grepped["result"]["stdout"], "login by [email] failed\n",
+        "{grepped}"
+    );
+    let probing = agent
+        .call(
+            "logs_tail",
+            json!({"connection": "applogs", "grep": "alice\\.martin"}),
+        )
+        .await;
+    assert_eq!(
+        probing["result"]["stdout"], "",
+        "grep cannot probe a masked value"
+    );
+    let unknown = agent
+        .call(
+            "logs_tail",
+            json!({"connection": "applogs", "source": "nope"}),
+        )
+        .await;
+    assert_eq!(unknown["status"], "failed", "{unknown}");
+    let logs_starts = w.audit("logs.start").await;
+    assert_eq!(logs_starts.len(), 3, "{logs_starts:?}");
+    assert_eq!(logs_starts[0]["details"]["via"], "mcp", "{logs_starts:?}");
+    assert_eq!(
+        logs_starts[0]["details"]["agent"], CLIENT,
+        "{logs_starts:?}"
+    );
+    assert!(!w.audit_export().await.contains("alice.martin@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_client_signs_its_human_in_with_oauth_and_pkce_in_a_real_browser() {
+    let w = world().await;
+    // The SDK meets 401 at /mcp, discovers this gateway as its
+    // authorization server, registers and sends its human's browser here.
+    let mut agent = Agent::spawn(&w, "--oauth");
+    let asked = agent.answer().await;
+    let authorize = asked["authorize"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the agent asks for a browser: {asked}"))
+        .to_owned();
+    let gateway = w.gw.api_url().to_string();
+    assert!(
+        authorize.starts_with(&format!("{gateway}/oauth/authorize?"))
+            && authorize.contains("code_challenge_method=S256")
+            && authorize.contains("code_challenge="),
+        "{authorize}"
+    );
+
+    // The human: signed out, so the sign-in page first, then the consent.
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&authorize).await;
+    assert_eq!(browser.path().await, "/signin");
+    browser.fill("#token", &w.alice.token).await;
+    browser.click("#signin").await;
+    let consent = browser.wait_text("#consent-client").await;
+    assert!(
+        consent.contains(CLIENT) && consent.contains("alice"),
+        "the page names the client and who it will act as: {consent}"
+    );
+    let redirect = browser.wait_text("#consent-redirect").await;
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    browser.screenshot("console-oauth-consent").await;
+    browser.click("#allow").await;
+
+    // The agent now holds alice's token: it acts as her, masked.
+    let ready = agent.answer().await;
+    assert_eq!(ready["ready"], true, "{ready}");
+    browser.close().await;
+    let me = agent.call("whoami", json!({})).await;
+    assert_eq!(me["result"]["identity"], "alice", "{me}");
+    let rows = agent
+        .call(
+            "query",
+            json!({"connection": "pg-prod", "sql": "SELECT email FROM customers ORDER BY id LIMIT 1"}),
+        )
+        .await;
+    assert_eq!(cells(&rows), vec!["[email]".to_string()], "{rows}");
+
+    // Audited: alice's consent naming the client, the token it got.
+    let consents = w.audit("oauth.consent").await;
+    let consent = consents.last().expect("an oauth.consent event");
+    assert_eq!(consent["actor"], "alice", "{consent}");
+    assert_eq!(consent["details"]["decision"], "allowed", "{consent}");
+    assert_eq!(consent["details"]["agent"], CLIENT, "{consent}");
+    let created = w.audit("token.create").await;
+    let token = created
+        .iter()
+        .rev()
+        .find(|e| e["details"]["via"] == "oauth")
+        .unwrap_or_else(|| panic!("a token.create via oauth: {created:?}"));
+    assert_eq!(token["actor"], "alice", "{token}");
+    assert_eq!(token["details"]["agent"], CLIENT, "{token}");
+
+    // Revoking that token ends the client's access at its next call.
+    let token_id = token["target"].as_str().unwrap().to_owned();
+    let gone = w
+        .admin
+        .delete(&format!("/v1/admin/tokens/{token_id}"))
+        .await
+        .unwrap();
+    assert!(gone.status < 300, "{}", gone.body);
+    // Its next call meets 401, so the client asks its human again.
+    agent
+        .send(json!({"op": "call", "tool": "whoami", "args": {}}))
+        .await;
+    let again = agent.answer().await;
+    assert!(
+        again["authorize"]
+            .as_str()
+            .is_some_and(|u| u.contains("/oauth/authorize?")),
+        "the revoked token is refused and the client signs in again: {again}"
+    );
+}
+
+/// Registers a client the way the SDK does; returns its id.
+async fn register(w: &World, redirect: &str) -> String {
+    let registered = w
+        .alice
+        .api
+        .with_token(None)
+        .send_raw(
+            "POST",
+            "/oauth/register",
+            "application/json",
+            &json!({"client_name": "<b>probe</b>", "redirect_uris": [redirect]}).to_string(),
+        )
+        .await
+        .unwrap();
+    expect(&registered, 201)["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A value between `marker` and the next quote in a page.
+fn after(body: &str, marker: &str) -> String {
+    let start = body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {body}"))
+        + marker.len();
+    let end = body[start..].find('"').unwrap() + start;
+    body[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
+    crypto();
+    let w = world().await;
+    let gw = w.gw.api_url().to_string();
+    let api = w.alice.api.with_token(None);
+    let metadata = expect(
+        &api.get("/.well-known/oauth-authorization-server")
+            .await
+            .unwrap(),
+        200,
+    );
+    assert_eq!(metadata["issuer"], gw.as_str(), "{metadata}");
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    let resource = expect(
+        &api.get("/.well-known/oauth-protected-resource/mcp")
+            .await
+            .unwrap(),
+        200,
+    );
+    assert_eq!(resource["authorization_servers"], json!([gw.as_str()]));
+
+    // Registration: only redirect URIs a code may safely reach.
+    for bad in ["http://evil.example.com/cb", "javascript:alert(1)"] {
+        let refused = api
+            .send_raw(
+                "POST",
+                "/oauth/register",
+                "application/json",
+                &json!({"redirect_uris": [bad]}).to_string(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 400, "{bad}: {}", refused.body);
+        assert_eq!(
+            refused.json()["error"],
+            "invalid_redirect_uri",
+            "{}",
+            refused.body
+        );
+    }
+    let malformed = api
+        .send_raw(
+            "POST",
+            "/oauth/register",
+            "application/json",
+            "{\"redirect_uris\": ",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        malformed.json()["error"],
+        "invalid_client_metadata",
+        "{}",
+        malformed.body
+    );
+
+    let redirect = "http://127.0.0.1:9/callback";
+    let client_id = register(&w, redirect).await;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let authorize = |client: &str, redirect: &str, pkce: bool| {
+        let mut url = reqwest::Url::parse(&format!("{gw}/oauth/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "st4te");
+        if pkce {
+            url.query_pairs_mut()
+                .append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256");
+        }
+        url.to_string()
+    };
+    let mut http = Http::new(&w.ca_file());
+
+    // An altered client id, a redirect URI it never registered: a page,
+    // never a redirect.
+    let forged = format!("{}x", &client_id);
+    let page = http.get(&authorize(&forged, redirect, true)).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("not registered"), "{}", page.body);
+    let elsewhere = http
+        .get(&authorize(&client_id, "http://127.0.0.1:9/elsewhere", true))
+        .await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+    assert!(elsewhere.location.is_none());
+    // Without PKCE: the error goes back to the client.
+    let no_pkce = http.get(&authorize(&client_id, redirect, false)).await;
+    assert_eq!(no_pkce.status, 303);
+    let location = no_pkce.location.unwrap();
+    assert!(
+        location.starts_with(redirect)
+            && location.contains("error=invalid_request")
+            && location.contains("state=st4te"),
+        "{location}"
+    );
+
+    // Signed out: to the sign-in page and back to the consent after it.
+    let to_signin = http.get(&authorize(&client_id, redirect, true)).await;
+    assert_eq!(to_signin.status, 303);
+    let signin = to_signin.location.unwrap();
+    assert!(
+        signin.starts_with("/signin?return_to=%2Foauth%2Fauthorize"),
+        "{signin}"
+    );
+    let form = http.get(&format!("{gw}{signin}")).await;
+    let check = after(&form.body, "name=\"signin_check\" value=\"");
+    let return_to = after(&form.body, "name=\"return_to\" value=\"");
+    let signed_in = http
+        .post_form(
+            &format!("{gw}/signin"),
+            &[
+                ("signin_check", &check),
+                ("token", &w.alice.token),
+                ("return_to", &return_to),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let back = signed_in.location.unwrap();
+    assert!(back.starts_with("/oauth/authorize?"), "{back}");
+    let consent = http.get(&format!("{gw}{back}")).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    // The client's chosen name is text, not markup.
+    assert!(
+        consent.body.contains("&lt;b&gt;probe&lt;/b&gt;") && !consent.body.contains("<b>probe</b>"),
+        "{}",
+        consent.body
+    );
+    let csp = consent.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9"),
+        "{csp}"
+    );
+    let csrf = after(&consent.body, "name=\"csrf_token\" value=\"");
+    let fields = [
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", redirect),
+        ("state", "st4te"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+
+    // A forged cross-site POST (no CSRF token) issues nothing.
+    let mut forged_post: Vec<(&str, &str)> = fields.to_vec();
+    forged_post.push(("decision", "allow"));
+    let forged_answer = http
+        .post_form(&format!("{gw}/oauth/authorize"), &forged_post)
+        .await;
+    assert_eq!(forged_answer.status, 403, "{}", forged_answer.body);
+    assert!(forged_answer.location.is_none());
+
+    // Denied: the client hears `access_denied`, and it is audited.
+    let mut deny = fields.to_vec();
+    deny.extend([("decision", "deny"), ("csrf_token", csrf.as_str())]);
+    let denied = http
+        .post_form(&format!("{gw}/oauth/authorize"), &deny)
+        .await;
+    assert_eq!(denied.status, 303, "{}", denied.body);
+    let denied_to = denied.location.unwrap();
+    assert!(
+        denied_to.starts_with(redirect) && denied_to.contains("error=access_denied"),
+        "{denied_to}"
+    );
+    let consents = w.audit("oauth.consent").await;
+    assert_eq!(consents.last().unwrap()["details"]["decision"], "denied");
+
+    // Allowed: a code, redeemable once, only with the right verifier.
+    let mut allow = fields.to_vec();
+    allow.extend([("decision", "allow"), ("csrf_token", csrf.as_str())]);
+    let allowed = http
+        .post_form(&format!("{gw}/oauth/authorize"), &allow)
+        .await;
+    let to = reqwest::Url::parse(&allowed.location.unwrap()).unwrap();
+    let pairs: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
+    assert_eq!(pairs["state"], "st4te");
+    assert_eq!(pairs["iss"], gw);
+    let code = pairs["code"].clone();
+    let token_request = |verifier: &str, client: &str| {
+        reqwest::Url::parse_with_params(
+            "http://x/",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect),
+                ("client_id", client),
+                ("code_verifier", verifier),
+            ],
+        )
+        .unwrap()
+        .query()
+        .unwrap()
+        .to_string()
+    };
+    let other_client = register(&w, redirect).await;
+    let wrong_client = api
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &token_request(verifier, &other_client),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong_client.json()["error"],
+        "invalid_grant",
+        "{}",
+        wrong_client.body
+    );
+    // That attempt used the code up: even the right verifier is refused now.
+    let replay = api
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &token_request(verifier, &client_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert_eq!(replay.json()["error"], "invalid_grant", "{}", replay.body);
+
+    // A fresh code: a wrong verifier is refused, the right one gets a token
+    // that works as alice and only once.
+    let again = http
+        .post_form(&format!("{gw}/oauth/authorize"), &allow)
+        .await;
+    let to = reqwest::Url::parse(&again.location.unwrap()).unwrap();
+    let code2 = to
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let body = |verifier: &str| {
+        reqwest::Url::parse_with_params(
+            "http://x/",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code2.as_str()),
+                ("client_id", client_id.as_str()),
+                ("code_verifier", verifier),
+            ],
+        )
+        .unwrap()
+        .query()
+        .unwrap()
+        .to_string()
+    };
+    let wrong_verifier = api
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &body("x".repeat(43).as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong_verifier.json()["error"],
+        "invalid_grant",
+        "{}",
+        wrong_verifier.body
+    );
+    let a_third = http
+        .post_form(&format!("{gw}/oauth/authorize"), &allow)
+        .await;
+    let to = reqwest::Url::parse(&a_third.location.unwrap()).unwrap();
+    let code3 = to
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let good = reqwest::Url::parse_with_params(
+        "http://x/",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code3.as_str()),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier),
+        ],
+    )
+    .unwrap()
+    .query()
+    .unwrap()
+    .to_string();
+    let issued = api
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &good,
+        )
+        .await
+        .unwrap();
+    let issued = expect(&issued, 200);
+    assert_eq!(issued["token_type"], "Bearer");
+    let token = issued["access_token"].as_str().unwrap();
+    let whoami = expect(
+        &w.alice
+            .api
+            .with_token(Some(token))
+            .get("/v1/whoami")
+            .await
+            .unwrap(),
+        200,
+    );
+    assert_eq!(whoami["identity"], "alice", "{whoami}");
+    let twice = api
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &good,
+        )
+        .await
+        .unwrap();
+    assert_eq!(twice.json()["error"], "invalid_grant", "{}", twice.body);
+    let unsupported = api
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=password&username=a",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unsupported.json()["error"],
+        "unsupported_grant_type",
+        "{}",
+        unsupported.body
+    );
 }

@@ -93,7 +93,8 @@ pub(crate) async fn exec(
             let draft = gateway
                 .draft(&identity, actions::EXEC_REFUSED, &conn.name)
                 .with_details(json!({
-                    "via": "api",
+                    "via": agent.as_ref().map_or("api", |a| a.0.via),
+                    "agent": agent.as_ref().map(|a| a.0.client.clone()),
                     "reason": denied.code(),
                     "shield": refusal.shield.to_string(),
                     "args": args_masked,

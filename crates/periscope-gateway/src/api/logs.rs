@@ -87,6 +87,7 @@ pub(crate) async fn logs(
     State(gateway): State<Gateway>,
     Extension(caller): Extension<Caller>,
     client: Option<Extension<ConnectInfo<ClientAddr>>>,
+    agent: Option<Extension<crate::agent::Agent>>,
     axum::Json(body): axum::Json<LogsRequest>,
 ) -> Result<Response, Failure> {
     let client_addr = client.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| (c.0).0.0);
@@ -149,7 +150,7 @@ pub(crate) async fn logs(
         connection: conn.name.clone(),
         client_addr,
         application_name: Some("periscope logs".into()),
-        agent: None,
+        agent: agent.map(|a| a.0),
         client_tls: true,
         credential: "api_token",
         token_id: caller.token_id.clone(),

@@ -37,6 +37,8 @@ pub(crate) use admin::disabled_notice;
 /// runs commands through the very same path.
 pub(crate) use exec::exec as exec_handler;
 pub(crate) use handlers::connection_summaries;
+pub(crate) use logs::logs as logs_handler;
+pub(crate) use sso::landing_path;
 
 /// Header carrying the request id, generated or echoed.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

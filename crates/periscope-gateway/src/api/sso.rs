@@ -105,14 +105,14 @@ fn redirect(location: &str) -> Response {
 
 /// A local path to land on: absolute, on this host (`/x`, not `//x` or a
 /// URL), so the sign-in cannot be turned into an open redirect.
-fn landing_path(asked: Option<&str>) -> Result<String, String> {
+pub(crate) fn landing_path(asked: Option<&str>) -> Result<String, String> {
     let Some(path) = asked.filter(|p| !p.is_empty()) else {
         return Ok(DEFAULT_LANDING.to_string());
     };
     let ok = path.starts_with('/')
         && !path.starts_with("//")
         && !path.contains('\\')
-        && path.len() <= 2048
+        && path.len() <= 8 * 1024
         && path.chars().all(|c| !c.is_control() && !c.is_whitespace());
     if ok {
         Ok(path.to_string())

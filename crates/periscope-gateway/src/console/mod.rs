@@ -25,6 +25,7 @@
 
 mod assets;
 mod audit;
+mod consent;
 mod grants;
 mod pages;
 mod view;
@@ -79,6 +80,10 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/audit/events/{seq}", get(audit::detail))
         .route("/audit/verify", post(audit::verify))
         .route("/static/{file}", get(assets::serve))
+        .route(
+            crate::oauth::AUTHORIZE_PATH,
+            get(consent::page).post(consent::answer),
+        )
 }
 
 type Client = Option<axum::Extension<ConnectInfo<ClientAddr>>>;
@@ -212,6 +217,16 @@ async fn posted(
 pub(crate) struct SigninQuery {
     ended: Option<String>,
     signed_out: Option<String>,
+    return_to: Option<String>,
+}
+
+/// Where a sign-in lands: the page that sent the browser here (a path on
+/// this gateway, e.g. an MCP client's consent page), else home.
+fn landing(asked: Option<&str>) -> String {
+    match asked.filter(|p| !p.is_empty()) {
+        Some(path) => crate::api::landing_path(Some(path)).unwrap_or_else(|_| "/".to_string()),
+        None => "/".to_string(),
+    }
 }
 
 fn signin_cookie(value: &str) -> Option<HeaderValue> {
@@ -228,8 +243,14 @@ fn clear_signin_cookie() -> HeaderValue {
 }
 
 /// The sign-in page with a fresh double-submit token; `message` says why
-/// it is shown again.
-fn signin_form(gateway: &Gateway, status: StatusCode, message: Option<&str>) -> Response {
+/// it is shown again; the browser lands on `return_to` once signed in.
+fn signin_form(
+    gateway: &Gateway,
+    status: StatusCode,
+    message: Option<&str>,
+    return_to: &str,
+) -> Response {
+    let return_q: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
     let check = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<24>());
     let providers = gateway.sso_providers();
     let body = html! {
@@ -241,7 +262,7 @@ fn signin_form(gateway: &Gateway, status: StatusCode, message: Option<&str>) -> 
                 h2 { "Single sign-on" }
                 @for (name, display) in &providers {
                     p {
-                        a.button href={ "/sso/login?return_to=/&provider="
+                        a.button href={ "/sso/login?return_to=" (return_q) "&provider="
                             (url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()) } {
                             "Sign in with " (display)
                         }
@@ -251,6 +272,7 @@ fn signin_form(gateway: &Gateway, status: StatusCode, message: Option<&str>) -> 
             }
             form method="post" action="/signin" {
                 input type="hidden" name=(SIGNIN_FIELD) value=(check);
+                input type="hidden" name="return_to" value=(return_to);
                 label for="token" { "API token" }
                 input #token type="password" name="token" autocomplete="off"
                     placeholder="psc_…" required;
@@ -275,14 +297,19 @@ async fn signin_page(
     if let Some(cookie) = session_cookie(&headers)
         && gateway.web_session(cookie).await.is_ok()
     {
-        return view::redirect("/");
+        return view::redirect(&landing(q.return_to.as_deref()));
     }
     let message = match (&q.ended, &q.signed_out) {
         (_, Some(_)) => Some("You are signed out.".to_string()),
         (Some(reason), None) => Some(format!("Your session ended ({reason}): sign in again.")),
         (None, None) => None,
     };
-    signin_form(&gateway, StatusCode::OK, message.as_deref())
+    signin_form(
+        &gateway,
+        StatusCode::OK,
+        message.as_deref(),
+        &landing(q.return_to.as_deref()),
+    )
 }
 
 /// `POST /signin`: a token sign-in. The token is checked like an API call
@@ -295,6 +322,7 @@ async fn signin(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
+    let return_to = landing(form.get("return_to"));
     let expected = websession::cookie(&headers, SIGNIN_COOKIE).unwrap_or("");
     let presented = form.get(SIGNIN_FIELD).unwrap_or("");
     let same = {
@@ -310,6 +338,7 @@ async fn signin(
             Some(
                 "This sign-in form was not issued to this browser (or it expired): sign in again from this page.",
             ),
+            &return_to,
         );
     }
     let Some(token) = form.get("token") else {
@@ -317,6 +346,7 @@ async fn signin(
             &gateway,
             StatusCode::BAD_REQUEST,
             Some("Enter an API token."),
+            &return_to,
         );
     };
     let request_id = request_id.map(|r| r.0.0).unwrap_or_default();
@@ -337,6 +367,7 @@ async fn signin(
                 &gateway,
                 StatusCode::UNAUTHORIZED,
                 Some(&format!("Sign-in refused: {e}.")),
+                &return_to,
             );
         }
     };
@@ -345,7 +376,7 @@ async fn signin(
         .await
     {
         Ok(started) => {
-            let mut response = view::redirect("/");
+            let mut response = view::redirect(&return_to);
             let headers = response.headers_mut();
             headers.append(header::SET_COOKIE, started.set_cookie());
             headers.append(header::SET_COOKIE, clear_signin_cookie());

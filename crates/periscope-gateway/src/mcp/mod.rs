@@ -11,7 +11,9 @@
 //!   `auth.login_failed` audited). A request without a valid token gets 401
 //!   with `WWW-Authenticate: Bearer resource_metadata="…"` pointing at the
 //!   OAuth protected-resource metadata (`/.well-known/oauth-protected-resource`),
-//!   which names the single sign-on providers as authorization servers. A
+//!   which names this gateway as the authorization server ([`crate::oauth`]:
+//!   OAuth 2.1 with PKCE, dynamic registration, the human signing in and
+//!   consenting in the console), so a client needs no pasted secret. A
 //!   token revoked mid-session stops the very next call.
 //! - **Identity**: the agent has none of its own. Each tool acts as the
 //!   token's identity, with its roles and grants; each call is audited as
@@ -108,7 +110,7 @@ pub(crate) fn router(gateway: Gateway, mut shutdown: Shutdown) -> Router<Gateway
 
 /// The URL clients reached the gateway by (`https://host:port`): the
 /// configured SSO public URL, else the request's `Host`.
-fn base_url(gateway: &Gateway, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(gateway: &Gateway, headers: &HeaderMap) -> String {
     let config = gateway.config();
     if let Some(url) = config
         .config
@@ -132,20 +134,14 @@ fn base_url(gateway: &Gateway, headers: &HeaderMap) -> String {
 }
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]` (RFC 9728): the
-/// resource, how to present a token, and the authorization servers (the
-/// single sign-on providers) an MCP client can sign its human in with.
+/// resource, how to present a token, and its authorization server: this
+/// gateway itself ([`crate::oauth`]), which signs the human in through the
+/// console (single sign-on or a local token) and issues their gateway token.
 async fn resource_metadata(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
     let base = base_url(&gateway, &headers);
-    let config = gateway.config();
-    let servers: Vec<String> = config
-        .config
-        .sso
-        .as_ref()
-        .map(|s| s.providers.iter().map(|p| p.issuer.clone()).collect())
-        .unwrap_or_default();
     axum::Json(json!({
         "resource": format!("{base}{MCP_PATH}"),
-        "authorization_servers": servers,
+        "authorization_servers": [base],
         "bearer_methods_supported": ["header"],
         "scopes_supported": [],
         "resource_name": "Periscope gateway (MCP)",

@@ -136,6 +136,23 @@ pub struct ExecArgs {
     pub args: Vec<String>,
 }
 
+/// `logs_tail`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogsTailArgs {
+    /// A logs connection's name.
+    pub connection: String,
+    /// The log source (may be left out when the connection has only one).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Only lines from this long ago (`15m`, `1h`).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only lines matching this regular expression, applied to the masked text.
+    #[serde(default)]
+    pub grep: Option<String>,
+}
+
 /// `audit_search`'s arguments (administrators only).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -414,6 +431,33 @@ impl PeriscopeMcp {
         )
         .await;
         self.finish(&who, "exec", &args.connection, outcome).await
+    }
+
+    #[tool(
+        description = "Reads a log source of a logs connection as you, masked like query results (personal data unless a grant lifts it, secrets always), and returns its newest lines (at most 256 KiB; `truncated` when older ones were left out). Never follows: call again for newer lines.",
+        output_schema = outcome_schema()
+    )]
+    async fn logs_tail(
+        &self,
+        Parameters(args): Parameters<LogsTailArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let who = who(&ctx)?;
+        let outcome = super::exec::tail(
+            &self.gateway,
+            &who.mcp.caller,
+            &who.agent,
+            api::LogsRequest {
+                connection: args.connection.clone(),
+                source: args.source,
+                follow: false,
+                since: args.since,
+                grep: args.grep,
+            },
+        )
+        .await;
+        self.finish(&who, "logs_tail", &args.connection, outcome)
+            .await
     }
 
     #[tool(

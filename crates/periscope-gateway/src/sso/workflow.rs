@@ -601,6 +601,7 @@ impl Gateway {
             .store()
             .take_sso_flow(&flow_id(self.hasher(), code), SsoFlowKind::Handoff)
             .await?
+            .filter(|flow| !crate::oauth::is_oauth_code(flow))
             .ok_or_else(|| {
                 Refusal::flow(
                     "unknown_code",
