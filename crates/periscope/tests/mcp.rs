@@ -796,7 +796,8 @@ async fn an_mcp_client_signs_its_human_in_with_oauth_and_pkce_in_a_real_browser(
     );
 }
 
-/// Registers a client the way the SDK does; returns its id.
+/// Registers a client the way the SDK does (its name an XSS probe);
+/// returns its id.
 async fn register(w: &World, redirect: &str) -> String {
     let registered = w
         .alice
@@ -1167,4 +1168,115 @@ async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
         "{}",
         unsupported.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consent_signs_its_human_in_with_single_sign_on_first() {
+    crypto();
+    let sso = crate::support::sso::sso_world().await;
+    let w = &sso.world;
+    let gw = w.gw.api_url().to_string();
+    let redirect = "http://127.0.0.1:9/callback";
+    let client_id = register(w, redirect).await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let mut authorize = reqwest::Url::parse(&format!("{gw}/oauth/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &format!("{gw}/mcp"));
+    let mut http = Http::new(&w.ca_file());
+    let to_signin = http.get(authorize.as_str()).await;
+    let signin = http
+        .get(&format!("{gw}{}", to_signin.location.unwrap()))
+        .await;
+    // The provider's button carries the way back to the consent page.
+    let login = format!("/sso/login?{}", after(&signin.body, "href=\"/sso/login?"));
+    assert!(login.contains("return_to=%2Foauth%2Fauthorize"), "{login}");
+    let begun = http.get(&format!("{gw}{login}")).await;
+    assert_eq!(begun.status, 303, "{}", begun.body);
+    let at_idp = http
+        .get(&crate::support::sso::as_person(
+            &begun.location.unwrap(),
+            "carol",
+        ))
+        .await;
+    let landed = http.get(&at_idp.location.unwrap()).await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let back = landed.location.unwrap();
+    assert!(back.starts_with("/oauth/authorize?"), "{back}");
+    let consent = http.get(&format!("{gw}{back}")).await;
+    assert!(consent.body.contains("carol"), "{}", consent.body);
+    let csrf = after(&consent.body, "name=\"csrf_token\" value=\"");
+    let allowed = http
+        .post_form(
+            &format!("{gw}/oauth/authorize"),
+            &[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", redirect),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+                ("resource", &format!("{gw}/mcp")),
+                ("decision", "allow"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    let to = reqwest::Url::parse(&allowed.location.unwrap()).unwrap();
+    let code = to
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let body = reqwest::Url::parse_with_params(
+        "http://x/",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ],
+    )
+    .unwrap()
+    .query()
+    .unwrap()
+    .to_string();
+    let issued = w
+        .alice
+        .api
+        .with_token(None)
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
+        .unwrap();
+    let token = expect(&issued, 200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let whoami = expect(
+        &w.alice
+            .api
+            .with_token(Some(&token))
+            .get("/v1/whoami")
+            .await
+            .unwrap(),
+        200,
+    );
+    assert_eq!(whoami["identity"], "carol", "{whoami}");
 }
