@@ -395,6 +395,33 @@ async fn bad_input_gets_precise_errors_and_the_session_stays_healthy() {
         wrong.body
     );
 
+    // An expired token: 401 like a wrong one, saying it expired, never
+    // echoing it.
+    let short = w
+        .admin
+        .post(
+            "/v1/admin/users/alice/tokens",
+            &json!({"description": "short-lived agent token", "expires_in": "10m"}),
+        )
+        .await
+        .unwrap();
+    let short = expect(&short, 201)["token"].as_str().unwrap().to_owned();
+    let fresh = mcp
+        .with_token(Some(&short))
+        .send_raw("POST", "/mcp", "application/json", "{}")
+        .await
+        .unwrap();
+    assert_ne!(fresh.status, 401, "valid before its expiry: {}", fresh.body);
+    w.advance_clock("11m").await;
+    let expired = mcp
+        .with_token(Some(&short))
+        .send_raw("POST", "/mcp", "application/json", "{}")
+        .await
+        .unwrap();
+    assert_eq!(expired.status, 401, "{}", expired.body);
+    assert!(expired.body.contains("expired"), "{}", expired.body);
+    assert!(!expired.body.contains(&short), "{}", expired.body);
+
     // Malformed JSON-RPC and an oversized body: refused before any tool runs.
     let accept = mcp.with_header("accept", "application/json, text/event-stream");
     let malformed = accept
@@ -533,7 +560,15 @@ async fn bad_input_gets_precise_errors_and_the_session_stays_healthy() {
 
     // The token revoked: the very next call is refused, nothing else changes.
     let tokens = w.admin.get("/v1/admin/users/alice/tokens").await.unwrap();
-    let token_id = expect(&tokens, 200)[0]["id"].as_str().unwrap().to_owned();
+    let token_id = expect(&tokens, 200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["description"] != "short-lived agent token")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let gone = w
         .admin
         .delete(&format!("/v1/admin/tokens/{token_id}"))
