@@ -713,14 +713,7 @@ impl Gateway {
                 format!("identity `{identity}` is disabled at this gateway"),
             ));
         }
-        let lifetime = self
-            .config()
-            .config
-            .sso
-            .as_ref()
-            .map_or(periscope_policy::sso::DEFAULT_SSO_TOKEN_LIFETIME, |s| {
-                s.token_lifetime
-            });
+        let lifetime = self.sso_token_lifetime();
         let expires_at = audit_time(self.now() + lifetime).map_err(unavailable)?;
         let minted = self.hasher().mint(
             identity,

@@ -16,6 +16,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 use crate::support::console::Driver;
 use crate::support::proxy::{World, expect, world};
 use crate::support::sso::{Browser as Http, crypto};
+use periscope_testkit::ApiResponse;
 
 /// The client name the scripted agent declares in `initialize`.
 const CLIENT: &str = "periscope-test-agent";
@@ -852,6 +853,36 @@ async fn register(w: &World, redirect: &str) -> String {
         .to_owned()
 }
 
+/// POSTs a form to the token endpoint, as a client does (no token).
+async fn token_call(w: &World, pairs: &[(&str, String)]) -> ApiResponse {
+    let body = reqwest::Url::parse_with_params("http://x/", pairs)
+        .unwrap()
+        .query()
+        .unwrap_or_default()
+        .to_string();
+    w.alice
+        .api
+        .with_token(None)
+        .send_raw(
+            "POST",
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
+        .unwrap()
+}
+
+/// The `code` of a consent answer's redirect.
+fn code_in(location: Option<String>) -> String {
+    let to = reqwest::Url::parse(&location.expect("a redirect")).unwrap();
+    to.query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap_or_else(|| panic!("no code in {to}"))
+        .1
+        .into_owned()
+}
+
 /// A value between `marker` and the next quote in a page.
 fn after(body: &str, marker: &str) -> String {
     let start = body
@@ -1046,32 +1077,18 @@ async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
     assert_eq!(pairs["state"], "st4te");
     assert_eq!(pairs["iss"], gw);
     let code = pairs["code"].clone();
-    let token_request = |verifier: &str, client: &str| {
-        reqwest::Url::parse_with_params(
-            "http://x/",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", redirect),
-                ("client_id", client),
-                ("code_verifier", verifier),
-            ],
-        )
-        .unwrap()
-        .query()
-        .unwrap()
-        .to_string()
+    let redeem = |code: &str, client: &str| {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", client),
+            ("code_verifier", verifier),
+        ]
+        .map(|(k, v)| (k, v.to_owned()))
     };
     let other_client = register(&w, redirect).await;
-    let wrong_client = api
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            &token_request(verifier, &other_client),
-        )
-        .await
-        .unwrap();
+    let wrong_client = token_call(&w, &redeem(&code, &other_client)).await;
     assert_eq!(
         wrong_client.json()["error"],
         "invalid_grant",
@@ -1079,15 +1096,7 @@ async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
         wrong_client.body
     );
     // That attempt used the code up: even the right verifier is refused now.
-    let replay = api
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            &token_request(verifier, &client_id),
-        )
-        .await
-        .unwrap();
+    let replay = token_call(&w, &redeem(&code, &client_id)).await;
     assert_eq!(replay.status, 400, "{}", replay.body);
     assert_eq!(replay.json()["error"], "invalid_grant", "{}", replay.body);
 
@@ -1096,37 +1105,9 @@ async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
     let again = http
         .post_form(&format!("{gw}/oauth/authorize"), &allow)
         .await;
-    let to = reqwest::Url::parse(&again.location.unwrap()).unwrap();
-    let code2 = to
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let body = |verifier: &str| {
-        reqwest::Url::parse_with_params(
-            "http://x/",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code2.as_str()),
-                ("client_id", client_id.as_str()),
-                ("code_verifier", verifier),
-            ],
-        )
-        .unwrap()
-        .query()
-        .unwrap()
-        .to_string()
-    };
-    let wrong_verifier = api
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            &body("x".repeat(43).as_str()),
-        )
-        .await
-        .unwrap();
+    let mut wrong = redeem(&code_in(again.location), &client_id);
+    wrong[4].1 = "x".repeat(43);
+    let wrong_verifier = token_call(&w, &wrong).await;
     assert_eq!(
         wrong_verifier.json()["error"],
         "invalid_grant",
@@ -1136,35 +1117,8 @@ async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
     let a_third = http
         .post_form(&format!("{gw}/oauth/authorize"), &allow)
         .await;
-    let to = reqwest::Url::parse(&a_third.location.unwrap()).unwrap();
-    let code3 = to
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let good = reqwest::Url::parse_with_params(
-        "http://x/",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code3.as_str()),
-            ("client_id", client_id.as_str()),
-            ("code_verifier", verifier),
-        ],
-    )
-    .unwrap()
-    .query()
-    .unwrap()
-    .to_string();
-    let issued = api
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            &good,
-        )
-        .await
-        .unwrap();
+    let good = redeem(&code_in(a_third.location), &client_id);
+    let issued = token_call(&w, &good).await;
     let issued = expect(&issued, 200);
     assert_eq!(issued["token_type"], "Bearer");
     let token = issued["access_token"].as_str().unwrap();
@@ -1178,25 +1132,16 @@ async fn oauth_refuses_what_a_client_or_a_forger_gets_wrong() {
         200,
     );
     assert_eq!(whoami["identity"], "alice", "{whoami}");
-    let twice = api
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            &good,
-        )
-        .await
-        .unwrap();
+    let twice = token_call(&w, &good).await;
     assert_eq!(twice.json()["error"], "invalid_grant", "{}", twice.body);
-    let unsupported = api
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            "grant_type=password&username=a",
-        )
-        .await
-        .unwrap();
+    let unsupported = token_call(
+        &w,
+        &[
+            ("grant_type", "password".to_owned()),
+            ("username", "a".to_owned()),
+        ],
+    )
+    .await;
     assert_eq!(
         unsupported.json()["error"],
         "unsupported_grant_type",
@@ -1267,39 +1212,19 @@ async fn the_consent_signs_its_human_in_with_single_sign_on_first() {
             ],
         )
         .await;
-    let to = reqwest::Url::parse(&allowed.location.unwrap()).unwrap();
-    let code = to
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let body = reqwest::Url::parse_with_params(
-        "http://x/",
+    let code = code_in(allowed.location);
+    let issued = token_call(
+        w,
         &[
             ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", client_id.as_str()),
+            ("code", &code),
+            ("client_id", &client_id),
             ("redirect_uri", redirect),
             ("code_verifier", verifier),
-        ],
+        ]
+        .map(|(k, v)| (k, v.to_owned())),
     )
-    .unwrap()
-    .query()
-    .unwrap()
-    .to_string();
-    let issued = w
-        .alice
-        .api
-        .with_token(None)
-        .send_raw(
-            "POST",
-            "/oauth/token",
-            "application/x-www-form-urlencoded",
-            &body,
-        )
-        .await
-        .unwrap();
+    .await;
     let token = expect(&issued, 200)["access_token"]
         .as_str()
         .unwrap()

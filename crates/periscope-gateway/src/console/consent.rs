@@ -162,15 +162,7 @@ fn consent_page(
     to: &Authorization,
 ) -> Response {
     let roles = viewer.caller().identity.roles.join(", ");
-    let lifetime = gateway
-        .config()
-        .config
-        .sso
-        .as_ref()
-        .map_or(periscope_policy::sso::DEFAULT_SSO_TOKEN_LIFETIME, |s| {
-            s.token_lifetime
-        });
-    let hours = lifetime.as_secs().div_ceil(3600);
+    let hours = gateway.sso_token_lifetime().as_secs().div_ceil(3600);
     let body = html! {
         section.consent {
             p #consent-client {

@@ -239,6 +239,19 @@ impl Gateway {
         Ok(format!("https://{host}:{}", api.port()))
     }
 
+    /// How long a gateway token from a sign-in lasts (`[sso]
+    /// token_lifetime`, 12 h by default, also without `[sso]`): the CLI's,
+    /// the device flow's and an MCP client's (OAuth).
+    pub fn sso_token_lifetime(&self) -> std::time::Duration {
+        self.config()
+            .config
+            .sso
+            .as_ref()
+            .map_or(periscope_policy::sso::DEFAULT_SSO_TOKEN_LIFETIME, |s| {
+                s.token_lifetime
+            })
+    }
+
     /// The redirect URL to register with every provider.
     pub fn sso_redirect_url(&self) -> Result<String, Refusal> {
         Ok(format!("{}{CALLBACK_PATH}", self.sso_public_url()?))
@@ -644,14 +657,7 @@ impl Gateway {
                 format!("identity `{identity}` is disabled at this gateway"),
             ));
         }
-        let lifetime = self
-            .config()
-            .config
-            .sso
-            .as_ref()
-            .map_or(periscope_policy::sso::DEFAULT_SSO_TOKEN_LIFETIME, |s| {
-                s.token_lifetime
-            });
+        let lifetime = self.sso_token_lifetime();
         let now = self.now();
         let expires_at = now + lifetime;
         let minted = self.hasher().mint(
