@@ -89,6 +89,15 @@ impl PgSample {
 }
 
 impl ResultSample for PgSample {
+    fn held_bytes(&self) -> usize {
+        self.rows.len()
+            + self
+                .plan
+                .as_ref()
+                .and_then(|p| p.shown.as_ref())
+                .map_or(0, |b| b.len())
+    }
+
     fn decode(self: Box<Self>) -> DecodedSample {
         let columns = self
             .plan

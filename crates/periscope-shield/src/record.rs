@@ -117,6 +117,10 @@ pub struct SampleLimits {
 pub trait ResultSample: Send + std::fmt::Debug + 'static {
     /// The columns and rows as text; called by the recording's writer.
     fn decode(self: Box<Self>) -> DecodedSample;
+
+    /// Bytes the sample holds until it is decoded (bounds what a
+    /// recording keeps in memory).
+    fn held_bytes(&self) -> usize;
 }
 
 /// A decoded result sample.
@@ -417,8 +421,9 @@ impl<A: AuditSink> SessionRecorder<A> {
     /// counts, error code). Nothing waits for it: it can share a commit
     /// with the session's next event instead of costing one of its own.
     pub fn outcome(&mut self, mut outcome: Outcome<'_>) {
+        let masked = outcome.counts.to_json();
         if self.audit.records_statements() {
-            self.record(&mut outcome);
+            self.record(&mut outcome, masked.clone());
         }
         let mut d = Map::new();
         d.insert("session".into(), Value::from(self.session_id.clone()));
@@ -435,7 +440,7 @@ impl<A: AuditSink> SessionRecorder<A> {
             "duration_us".into(),
             Value::from(u64::try_from(outcome.started.elapsed().as_micros()).unwrap_or(u64::MAX)),
         );
-        d.insert("masked".into(), outcome.counts.to_json());
+        d.insert("masked".into(), masked);
         match outcome.error {
             Some(code) => {
                 d.insert("outcome".into(), Value::from("error"));
@@ -455,7 +460,7 @@ impl<A: AuditSink> SessionRecorder<A> {
 
     /// Hands the statement to the session recording (off the result path:
     /// the sample is decoded by the recording's writer).
-    fn record(&mut self, outcome: &mut Outcome<'_>) {
+    fn record(&mut self, outcome: &mut Outcome<'_>, masked: Value) {
         let st = outcome.stmt.and_then(StatementRef::get);
         let (text, class) = match st {
             Some(st) => (st.normalized.clone(), st.class.name().to_string()),
@@ -476,7 +481,7 @@ impl<A: AuditSink> SessionRecorder<A> {
             query_seq: outcome.query_seq,
             outcome: outcome_kind,
             rows: outcome.rows,
-            masked: outcome.counts.to_json(),
+            masked,
             sample: outcome.sample.take(),
         });
     }

@@ -180,6 +180,13 @@ pub(super) struct HashedFile {
 }
 
 impl HashedFile {
+    /// Writes `bytes` (a whole line, newline included) as they are.
+    pub(super) async fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hash.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.out.write_all(bytes).await
+    }
+
     pub(super) async fn line(&mut self, value: &serde_json::Value) -> io::Result<()> {
         let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
         line.push(b'\n');

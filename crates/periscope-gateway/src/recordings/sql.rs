@@ -3,13 +3,16 @@
 //!
 //! The session hands each [`StatementRecord`] to a [`SqlRecorder`] after the
 //! statement's outcome (or refusal) with [`SqlRecorder::record`], which
-//! never waits: a bounded channel ([`QUEUE`] statements) to a writer task
-//! that decodes the sample to text, formats the line, hashes it and writes
-//! it through a buffer. The statement's own audit event stays on its
+//! never waits: statements are gathered in batches ([`BATCH`] statements,
+//! or [`BATCH_BYTES`] of samples, or [`BATCH_AGE`]) and each batch goes
+//! through a bounded channel ([`QUEUE`] batches) to a writer task that
+//! decodes the samples to text, formats the lines, hashes them and writes
+//! them through a buffer, so a busy session wakes the writer once per batch,
+//! not once per statement. The statement's own audit event stays on its
 //! durability path; the recording adds no write there. When the channel is
-//! full the statement is not recorded: it is counted, the next line that
-//! fits is preceded by a note saying how many are missing, and the seal
-//! carries the total.
+//! full the batch is not recorded: its statements are counted, the next
+//! line that fits is preceded by a note saying how many are missing, and
+//! the seal carries the total.
 //!
 //! The file is `<session>.sql.jsonl` (`.part` while written), hashed over
 //! exactly the bytes written, and its format is documented in
@@ -36,8 +39,16 @@ use tokio::task::JoinHandle;
 
 use super::cast::{HashedFile, with_context};
 
-/// Statements queued between a session and its writer task.
-pub const QUEUE: usize = 256;
+/// Batches queued between a session and its writer task.
+pub const QUEUE: usize = 16;
+/// Statements gathered before they are handed to the writer.
+pub const BATCH: usize = 16;
+/// Sample bytes gathered before they are handed to the writer (bounds the
+/// memory a session holds for its recording with [`QUEUE`]).
+pub const BATCH_BYTES: usize = 64 * 1024;
+/// Longest a statement waits in a batch when the session goes on (checked
+/// at the next statement; the session's end hands over the rest).
+pub const BATCH_AGE: Duration = Duration::from_millis(200);
 /// The suffix of a SQL recording's file name.
 pub const SUFFIX: &str = ".sql.jsonl";
 /// The `format` of a SQL recording's header.
@@ -88,7 +99,7 @@ pub struct SqlWritten {
 }
 
 enum Item {
-    Statement(StatementRecord),
+    Statements(Vec<StatementRecord>),
     Note(f64, String),
 }
 
@@ -103,6 +114,9 @@ struct TaskOutcome {
 /// The session's side of a SQL recording.
 pub struct SqlRecorder {
     tx: mpsc::Sender<Item>,
+    batch: Vec<StatementRecord>,
+    batch_bytes: usize,
+    batch_since: Option<Instant>,
     task: JoinHandle<io::Result<TaskOutcome>>,
     started: Instant,
     pending_drop: u64,
@@ -132,6 +146,9 @@ impl SqlRecorder {
         let task = tokio::spawn(write(dir, header, max_size, rx));
         SqlRecorder {
             tx,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_since: None,
             task,
             started: Instant::now(),
             pending_drop: 0,
@@ -141,29 +158,64 @@ impl SqlRecorder {
 
     /// Records one statement; never waits.
     pub fn record(&mut self, record: StatementRecord) {
+        let sample_bytes = record.sample.as_ref().map_or(0, |s| s.held_bytes());
+        let now = Instant::now();
+        let since = *self.batch_since.get_or_insert(now);
+        self.batch.push(record);
+        self.batch_bytes += sample_bytes;
+        if self.batch.len() >= BATCH
+            || self.batch_bytes >= BATCH_BYTES
+            || now.duration_since(since) >= BATCH_AGE
+        {
+            self.hand_over();
+        }
+    }
+
+    /// Hands the batch to the writer, or counts it as dropped.
+    fn hand_over(&mut self) {
+        self.batch_since = None;
+        self.batch_bytes = 0;
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let n = batch.len() as u64;
         if self.pending_drop > 0 {
-            let note = missing_note(self.pending_drop);
+            let at = batch[0].at.as_secs_f64();
             if self
                 .tx
-                .try_send(Item::Note(record.at.as_secs_f64(), note))
+                .try_send(Item::Note(at, missing_note(self.pending_drop)))
                 .is_err()
             {
-                self.pending_drop += 1;
-                self.dropped_total += 1;
+                self.pending_drop += n;
+                self.dropped_total += n;
                 return;
             }
             self.pending_drop = 0;
         }
-        if self.tx.try_send(Item::Statement(record)).is_err() {
-            self.pending_drop += 1;
-            self.dropped_total += 1;
+        if self.tx.try_send(Item::Statements(batch)).is_err() {
+            self.pending_drop += n;
+            self.dropped_total += n;
         }
     }
 
     /// Closes the recording: the writer drains what is queued, flushes the
     /// file to disk and renames it to its final name.
-    pub async fn finish(self) -> io::Result<SqlWritten> {
+    pub async fn finish(mut self) -> io::Result<SqlWritten> {
         let duration = self.started.elapsed();
+        if !self.batch.is_empty() {
+            // The channel is drained from here on: wait for room.
+            let batch = std::mem::take(&mut self.batch);
+            if self.pending_drop > 0 {
+                let at = batch[0].at.as_secs_f64();
+                let _ = self
+                    .tx
+                    .send(Item::Note(at, missing_note(self.pending_drop)))
+                    .await;
+                self.pending_drop = 0;
+            }
+            let _ = self.tx.send(Item::Statements(batch)).await;
+        }
         if self.pending_drop > 0 {
             let _ = self
                 .tx
@@ -292,35 +344,40 @@ async fn write(
     }))
     .await?;
     let (mut statements, mut truncated) = (0u64, false);
+    let mut line = Vec::with_capacity(4096);
     while let Some(item) = rx.recv().await {
         if truncated {
             continue;
         }
-        let (at, line, is_statement) = match item {
-            Item::Statement(record) => {
-                let at = record.at.as_secs_f64();
-                (at, statement_line(record), true)
-            }
-            Item::Note(at, text) => (
+        let lines: Vec<(f64, Value, bool)> = match item {
+            Item::Statements(batch) => batch
+                .into_iter()
+                .map(|record| (record.at.as_secs_f64(), statement_line(record), true))
+                .collect(),
+            Item::Note(at, text) => vec![(
                 at,
                 json!({ "t": round(at), "type": "note", "text": text }),
                 false,
-            ),
+            )],
         };
-        let size = serde_json::to_vec(&line).map_or(0, |v| v.len() as u64 + 1);
-        if out.bytes + size + 256 > max_size {
-            truncated = true;
-            out.line(&json!({
-                "t": round(at),
-                "type": "note",
-                "text": format!("periscope: the recording reached its max_size ({max_size} bytes); the rest of the session is not recorded"),
-            }))
-            .await?;
-            continue;
-        }
-        out.line(&line).await?;
-        if is_statement {
-            statements += 1;
+        for (at, value, is_statement) in lines {
+            line.clear();
+            serde_json::to_writer(&mut line, &value).map_err(io::Error::other)?;
+            line.push(b'\n');
+            if out.bytes + line.len() as u64 + 256 > max_size {
+                truncated = true;
+                out.line(&json!({
+                    "t": round(at),
+                    "type": "note",
+                    "text": format!("periscope: the recording reached its max_size ({max_size} bytes); the rest of the session is not recorded"),
+                }))
+                .await?;
+                break;
+            }
+            out.raw(&line).await?;
+            if is_statement {
+                statements += 1;
+            }
         }
     }
     out.out.flush().await?;
@@ -350,6 +407,10 @@ mod tests {
     impl ResultSample for Fixed {
         fn decode(self: Box<Self>) -> DecodedSample {
             self.0
+        }
+
+        fn held_bytes(&self) -> usize {
+            10
         }
     }
 
@@ -419,14 +480,19 @@ mod tests {
     async fn a_writer_that_falls_behind_never_blocks_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = SqlRecorder::start(dir.path().into(), header("ses_b"), 1 << 24);
-        for _ in 0..(QUEUE + 3) {
+        // The writer cannot run meanwhile: QUEUE batches fit, two more do
+        // not, and the last three statements are still gathering.
+        for _ in 0..((QUEUE + 2) * BATCH + 3) {
             r.record(record(RecordedOutcome::Ok));
         }
         let w = r.finish().await.unwrap();
-        assert_eq!(w.dropped_statements, 3);
-        assert_eq!(w.statements, QUEUE as u64);
+        assert_eq!(w.dropped_statements, 2 * BATCH as u64);
+        assert_eq!(w.statements, (QUEUE * BATCH + 3) as u64);
         let text = std::fs::read_to_string(dir.path().join("ses_b.sql.jsonl")).unwrap();
-        assert!(text.contains("3 statements are missing"), "{text}");
+        assert!(
+            text.contains(&format!("{} statements are missing", 2 * BATCH)),
+            "{text}"
+        );
     }
 
     #[tokio::test]
