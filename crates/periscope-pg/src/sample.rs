@@ -396,7 +396,7 @@ mod tests {
         encode::row_description(
             &mut out,
             fields.iter().map(|(name, t, binary)| FieldDescription {
-                name: *name,
+                name,
                 table_oid: 0,
                 column_id: 0,
                 type_oid: *t,
