@@ -37,6 +37,9 @@ pub struct PgSample {
     kept: usize,
     /// More rows came than were kept, or the last kept one was cut.
     truncated: bool,
+    /// The rows are `COPY ... TO STDOUT` lines (each kept with a 4-byte
+    /// length before it), not DataRows.
+    copy: bool,
 }
 
 impl PgSample {
@@ -48,7 +51,30 @@ impl PgSample {
             rows: BytesMut::new(),
             kept: 0,
             truncated: false,
+            copy: false,
         }
+    }
+
+    /// Keeps the `COPY ... TO STDOUT` line `line` (a CopyData body as sent,
+    /// masked), within the limits like a row.
+    pub fn push_copy(&mut self, line: &[u8]) {
+        if self.truncated {
+            return;
+        }
+        self.copy = true;
+        let room = self.limits.bytes.saturating_sub(self.rows.len());
+        if self.kept >= self.limits.rows || room <= 4 {
+            self.truncated = true;
+            return;
+        }
+        let kept = line.len().min(room - 4);
+        self.rows
+            .extend_from_slice(&u32::try_from(kept).unwrap_or(u32::MAX).to_be_bytes());
+        self.rows.extend_from_slice(&line[..kept]);
+        if kept < line.len() {
+            self.truncated = true;
+        }
+        self.kept += 1;
     }
 
     /// Keeps the DataRow frame `row` (as sent to the client), masked with
@@ -99,6 +125,9 @@ impl ResultSample for PgSample {
     }
 
     fn decode(self: Box<Self>) -> DecodedSample {
+        if self.copy {
+            return decode_copy(&self);
+        }
         let columns = self
             .plan
             .as_ref()
@@ -137,6 +166,34 @@ impl ResultSample for PgSample {
             rows,
             truncated: self.truncated,
         }
+    }
+}
+
+/// A sample of `COPY ... TO STDOUT` lines: one column, each line as sent
+/// (its newline removed; a line cut at the byte limit ends with `…`).
+fn decode_copy(sample: &PgSample) -> DecodedSample {
+    let mut rows = Vec::new();
+    let buf = &sample.rows[..];
+    let mut at = 0;
+    while at + 4 <= buf.len() {
+        let len = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+        let end = (at + 4 + len).min(buf.len());
+        let line = String::from_utf8_lossy(&buf[at + 4..end]);
+        let mut text = line.strip_suffix('\n').unwrap_or(&line).to_string();
+        if end == buf.len() && sample.truncated && !line.ends_with('\n') {
+            text.push_str(CUT);
+        }
+        rows.push(vec![Some(text)]);
+        at = end;
+    }
+    DecodedSample {
+        columns: vec![SampleColumn {
+            name: "COPY".to_string(),
+            type_name: "text".to_string(),
+            masked: None,
+        }],
+        rows,
+        truncated: sample.truncated,
     }
 }
 
@@ -462,6 +519,28 @@ mod tests {
         let cell = d.rows[0][0].clone().unwrap();
         assert!(cell.ends_with(CUT) && cell.len() < 40, "{cell}");
         assert!(d.truncated);
+    }
+
+    #[test]
+    fn copy_lines_are_kept_as_one_column() {
+        let mut s = PgSample::new(SampleLimits { rows: 2, bytes: 64 });
+        s.push_copy(b"1\t[email]\n");
+        s.push_copy(b"2\t[email]\n");
+        s.push_copy(b"3\t[email]\n");
+        let d = Box::new(s).decode();
+        assert_eq!(d.columns[0].name, "COPY");
+        assert_eq!(
+            d.rows,
+            vec![
+                vec![Some("1\t[email]".to_string())],
+                vec![Some("2\t[email]".to_string())]
+            ]
+        );
+        assert!(d.truncated);
+        let mut s = PgSample::new(SampleLimits { rows: 9, bytes: 12 });
+        s.push_copy(b"a long line of text\n");
+        let d = Box::new(s).decode();
+        assert_eq!(d.rows, vec![vec![Some("a long l…".to_string())]]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -272,6 +273,15 @@ async fn samples_keep_the_configured_rows_and_bytes_in_binary_and_text() {
         .await
         .unwrap();
     assert!(!long.is_empty());
+    // COPY TO STDOUT: its masked lines, sampled as one column.
+    let copied: Vec<_> = client
+        .copy_out("COPY (SELECT id, email FROM customers ORDER BY id LIMIT 6) TO STDOUT")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(copied.len(), 6);
     drop(client);
     let session = newest_session(&w, "alice").await;
     let seal = seal_of(&w, &session).await;
@@ -304,6 +314,22 @@ async fn samples_keep_the_configured_rows_and_bytes_in_binary_and_text() {
     assert!(cell.ends_with('…'), "{cell}");
     assert!(cell.len() < 2048 && cell.len() > 1900, "{}", cell.len());
     assert_eq!(filler["sample_truncated"], true);
+    let copy = lines
+        .iter()
+        .find(|l| l["columns"][0]["name"] == "COPY")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(copy["rows"], 6, "{copy}");
+    assert_eq!(
+        copy["sample"],
+        json!([
+            ["1\t[email]"],
+            ["2\t[email]"],
+            ["3\t[email]"],
+            ["4\t[email]"]
+        ]),
+        "{copy}"
+    );
+    assert_eq!(copy["sample_truncated"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -332,6 +332,13 @@ impl<A: AuditSink> ShieldedSession<A> {
         };
         let masked = copy.mask_row(&masking, frame.body(), &mut run.counts);
         run.rows += 1;
+        if let Some(limits) = self.setup.sample {
+            // The line as the client gets it, within the sample's limits.
+            let sent = masked.as_deref().unwrap_or(frame.body());
+            run.sample
+                .get_or_insert_with(|| PgSample::new(limits))
+                .push_copy(sent);
+        }
         match masked {
             None => BackendAction::Forward,
             Some(body) => {
