@@ -838,6 +838,17 @@ pub struct DiscoveredTagVersion {
 /// Media type of a recording (`GET /v1/recordings/{id}`): asciicast v2.
 pub const CAST_CONTENT_TYPE: &str = "application/x-asciicast";
 
+/// Media type of a PostgreSQL session's recording (`GET
+/// /v1/recordings/{id}`): JSON lines, a header then one line per statement
+/// (docs/recordings.md).
+pub const SQL_RECORDING_CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// `format` of a terminal recording (asciicast v2).
+pub const RECORDING_FORMAT_CAST: &str = "asciicast-v2";
+
+/// `format` of a PostgreSQL session's recording.
+pub const RECORDING_FORMAT_SQL: &str = "periscope-sql";
+
 /// A sealed recording, for `GET /v1/recordings`: what `recording.sealed`
 /// says of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -863,4 +874,15 @@ pub struct RecordingSummary {
     pub truncated: bool,
     /// Output bytes missing because the recorder fell behind.
     pub dropped_bytes: u64,
+    /// What the file holds: [`RECORDING_FORMAT_CAST`] (a terminal session)
+    /// or [`RECORDING_FORMAT_SQL`] (a PostgreSQL session's statements).
+    #[serde(default = "cast_format")]
+    pub format: String,
+    /// Statements recorded (SQL recordings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statements: Option<u64>,
+}
+
+fn cast_format() -> String {
+    RECORDING_FORMAT_CAST.to_string()
 }

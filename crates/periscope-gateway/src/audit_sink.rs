@@ -6,20 +6,23 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use periscope_audit::EventDraft;
+use periscope_audit::actions;
 use periscope_audit::actions::Action;
 use periscope_policy::Allowance;
 use periscope_shield::grants::{
     EndReason, GrantEvent, GrantLookup, SessionCut, WatchedSession, watch_grants,
 };
-use periscope_shield::record::{AuditAck, AuditFailure, AuditSink};
+use periscope_shield::record::{AuditAck, AuditFailure, AuditSink, StatementRecord};
 use periscope_store::{EnqueuedUnit, StoreError};
 use tokio::sync::{Notify, broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
+use crate::recordings::sql::SqlRecorder;
 use crate::sessions::SessionGuard;
 
 /// What a session's sink knows about it, whatever its protocol.
@@ -86,6 +89,10 @@ const MAX_HELD: usize = 64;
 pub struct GatewaySink {
     pub(crate) ctx: Arc<SessionContext>,
     held: Arc<HeldOutcomes>,
+    /// The session's SQL recording, once started
+    /// ([`GatewaySink::record_sql`]); `recording` says so without a lock.
+    sql: Mutex<Option<SqlRecording>>,
+    recording: AtomicBool,
     guard: Mutex<Option<SessionGuard>>,
     /// Dropping it stops the grant watcher.
     _stop: oneshot::Sender<()>,
@@ -145,6 +152,8 @@ impl GatewaySink {
         GatewaySink {
             ctx,
             held,
+            sql: Mutex::new(None),
+            recording: AtomicBool::new(false),
             guard: Mutex::new(None),
             _stop: stop,
             stop_rx: Mutex::new(Some(stop_rx)),
@@ -154,6 +163,18 @@ impl GatewaySink {
     /// What the session is; shared with its grant watcher.
     pub fn context(&self) -> &Arc<SessionContext> {
         &self.ctx
+    }
+
+    /// Records the session's statements with `recorder` (started by
+    /// `recordings::start_sql` at `started_at`, RFC 3339) and seals it
+    /// before the session's end event.
+    pub fn record_sql(&self, recorder: SqlRecorder, session: &str, started_at: String) {
+        *self.sql.lock().unwrap_or_else(|e| e.into_inner()) = Some(SqlRecording {
+            recorder,
+            session: session.to_string(),
+            started_at,
+        });
+        self.recording.store(true, Ordering::Release);
     }
 
     /// Keeps the session's registry entry as long as the sink lives (the
@@ -306,6 +327,51 @@ impl AuditSink for GatewaySink {
         crate::discover::suspect::observe(&self.ctx.gateway, &self.ctx.connection, found);
     }
 
+    fn records_statements(&self) -> bool {
+        self.recording.load(Ordering::Acquire)
+    }
+
+    fn record_statement(&self, record: StatementRecord) {
+        if let Some(sql) = self.sql.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            sql.recorder.record(record);
+        }
+    }
+
+    fn end_session(&self, draft: EventDraft) {
+        let recording = self.sql.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.recording.store(false, Ordering::Release);
+        let Some(recording) = recording else {
+            drop(self.submit(draft));
+            return;
+        };
+        // The outcomes held so far go now, so they keep their place before
+        // the seal; the seal and the end follow once the file is closed, in
+        // a task of their own (nobody waits for a session's end).
+        {
+            let mut state = self.held.lock();
+            self.held.write_held(&mut state);
+        }
+        let end = self.tagged(draft);
+        let seal = self.tagged(
+            self.ctx
+                .grants
+                .iter()
+                .fold(self.draft(actions::RECORDING_SEALED), |d, g| {
+                    d.with_grant(g.clone())
+                }),
+        );
+        let gateway = self.ctx.gateway.clone();
+        let sealing = gateway.sealing().start();
+        tokio::spawn(async move {
+            let details = recording.seal_details().await;
+            let seal = seal.with_details(details);
+            if let Err(e) = gateway.audit_writer().enqueue_unit_now(vec![seal, end]) {
+                tracing::error!(error = %e, "a session's recording seal and end were not recorded");
+            }
+            drop(sealing);
+        });
+    }
+
     fn session_started(&self, cut: Arc<dyn SessionCut>) {
         // The registry can end the session too (its identity disabled, or
         // its roles lost at a sign-in), whatever grants it holds.
@@ -350,6 +416,44 @@ impl AuditSink for GatewaySink {
             connection: self.ctx.connection.clone(),
         });
         tokio::spawn(watch_grants(watched, cut, bus, stop, lookup));
+    }
+}
+
+/// A PostgreSQL session's recording in progress.
+struct SqlRecording {
+    recorder: SqlRecorder,
+    session: String,
+    started_at: String,
+}
+
+impl SqlRecording {
+    /// Closes the file; the details of its `recording.sealed` event.
+    async fn seal_details(self) -> serde_json::Value {
+        match self.recorder.finish().await {
+            Ok(w) => serde_json::json!({
+                "recording": self.session,
+                "session": self.session,
+                "format": periscope_api::RECORDING_FORMAT_SQL,
+                "file": w.file,
+                "sha256": w.sha256,
+                "bytes": w.bytes,
+                "statements": w.statements,
+                "truncated": w.truncated,
+                "dropped_statements": w.dropped_statements,
+                "started_at": self.started_at,
+                "duration_ms": w.duration.as_millis() as u64,
+            }),
+            Err(e) => {
+                tracing::error!(recording = %self.session, error = %e, "a recording could not be written");
+                serde_json::json!({
+                    "recording": self.session,
+                    "session": self.session,
+                    "format": periscope_api::RECORDING_FORMAT_SQL,
+                    "file": null,
+                    "error": e.to_string(),
+                })
+            }
+        }
     }
 }
 

@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     pub(crate) ca_file: PathBuf,
     pub(crate) bus: GrantBus,
     pub(crate) sessions: SessionRegistry,
+    /// Recordings being sealed after their session ended.
+    pub(crate) sealing: Arc<crate::shutdown::Sealing>,
     pub(crate) webhook: WebhookSender,
     pub(crate) endpoints: RwLock<Endpoints>,
     /// The grant ids already announced as ended on this replica (the expiry
@@ -248,6 +250,11 @@ impl Gateway {
     /// Live proxy sessions.
     pub fn sessions(&self) -> &SessionRegistry {
         &self.inner.sessions
+    }
+
+    /// Recordings being sealed after their session ended (shutdown waits).
+    pub fn sealing(&self) -> &Arc<crate::shutdown::Sealing> {
+        &self.inner.sealing
     }
 
     /// The redaction engine's `token` operator key (`keys/mask-token.key`).

@@ -21,6 +21,10 @@
 //!   57P01 with the grant, the reason and the command to request again)
 //!   within the expiry job's period (250 ms). A session is bound to the
 //!   grants it started with: a grant approved later needs a new session.
+//! - **Recording**: with `[recordings] enabled` and `sql` (the defaults),
+//!   each statement is recorded with a sample of its masked result
+//!   (`recordings::sql`, off the statement's path) and the file sealed into
+//!   the audit chain before `session.end`.
 //! - **TLS** towards clients uses the gateway's certificate; a connection
 //!   with `client_tls = "required"` (the default) refuses plaintext before
 //!   the password is asked for.
@@ -38,7 +42,7 @@ use periscope_pg_wire::{
 };
 use periscope_policy::{ClientTls as ConnectionTls, Config, DenyReason};
 use periscope_shield::catalog::{CatalogCache, DEFAULT_CATALOG_TTL};
-use periscope_shield::record::AuditSink;
+use periscope_shield::record::{AuditSink, SampleLimits};
 use periscope_sql::AnalysisCache;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -256,12 +260,17 @@ impl Authenticator for GatewayAuth {
             bus: Mutex::new(Some(bus)),
             agent,
         });
+        let recordings = &config.config.recordings;
         let setup = SessionSetup {
             identity: who.identity.name.clone(),
             connection: conn.name.clone(),
             allowance,
             token_key: Some(self.gateway.mask_token_key().clone()),
             analyses: self.analyses_for(&conn.name),
+            sample: (recordings.enabled && recordings.sql).then_some(SampleLimits {
+                rows: recordings.sql_sample_rows,
+                bytes: recordings.sql_sample_bytes,
+            }),
         };
         Ok(PgAuthenticated {
             target,
@@ -327,6 +336,13 @@ impl Authenticator for GatewayAuth {
                 format!("{e}; the session was not opened"),
             )
         })?;
+        // Recorded from here on: every statement with a sample of its
+        // masked result, sealed before `session.end`.
+        if let Some((recorder, started_at)) =
+            crate::recordings::start_sql(&self.gateway, &ctx, guard.id())
+        {
+            hooks.sink().record_sql(recorder, guard.id(), started_at);
+        }
         hooks.sink().keep(guard);
         Ok(())
     }

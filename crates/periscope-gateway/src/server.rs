@@ -169,6 +169,14 @@ impl Running {
                 );
             }
         }
+        // Sessions that ended are sealing their recordings: their seals
+        // and end events belong in the log before the final checkpoint.
+        if tokio::time::timeout_at(deadline, self.gateway.sealing().wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("recordings were still being sealed at shutdown");
+        }
         for task in self.background {
             task.abort();
         }
@@ -473,6 +481,7 @@ fn assemble(
             ca_file: prepared.ca_file,
             bus: GrantBus::new(),
             sessions: SessionRegistry::new(),
+            sealing: Default::default(),
             webhook: WebhookSender::spawn(webhook_retry),
             endpoints: RwLock::new(Endpoints::default()),
             ended: Default::default(),

@@ -15,6 +15,8 @@
 //! - [`values`] and [`binary`]: one value by type (`bytea`, `jsonb`, binary
 //!   arrays and records);
 //! - [`copy`]: `COPY ... TO STDOUT` rows in text and CSV;
+//! - [`sample`]: the first masked rows of each result, kept for the session
+//!   recording and decoded to text off the result path;
 //! - [`refusal`]: refusals, failed audit holds and session cuts as
 //!   ErrorResponses.
 
@@ -23,6 +25,7 @@ pub mod catalog;
 pub mod copy;
 pub mod plan;
 pub mod refusal;
+pub mod sample;
 pub mod session;
 pub mod values;
 

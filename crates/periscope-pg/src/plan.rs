@@ -74,6 +74,9 @@ fn scanned_source(action: &ColumnAction, lineage: &Lineage) -> Option<Arc<str>> 
 #[derive(Debug, Clone, Default)]
 pub struct RowPlan {
     pub(crate) columns: Vec<ColumnPlan>,
+    /// The RowDescription frame as sent to the client, kept only when the
+    /// session is recorded (a result sample's column names and types).
+    pub(crate) shown: Option<bytes::Bytes>,
 }
 
 /// An owned copy of one RowDescription field, kept for statements and
@@ -137,7 +140,10 @@ impl RowPlan {
                 }
             })
             .collect();
-        RowPlan { columns }
+        RowPlan {
+            columns,
+            shown: None,
+        }
     }
 
     /// The plan of a `COPY ... TO STDOUT` (text or CSV): the statement's
@@ -182,7 +188,10 @@ impl RowPlan {
                 }
             })
             .collect();
-        RowPlan { columns }
+        RowPlan {
+            columns,
+            shown: None,
+        }
     }
 
     /// A plan that masks every value whole: for rows whose shape is unknown.
@@ -196,6 +205,23 @@ impl RowPlan {
                     source: None,
                 })
                 .collect(),
+            shown: None,
+        }
+    }
+
+    /// A plan that only scans, for tests of what reads plans.
+    #[cfg(test)]
+    pub(crate) fn scan_only(types: impl Iterator<Item = (u32, bool)>) -> RowPlan {
+        RowPlan {
+            columns: types
+                .map(|(type_oid, binary)| ColumnPlan {
+                    action: ColumnAction::Scan,
+                    type_oid,
+                    binary,
+                    source: None,
+                })
+                .collect(),
+            shown: None,
         }
     }
 

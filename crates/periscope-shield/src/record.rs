@@ -76,6 +76,124 @@ pub trait AuditSink: Send + Sync + 'static {
     fn found_in_columns(&self, found: &BTreeMap<Arc<str>, Counts>) {
         let _ = found;
     }
+
+    /// Whether the session's statements are recorded (a session recording
+    /// with a sample of each result): when false, [`SessionRecorder`]
+    /// builds no [`StatementRecord`] at all. The default records nothing.
+    fn records_statements(&self) -> bool {
+        false
+    }
+
+    /// One statement for the session's recording, handed over after its
+    /// outcome (or refusal) without waiting: an implementation queues it
+    /// for a writer of its own and never blocks the session. Called only
+    /// when [`AuditSink::records_statements`] says so.
+    fn record_statement(&self, record: StatementRecord) {
+        let _ = record;
+    }
+
+    /// Submits the session's end event, the last of the sink. A sink that
+    /// records the session closes and seals its recording first (the seal
+    /// precedes the end event); nobody waits for either. The default
+    /// submits it at once.
+    fn end_session(&self, draft: EventDraft) {
+        drop(self.submit(draft));
+    }
+}
+
+/// How much of each statement's (masked) result a session recording keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleLimits {
+    /// Most rows kept per statement (0: none, the statement is recorded
+    /// without rows).
+    pub rows: usize,
+    /// Most bytes of row data kept per statement, as sent to the client.
+    pub bytes: usize,
+}
+
+/// A statement's masked result sample as the client received it, captured
+/// cheaply on the result path (bytes as sent) and decoded to text later,
+/// off that path, by [`ResultSample::decode`].
+pub trait ResultSample: Send + std::fmt::Debug + 'static {
+    /// The columns and rows as text; called by the recording's writer.
+    fn decode(self: Box<Self>) -> DecodedSample;
+
+    /// Bytes the sample holds until it is decoded (bounds what a
+    /// recording keeps in memory).
+    fn held_bytes(&self) -> usize;
+}
+
+/// A decoded result sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedSample {
+    /// The result's columns, as described to the client.
+    pub columns: Vec<SampleColumn>,
+    /// The sampled rows, each cell as text (`None` for SQL NULL).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows or bytes beyond the limits were not kept (or the last row was
+    /// cut at the byte limit).
+    pub truncated: bool,
+}
+
+/// One column of a result sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleColumn {
+    /// Its name as the client saw it.
+    pub name: String,
+    /// The type the client was told (a masked column is `text`).
+    pub type_name: String,
+    /// The entity or tag it was masked whole as (`email`), when it was
+    /// (other columns are content-scanned: their cells show what was found).
+    pub masked: Option<String>,
+}
+
+/// How a recorded statement ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedOutcome {
+    /// It ran to completion.
+    Ok,
+    /// It failed (the SQLSTATE or protocol error code).
+    Error(String),
+    /// A shield refused it before it reached the upstream.
+    Refused {
+        /// The shield, when one is named.
+        shield: Option<String>,
+        /// The message the client was shown.
+        message: String,
+    },
+}
+
+/// One statement of a session recording.
+pub struct StatementRecord {
+    /// When it started, from the session's start.
+    pub at: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+    /// Its text as audited (literals replaced by placeholders).
+    pub text: String,
+    /// Its class (`select`, `update`...).
+    pub class: String,
+    /// The seq of its `query` (or `query.refused`) event, when known.
+    pub query_seq: u64,
+    /// How it ended.
+    pub outcome: RecordedOutcome,
+    /// Rows it returned or changed.
+    pub rows: u64,
+    /// What was masked in its results, per entity (as in `query.result`).
+    pub masked: Value,
+    /// A sample of its masked result, if it returned rows.
+    pub sample: Option<Box<dyn ResultSample>>,
+}
+
+impl std::fmt::Debug for StatementRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatementRecord")
+            .field("at", &self.at)
+            .field("class", &self.class)
+            .field("outcome", &self.outcome)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long an action's results wait for its audit event before the
@@ -107,6 +225,8 @@ pub struct Outcome<'a> {
     pub counts: &'a MaskCounts,
     /// The error code it ended with (PostgreSQL: the SQLSTATE), if any.
     pub error: Option<&'a str>,
+    /// A sample of its masked result, for the session recording.
+    pub sample: Option<Box<dyn ResultSample>>,
 }
 
 /// The audit trail of one session: its events, in order, with the grants it
@@ -265,6 +385,29 @@ impl<A: AuditSink> SessionRecorder<A> {
                 .map_or(Value::Null, |s| Value::from(s.to_string())),
         );
         details.insert("message".into(), Value::from(refusal.message.clone()));
+        if self.audit.records_statements() {
+            let text = |k: &str| {
+                details
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            self.audit.record_statement(StatementRecord {
+                at: self.started.elapsed(),
+                duration: Duration::ZERO,
+                text: text("text"),
+                class: text("class"),
+                query_seq: 0,
+                outcome: RecordedOutcome::Refused {
+                    shield: refusal.shield.as_ref().map(ToString::to_string),
+                    message: refusal.message.clone(),
+                },
+                rows: 0,
+                masked: Value::Object(Map::new()),
+                sample: None,
+            });
+        }
         let draft = self.draft(actions::QUERY_REFUSED, Value::Object(details));
         let ack = self.audit.submit(draft);
         self.hold_until_recorded(
@@ -277,7 +420,11 @@ impl<A: AuditSink> SessionRecorder<A> {
     /// Records an action's outcome (`query.result`: rows, duration, masked
     /// counts, error code). Nothing waits for it: it can share a commit
     /// with the session's next event instead of costing one of its own.
-    pub fn outcome(&mut self, outcome: Outcome<'_>) {
+    pub fn outcome(&mut self, mut outcome: Outcome<'_>) {
+        let masked = outcome.counts.to_json();
+        if self.audit.records_statements() {
+            self.record(&mut outcome, masked.clone());
+        }
         let mut d = Map::new();
         d.insert("session".into(), Value::from(self.session_id.clone()));
         d.insert("query_seq".into(), Value::from(outcome.query_seq));
@@ -293,7 +440,7 @@ impl<A: AuditSink> SessionRecorder<A> {
             "duration_us".into(),
             Value::from(u64::try_from(outcome.started.elapsed().as_micros()).unwrap_or(u64::MAX)),
         );
-        d.insert("masked".into(), outcome.counts.to_json());
+        d.insert("masked".into(), masked);
         match outcome.error {
             Some(code) => {
                 d.insert("outcome".into(), Value::from("error"));
@@ -309,6 +456,34 @@ impl<A: AuditSink> SessionRecorder<A> {
         }
         let draft = self.draft(actions::QUERY_RESULT, Value::Object(d));
         self.audit.submit_later(draft);
+    }
+
+    /// Hands the statement to the session recording (off the result path:
+    /// the sample is decoded by the recording's writer).
+    fn record(&mut self, outcome: &mut Outcome<'_>, masked: Value) {
+        let st = outcome.stmt.and_then(StatementRef::get);
+        let (text, class) = match st {
+            Some(st) => (st.normalized.clone(), st.class.name().to_string()),
+            None => (
+                "(not analysed: see the query event)".to_string(),
+                "unanalysed".to_string(),
+            ),
+        };
+        let outcome_kind = match outcome.error {
+            Some(code) => RecordedOutcome::Error(code.to_string()),
+            None => RecordedOutcome::Ok,
+        };
+        self.audit.record_statement(StatementRecord {
+            at: outcome.started.saturating_duration_since(self.started),
+            duration: outcome.started.elapsed(),
+            text,
+            class,
+            query_seq: outcome.query_seq,
+            outcome: outcome_kind,
+            rows: outcome.rows,
+            masked,
+            sample: outcome.sample.take(),
+        });
     }
 
     /// Records the session's end (`session.end`: why, how long, how many
@@ -329,7 +504,7 @@ impl<A: AuditSink> SessionRecorder<A> {
             "masked": self.totals.to_json(),
         });
         let draft = self.draft(actions::SESSION_END, details);
-        drop(self.audit.submit(draft));
+        self.audit.end_session(draft);
     }
 
     /// The details of a SQL statement's `query` or `query.refused` event:

@@ -661,6 +661,43 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
         refused.both()
     );
 
+    // The recordings: alice lists her SQL sessions and plays the newest
+    // back, instantly: statements with their masked samples, no raw value.
+    let recordings = tour.step("Every session is recorded as you saw it");
+    assert_eq!(recordings.commands.len(), 2, "{recordings:?}");
+    let listed = shell.run(&recordings.commands[..1]);
+    assert_eq!(listed.code, Some(0), "{}", listed.both());
+    let newest = listed
+        .stdout
+        .lines()
+        .rev()
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|id| id.starts_with("ses_"))
+        .unwrap_or_else(|| panic!("no recording listed\n{}", listed.both()))
+        .to_string();
+    assert!(listed.stdout.contains("sql"), "{}", listed.both());
+    let play = recordings.commands[1].replace("RECORDING_ID", &newest);
+    let played = shell.run(&[play]);
+    assert_eq!(played.code, Some(0), "{}", played.both());
+    assert!(
+        played
+            .stdout
+            .contains("shop-prod=> SELECT id, name, email, phone, card_number"),
+        "{}",
+        played.both()
+    );
+    assert!(played.stdout.contains("[email]"), "{}", played.both());
+    assert!(played.stdout.contains("[card]"), "{}", played.both());
+    for c in &seeded {
+        for value in [&c.email, &c.card_number, &c.phone, &external_ref(c.id)] {
+            assert!(
+                !played.stdout.contains(value.as_str()),
+                "{value} leaked in the recording\n{}",
+                played.both()
+            );
+        }
+    }
+
     // The audit trail, as the administrator: tail and verify.
     let audit = &tour.step("Check the trail").commands;
     let (env, rest) = audit.split_first().unwrap();
@@ -670,6 +707,7 @@ fn the_tour_shows_masking_a_refused_write_a_grant_its_expiry_and_a_verified_audi
         assert_eq!(ran.code, Some(0), "{}", ran.both());
         if command.contains("verify") {
             assert!(ran.stdout.contains("chain intact"), "{}", ran.both());
+            assert!(ran.stdout.contains("recordings intact"), "{}", ran.both());
         } else {
             assert!(ran.stdout.contains("grant.expire"), "{}", ran.both());
         }

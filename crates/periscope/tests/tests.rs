@@ -57,5 +57,7 @@ mod proxy_masking;
 mod proxy_memory;
 /// `periscope redact` end to end.
 mod redact_cli;
+/// Recordings of PostgreSQL sessions: statements with masked samples, sealed, played, verified.
+mod sql_recordings;
 /// Single sign-on end to end with the dev OpenID Connect provider.
 mod sso;

@@ -1,5 +1,5 @@
 //! `GET /v1/recordings` and `GET /v1/recordings/{id}`: the sealed recordings
-//! of exec sessions, read from the audit chain (the `recording.sealed`
+//! of exec and PostgreSQL sessions, read from the audit chain (the `recording.sealed`
 //! events are the index: a recording is listed only once its hash is
 //! sealed, and a file nobody sealed is never served).
 //!
@@ -23,7 +23,7 @@ use tokio::io::AsyncReadExt;
 
 use super::failure::Failure;
 use crate::gateway::{Caller, Gateway};
-use crate::recordings::{recordings_dir, valid_id};
+use crate::recordings::{content_type, file_id, recordings_dir, valid_id};
 
 /// Most recordings one list returns.
 const MAX_LIST: u32 = 1000;
@@ -52,6 +52,11 @@ fn summary(e: &AuditEvent) -> Option<api::RecordingSummary> {
         sealed_seq: e.seq,
         truncated: d["truncated"].as_bool().unwrap_or(false),
         dropped_bytes: d["dropped_bytes"].as_u64().unwrap_or(0),
+        format: d["format"]
+            .as_str()
+            .unwrap_or(api::RECORDING_FORMAT_CAST)
+            .to_string(),
+        statements: d["statements"].as_u64(),
     })
 }
 
@@ -149,7 +154,7 @@ pub(crate) async fn get(
     let event = find(&gateway, &caller, &id).await?;
     let Some(file) = event.details["file"]
         .as_str()
-        .filter(|f| f.strip_suffix(".cast").is_some_and(valid_id))
+        .filter(|f| file_id(f).is_some())
     else {
         return Err(Failure::not_found(format!(
             "recording `{id}` could not be written when its session ran (see audit event seq {})",
@@ -190,7 +195,7 @@ pub(crate) async fn get(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(api::CAST_CONTENT_TYPE),
+        HeaderValue::from_static(content_type(file)),
     );
     if let Ok(v) = HeaderValue::from_str(event.details["sha256"].as_str().unwrap_or_default()) {
         headers.insert("x-periscope-sha256", v);

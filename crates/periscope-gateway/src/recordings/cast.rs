@@ -171,15 +171,23 @@ impl Recorder {
     }
 }
 
-/// Writes lines and hashes exactly what it writes.
-struct HashedFile {
-    out: BufWriter<tokio::fs::File>,
-    hash: Sha256,
-    bytes: u64,
+/// Writes lines and hashes exactly what it writes (shared by the SQL
+/// recordings' writer).
+pub(super) struct HashedFile {
+    pub(super) out: BufWriter<tokio::fs::File>,
+    pub(super) hash: Sha256,
+    pub(super) bytes: u64,
 }
 
 impl HashedFile {
-    async fn line(&mut self, value: &serde_json::Value) -> io::Result<()> {
+    /// Writes `bytes` (a whole line, newline included) as they are.
+    pub(super) async fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hash.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.out.write_all(bytes).await
+    }
+
+    pub(super) async fn line(&mut self, value: &serde_json::Value) -> io::Result<()> {
         let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
         line.push(b'\n');
         self.hash.update(&line);
@@ -188,7 +196,7 @@ impl HashedFile {
     }
 }
 
-fn with_context(e: io::Error, what: &str, path: &Path) -> io::Error {
+pub(super) fn with_context(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 

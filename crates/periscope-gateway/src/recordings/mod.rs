@@ -1,12 +1,14 @@
-//! Recordings of terminal sessions (exec today, logs and shells next), as
-//! the engineer saw them: masked output in asciicast v2, sealed into the
-//! audit chain at the session's end.
+//! Recordings of sessions as the engineer saw them (masked), sealed into
+//! the audit chain at the session's end: terminal sessions (exec today,
+//! logs and shells next) in asciicast v2, PostgreSQL sessions as each
+//! statement with a sample of its masked result ([`sql`]).
 //!
 //! ```text
 //! <recordings dir>/             0700 (default: <data-dir>/recordings)
 //!   ses_....cast.part           being written (0600)
 //!   ses_....cast                closed and sealed: its SHA-256 is in a
 //!                               `recording.sealed` audit event
+//!   ses_....sql.jsonl(.part)    a PostgreSQL session's recording, alike
 //! ```
 //!
 //! - [`cast`]: the writer. A session hands each masked piece to a
@@ -18,6 +20,10 @@
 //! - [`Recording`]: what a data plane calls: [`Recording::begin`],
 //!   [`Recording::relay`] (one call puts the recorder between a run and its
 //!   client), [`Recording::seal`] (the `recording.sealed` event).
+//! - [`sql`]: the SQL recordings' writer, fed by the PostgreSQL session's
+//!   audit sink after each statement's outcome, sealed before its
+//!   `session.end` (`shutdown::Sealing` lets shutdown wait for those
+//!   seals); [`start_sql`] starts one.
 //! - [`verify`]: recompute each sealed recording's hash; used by
 //!   `POST /v1/audit/verify` and offline by `periscope audit verify
 //!   --recordings DIR`.
@@ -25,6 +31,7 @@
 //!   `recording.expired` so verification stops expecting the file.
 
 pub mod cast;
+pub mod sql;
 pub mod sweep;
 pub mod verify;
 
@@ -64,6 +71,55 @@ pub fn valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The recording id a file of the recordings directory holds, for the
+/// names the gateway writes (`<id>.cast`, `<id>.sql.jsonl`): seals name
+/// nothing else, so nothing else is ever verified or served.
+pub fn file_id(file: &str) -> Option<&str> {
+    file.strip_suffix(".cast")
+        .or_else(|| file.strip_suffix(sql::SUFFIX))
+        .filter(|id| valid_id(id))
+}
+
+/// The media type a recording file is served with.
+pub fn content_type(file: &str) -> &'static str {
+    if file.ends_with(sql::SUFFIX) {
+        periscope_api::SQL_RECORDING_CONTENT_TYPE
+    } else {
+        periscope_api::CAST_CONTENT_TYPE
+    }
+}
+
+/// Starts the recording of PostgreSQL session `session` (statements with a
+/// sample of their masked results) when `[recordings]` says so: the
+/// recorder, and the session's start (RFC 3339) for the seal. The writer
+/// task opens the file: the session never waits.
+pub fn start_sql(
+    gateway: &Gateway,
+    ctx: &crate::audit_sink::SessionContext,
+    session: &str,
+) -> Option<(sql::SqlRecorder, String)> {
+    let config = gateway.config();
+    let settings = &config.config.recordings;
+    if !(settings.enabled && settings.sql && valid_id(session)) {
+        return None;
+    }
+    let started_at = gateway.now();
+    let started = started_at.format(&Rfc3339).unwrap_or_default();
+    let header = sql::SqlHeader {
+        session: session.to_string(),
+        identity: ctx.identity.clone(),
+        connection: ctx.connection.clone(),
+        started_at: started.clone(),
+        timestamp: started_at.unix_timestamp(),
+        client_addr: ctx.client_addr.to_string(),
+        application_name: ctx.application_name.clone(),
+        sample_rows: settings.sql_sample_rows,
+        sample_bytes: settings.sql_sample_bytes,
+    };
+    let recorder = sql::SqlRecorder::start(recordings_dir(gateway), header, settings.max_size);
+    Some((recorder, started))
 }
 
 /// A piece of a stream a recorder can keep: its text as the engineer saw it.

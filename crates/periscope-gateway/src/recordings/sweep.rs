@@ -25,6 +25,8 @@ pub struct Candidate {
     /// The recording id when it is a closed (sealed) recording; `None` for
     /// a `.part` left by a gateway that stopped mid-recording.
     pub id: Option<String>,
+    /// The file's name.
+    pub file: String,
 }
 
 /// The recordings in `dir` last written before `cutoff`, oldest first.
@@ -38,9 +40,9 @@ pub fn candidates(dir: &Path, cutoff: SystemTime) -> io::Result<Vec<Candidate>> 
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let id = if let Some(id) = name.strip_suffix(".cast") {
+        let id = if let Some(id) = super::file_id(&name) {
             Some(id.to_string())
-        } else if name.ends_with(".cast.part") {
+        } else if name.ends_with(".cast.part") || name.ends_with(".sql.jsonl.part") {
             None
         } else {
             continue;
@@ -56,6 +58,7 @@ pub fn candidates(dir: &Path, cutoff: SystemTime) -> io::Result<Vec<Candidate>> 
                 Candidate {
                     path: entry.path(),
                     id,
+                    file: name,
                 },
             ));
         }
@@ -87,7 +90,7 @@ pub async fn sweep_once(gateway: &Gateway) -> io::Result<usize> {
                 .draft(SYSTEM_ACTOR, actions::RECORDING_EXPIRED, id.clone())
                 .with_details(json!({
                     "recording": id,
-                    "file": format!("{id}.cast"),
+                    "file": candidate.file,
                     "retention": humantime::format_duration(retention).to_string(),
                 }));
             if let Err(e) = gateway.audit(draft).await {
@@ -129,15 +132,22 @@ mod tests {
     #[test]
     fn only_old_recordings_are_candidates() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["ses_a.cast", "ses_b.cast.part", "notes.txt"] {
+        for name in [
+            "ses_a.cast",
+            "ses_b.cast.part",
+            "notes.txt",
+            "ses_c.sql.jsonl",
+            "ses_d.sql.jsonl.part",
+        ] {
             std::fs::write(dir.path().join(name), "x").unwrap();
         }
         let future = SystemTime::now() + Duration::from_secs(60);
         let found = candidates(dir.path(), future).unwrap();
         let ids: Vec<_> = found.iter().map(|c| c.id.clone()).collect();
-        assert_eq!(found.len(), 2);
+        assert_eq!(found.len(), 4);
         assert!(ids.contains(&Some("ses_a".to_string())));
-        assert!(ids.contains(&None));
+        assert!(ids.contains(&Some("ses_c".to_string())));
+        assert_eq!(ids.iter().filter(|i| i.is_none()).count(), 2);
         let past = SystemTime::now() - Duration::from_secs(3600);
         assert!(candidates(dir.path(), past).unwrap().is_empty());
         assert!(

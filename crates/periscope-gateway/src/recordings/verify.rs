@@ -211,7 +211,7 @@ pub async fn check_gateway(
 }
 
 fn check_one(dir: &Path, sealed: &Sealed) -> Option<Problem> {
-    if !super::valid_id(sealed.file.trim_end_matches(".cast")) || !sealed.file.ends_with(".cast") {
+    if super::file_id(&sealed.file).is_none() {
         return Some(Problem::BadName);
     }
     let file = match std::fs::File::open(dir.join(&sealed.file)) {
@@ -265,6 +265,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ses_a.cast"), "intact").unwrap();
         std::fs::write(dir.path().join("ses_b.cast"), "edited").unwrap();
+        std::fs::write(dir.path().join("ses_s.sql.jsonl"), "statements").unwrap();
+        std::fs::write(dir.path().join("ses_t.sql.jsonl"), "edited").unwrap();
         let hash = |t: &str| sha256_of(t.as_bytes()).unwrap();
         let mut c = Collector::default();
         for (seq, id, text) in [
@@ -277,6 +279,14 @@ mod tests {
                 seq,
                 "recording.sealed",
                 json!({"recording": id, "file": format!("{id}.cast"), "sha256": hash(text)}),
+            ));
+        }
+        for (seq, id, text) in [(8, "ses_s", "statements"), (9, "ses_t", "original")] {
+            c.add(&event(
+                seq,
+                "recording.sealed",
+                json!({"recording": id, "format": "periscope-sql",
+                       "file": format!("{id}.sql.jsonl"), "sha256": hash(text)}),
             ));
         }
         c.add(&event(
@@ -295,7 +305,7 @@ mod tests {
             json!({"recording": "x", "file": "../etc/passwd", "sha256": "00"}),
         ));
         let report = c.check(dir.path());
-        assert_eq!((report.checked, report.intact, report.expired), (4, 1, 1));
+        assert_eq!((report.checked, report.intact, report.expired), (6, 2, 1));
         let lines = report.problem_lines().join("\n");
         assert!(
             lines.contains("recording ses_b (sealed at seq 2): file ses_b.cast was altered"),
@@ -306,6 +316,10 @@ mod tests {
             "{lines}"
         );
         assert!(lines.contains("not a file name"), "{lines}");
+        assert!(
+            lines.contains("recording ses_t (sealed at seq 9): file ses_t.sql.jsonl was altered"),
+            "{lines}"
+        );
         assert!(!report.ok());
     }
 }

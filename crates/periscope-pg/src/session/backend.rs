@@ -11,7 +11,7 @@ use periscope_pg_wire::frontend::{put_cstr, put_frame};
 use periscope_pg_wire::hooks::{BackendAction, SessionEnd};
 use periscope_pg_wire::{PgError, sqlstate};
 use periscope_shield::masking::MaskCounts;
-use periscope_shield::record::{AuditSink, Outcome};
+use periscope_shield::record::{AuditSink, Outcome, ResultSample};
 use periscope_shield::statement::StatementRef;
 use periscope_sql::StatementClass;
 
@@ -19,6 +19,7 @@ use super::ShieldedSession;
 use super::state::{Pending, Portal, Run};
 use crate::copy::CopyMasker;
 use crate::plan::{FieldInfo, RowPlan};
+use crate::sample::PgSample;
 
 fn bad_upstream(what: &str) -> PgError {
     PgError::fatal(
@@ -30,12 +31,18 @@ fn bad_upstream(what: &str) -> PgError {
 impl<A: AuditSink> ShieldedSession<A> {
     /// Records a statement's outcome; `tag` is its CommandComplete tag,
     /// whose last word is the row count when there is one.
-    fn outcome(&mut self, run: &Run, error: Option<&str>, tag: Option<&str>) {
+    fn outcome(&mut self, run: &mut Run, error: Option<&str>, tag: Option<&str>) {
         let rows = tag
             .and_then(|t| t.rsplit(' ').next())
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(run.rows);
+        let sample = run
+            .sample
+            .take()
+            .filter(|s| !s.is_empty())
+            .map(|s| Box::new(s) as Box<dyn ResultSample>);
         self.recorder.outcome(Outcome {
+            sample,
             stmt: run.stmt.as_ref(),
             query_seq: run.query_seq.load(std::sync::atomic::Ordering::Relaxed),
             rows,
@@ -59,10 +66,10 @@ impl<A: AuditSink> ShieldedSession<A> {
             match pending {
                 // A query string's current statement, unless it already
                 // failed (the server skips the rest) or all have finished.
-                Pending::Query(q) if !q.failed && q.index < q.seqs.len() => {
-                    self.outcome(&q.run, Some(code), None);
+                Pending::Query(mut q) if !q.failed && q.index < q.seqs.len() => {
+                    self.outcome(&mut q.run, Some(code), None);
                 }
-                Pending::Execute { run, .. } => self.outcome(&run, Some(code), None),
+                Pending::Execute { mut run, .. } => self.outcome(&mut run, Some(code), None),
                 _ => {}
             }
         }
@@ -106,6 +113,21 @@ impl<A: AuditSink> ShieldedSession<A> {
         }
     }
 
+    /// Rewrites the description as for the client and, when the session
+    /// is recorded, keeps what the client is (or would be) sent on the
+    /// plan, for the result samples; the plan is then shared.
+    fn describe(&mut self, frame: Frame<'_>, mut plan: RowPlan) -> (BackendAction, Arc<RowPlan>) {
+        let action = self.rewrite_description(frame, &plan);
+        if self.setup.sample.is_some() {
+            let rewritten = match &action {
+                BackendAction::Rewrite(b) => Some(b),
+                _ => None,
+            };
+            plan.shown = Some(crate::sample::shown(frame.as_bytes(), rewritten));
+        }
+        (action, Arc::new(plan))
+    }
+
     fn fields_of(frame: Frame<'_>) -> Option<Vec<FieldInfo>> {
         match BackendMessage::decode(frame) {
             Ok(BackendMessage::RowDescription(desc)) => {
@@ -122,8 +144,8 @@ impl<A: AuditSink> ShieldedSession<A> {
         match self.state.pending.front() {
             Some(Pending::Query(q)) => {
                 let stmt = q.run.stmt.clone();
-                let plan = Arc::new(self.plan_for(stmt.as_ref(), &fields));
-                let action = self.rewrite_description(frame, &plan);
+                let plan = self.plan_for(stmt.as_ref(), &fields);
+                let (action, plan) = self.describe(frame, plan);
                 if let Some(Pending::Query(q)) = self.state.pending.front_mut() {
                     q.run.plan = Some(plan);
                 }
@@ -141,12 +163,20 @@ impl<A: AuditSink> ShieldedSession<A> {
                 stmt,
             }) => {
                 let (name, injected, stmt) = (name.clone(), *injected, stmt.clone());
-                let plan = Arc::new(self.plan_for(stmt.as_ref(), &fields));
+                let plan = self.plan_for(stmt.as_ref(), &fields);
                 self.state.pending.pop_front();
-                let action = if injected {
-                    BackendAction::Drop
+                let (action, plan) = if injected && self.setup.sample.is_none() {
+                    (BackendAction::Drop, Arc::new(plan))
                 } else {
-                    self.rewrite_description(frame, &plan)
+                    let (action, plan) = self.describe(frame, plan);
+                    (
+                        if injected {
+                            BackendAction::Drop
+                        } else {
+                            action
+                        },
+                        plan,
+                    )
                 };
                 // The Execute this describes (the next one of the portal)
                 // masks its rows with this plan, even if the portal was
@@ -232,11 +262,22 @@ impl<A: AuditSink> ShieldedSession<A> {
         };
         run.rows += 1;
         self.scratch.clear();
-        match plan.mask_row(masking, &row, &mut self.scratch, &mut run.counts) {
+        let action = match plan.mask_row(masking, &row, &mut self.scratch, &mut run.counts) {
             Ok(Some(_)) => BackendAction::Rewrite(self.scratch.split().freeze()),
             Ok(None) => BackendAction::Forward,
-            Err(_) => BackendAction::Terminate(bad_upstream("DataRow")),
+            Err(_) => return BackendAction::Terminate(bad_upstream("DataRow")),
+        };
+        if let Some(limits) = self.setup.sample {
+            // The row as the client gets it, within the sample's limits.
+            let sent = match &action {
+                BackendAction::Rewrite(b) => &b[..],
+                _ => frame.as_bytes(),
+            };
+            run.sample
+                .get_or_insert_with(|| PgSample::new(limits))
+                .push(&plan, sent);
         }
+        action
     }
 
     fn on_copy_out(&mut self, frame: Frame<'_>) -> BackendAction {
@@ -291,6 +332,13 @@ impl<A: AuditSink> ShieldedSession<A> {
         };
         let masked = copy.mask_row(&masking, frame.body(), &mut run.counts);
         run.rows += 1;
+        if let Some(limits) = self.setup.sample {
+            // The line as the client gets it, within the sample's limits.
+            let sent = masked.as_deref().unwrap_or(frame.body());
+            run.sample
+                .get_or_insert_with(|| PgSample::new(limits))
+                .push_copy(sent);
+        }
         match masked {
             None => BackendAction::Forward,
             Some(body) => {
@@ -317,15 +365,15 @@ impl<A: AuditSink> ShieldedSession<A> {
                     sql: Arc::clone(&q.sql),
                 });
                 let seq = q.seqs.get(next_index).cloned().unwrap_or_default();
-                let finished = std::mem::replace(&mut q.run, Run::new(next, seq));
+                let mut finished = std::mem::replace(&mut q.run, Run::new(next, seq));
                 q.index = next_index;
                 self.after_success(&finished);
-                self.outcome(&finished, None, Some(&tag));
+                self.outcome(&mut finished, None, Some(&tag));
             }
             Some(Pending::Execute { .. }) => {
-                if let Some(Pending::Execute { run, .. }) = self.state.pending.pop_front() {
+                if let Some(Pending::Execute { mut run, .. }) = self.state.pending.pop_front() {
                     self.after_success(&run);
-                    self.outcome(&run, None, Some(&tag));
+                    self.outcome(&mut run, None, Some(&tag));
                 }
             }
             _ => {}
@@ -341,8 +389,8 @@ impl<A: AuditSink> ShieldedSession<A> {
         match self.state.pending.front_mut() {
             Some(Pending::Query(q)) if !q.failed => {
                 q.failed = true;
-                let run = std::mem::replace(&mut q.run, Run::new(None, Arc::default()));
-                self.outcome(&run, Some(&code), None);
+                let mut run = std::mem::replace(&mut q.run, Run::new(None, Arc::default()));
+                self.outcome(&mut run, Some(&code), None);
             }
             Some(Pending::Query(_)) => {}
             Some(_) => {
@@ -352,8 +400,8 @@ impl<A: AuditSink> ShieldedSession<A> {
                     if matches!(front, Pending::Sync | Pending::Query(_)) {
                         break;
                     }
-                    if let Some(Pending::Execute { run, .. }) = self.state.pending.pop_front() {
-                        self.outcome(&run, Some(&code), None);
+                    if let Some(Pending::Execute { mut run, .. }) = self.state.pending.pop_front() {
+                        self.outcome(&mut run, Some(&code), None);
                     }
                 }
             }
@@ -470,8 +518,8 @@ impl<A: AuditSink> ShieldedSession<A> {
             }
             btag::EMPTY_QUERY_RESPONSE | btag::PORTAL_SUSPENDED => {
                 if let Some(Pending::Execute { .. }) = self.state.pending.front() {
-                    if let Some(Pending::Execute { run, .. }) = self.state.pending.pop_front() {
-                        self.outcome(&run, None, None);
+                    if let Some(Pending::Execute { mut run, .. }) = self.state.pending.pop_front() {
+                        self.outcome(&mut run, None, None);
                     }
                 } else if let Some(Pending::Query(q)) = self.state.pending.front_mut() {
                     q.index += 1;

@@ -41,6 +41,14 @@
 //! an audit failure ends the session. A refusal is shown only once its
 //! `query.refused` event is durable. Outcomes (`query.result`, with rows,
 //! duration and masked counts per entity) are not waited for.
+//!
+//! # Recording
+//!
+//! When the session is recorded ([`SessionSetup::sample`]), each result's
+//! first rows are kept as sent (masked) within the limits, with the
+//! RowDescription the client was sent, and handed to the sink with the
+//! statement's outcome ([`periscope_shield::record::AuditSink::record_statement`]);
+//! decoding them to text is the recording writer's job.
 
 mod backend;
 mod frontend;
@@ -59,7 +67,7 @@ use periscope_pg_wire::hooks::{
 use periscope_policy::Allowance;
 use periscope_redact::TokenKey;
 use periscope_shield::masking::{Masking, session_masker};
-use periscope_shield::record::{AuditSink, SessionRecorder};
+use periscope_shield::record::{AuditSink, SampleLimits, SessionRecorder};
 use periscope_sql::{AnalysisCache, AnalyzeOptions};
 
 use crate::catalog::PgCatalog;
@@ -86,6 +94,9 @@ pub struct SessionSetup {
     pub token_key: Option<TokenKey>,
     /// Analyses shared by the sessions of the connection.
     pub analyses: Arc<AnalysisCache>,
+    /// How much of each result the session recording keeps; `None` when
+    /// the session is not recorded (nothing is captured then).
+    pub sample: Option<SampleLimits>,
 }
 
 /// The hooks of one shielded session. See the module documentation.

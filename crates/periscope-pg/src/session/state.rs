@@ -11,6 +11,7 @@ use periscope_sql::{Analysis, OutputColumn, SessionEffect, StatementAnalysis, St
 
 use crate::copy::CopyMasker;
 use crate::plan::RowPlan;
+use crate::sample::PgSample;
 
 /// A statement's run: what its outcome event reports.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub(super) struct Run {
     pub(super) query_seq: Arc<AtomicU64>,
     pub(super) plan: Option<Arc<RowPlan>>,
     pub(super) copy: Option<CopyMasker>,
+    /// The first masked rows, when the session is recorded.
+    pub(super) sample: Option<PgSample>,
 }
 
 impl Run {
@@ -35,6 +38,7 @@ impl Run {
             query_seq,
             plan: None,
             copy: None,
+            sample: None,
         }
     }
 }

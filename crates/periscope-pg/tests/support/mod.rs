@@ -209,6 +209,7 @@ impl Authenticator for ShieldAuth {
             allowance,
             token_key: Some(periscope_redact::TokenKey::from_bytes([7; 32])),
             analyses: Arc::clone(&self.analyses),
+            sample: None,
         };
         Ok(Authenticated {
             target: SessionTarget {

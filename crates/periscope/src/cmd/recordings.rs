@@ -1,6 +1,8 @@
-//! `periscope recordings`: list the sealed recordings of exec sessions you
-//! may see, and play one back in the terminal (at real speed or faster), or
-//! dump its asciicast file.
+//! `periscope recordings`: list the sealed recordings of exec and PostgreSQL
+//! sessions you may see, and play one back in the terminal (at real speed or
+//! faster): a terminal session's output as it streamed, a PostgreSQL
+//! session as a transcript of its statements with their masked result
+//! samples. Or dump the file as stored.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,6 +11,8 @@ use std::time::Duration;
 use periscope_api::RecordingSummary;
 
 use super::output::{render, table};
+
+mod sql;
 use crate::client::{CliError, Client, ConnArgs, print, print_json};
 
 /// Arguments of `periscope recordings`.
@@ -25,7 +29,8 @@ pub struct RecordingsArgs {
 /// Subcommands of `periscope recordings`.
 #[derive(Debug, clap::Subcommand)]
 pub enum RecordingsCommand {
-    /// The newest sealed recordings: yours, or everyone's for administrators.
+    /// The newest sealed recordings (exec runs and PostgreSQL sessions):
+    /// yours, or everyone's for administrators.
     List {
         /// Only this connection's.
         #[arg(long, value_name = "NAME")]
@@ -97,6 +102,7 @@ async fn list(
     }
     let mut t = table([
         "ID",
+        "KIND",
         "CONNECTION",
         "IDENTITY",
         "STARTED",
@@ -113,8 +119,17 @@ async fn list(
         if r.dropped_bytes > 0 {
             note.push(format!("{} bytes dropped", r.dropped_bytes));
         }
+        if let Some(n) = r.statements {
+            note.push(format!("{n} statement{}", if n == 1 { "" } else { "s" }));
+        }
+        let kind = if r.format == periscope_api::RECORDING_FORMAT_SQL {
+            "sql"
+        } else {
+            "terminal"
+        };
         t.add_row(vec![
             r.id.clone(),
+            kind.to_string(),
             r.connection.clone(),
             r.identity.clone(),
             r.started_at
@@ -150,6 +165,7 @@ async fn play(
     let mut player = Player::new(speed, max_idle);
     let mut pending: Vec<u8> = Vec::new();
     let mut first = true;
+    let mut transcript: Option<sql::Transcript> = None;
     loop {
         let chunk = response.chunk().await.map_err(|e| api.transport(&e))?;
         let done = chunk.is_none();
@@ -162,10 +178,31 @@ async fn play(
             let line: Vec<u8> = pending.drain(..=newline).collect();
             if first {
                 first = false;
-                check_header(&line)?;
+                transcript = check_header(&line)?;
+                if let Some(t) = &transcript {
+                    let mut out = stdout.lock();
+                    out.write_all(t.banner().as_bytes())?;
+                    out.flush()?;
+                }
                 continue;
             }
             if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Some(transcript) = &transcript {
+                let entry = sql::parse_line(&line)?;
+                if let Some(wait) = player.wait_before(entry.at()) {
+                    tokio::time::sleep(wait).await;
+                }
+                match entry {
+                    sql::Line::Note { at, text } => eprintln!("periscope: [{at:.1}s] {text}"),
+                    sql::Line::Statement(st) => {
+                        let mut out = stdout.lock();
+                        out.write_all(transcript.render(&st).as_bytes())?;
+                        out.flush()?;
+                    }
+                    sql::Line::Other => {}
+                }
                 continue;
             }
             let event = parse_event(&line)?;
@@ -196,16 +233,20 @@ fn bad_cast(detail: String) -> CliError {
     .with_hint("`periscope recordings play ID --raw` shows the file as stored")
 }
 
-fn check_header(line: &[u8]) -> Result<(), CliError> {
+/// Checks the header line; a SQL recording's header gives its transcript.
+fn check_header(line: &[u8]) -> Result<Option<sql::Transcript>, CliError> {
     let header: serde_json::Value =
         serde_json::from_slice(line).map_err(|e| bad_cast(format!("header: {e}")))?;
+    if header["format"] == periscope_api::RECORDING_FORMAT_SQL {
+        return Ok(Some(sql::Transcript::new(&header)));
+    }
     if header["version"] != 2 {
         return Err(bad_cast(format!(
             "version {}, expected 2",
             header["version"]
         )));
     }
-    Ok(())
+    Ok(None)
 }
 
 fn parse_event(line: &[u8]) -> Result<(f64, String, String), CliError> {

@@ -194,6 +194,19 @@ pub(super) fn print_tour(
             vec![format!("periscope exec {EXEC_CONNECTION} -- /etc/hostname")],
         ),
         (
+            format!(
+                "Every session is recorded as you saw it, masked, and its SHA-256 sealed into \
+                 the audit log. List your SQL sessions' recordings and play the newest back \
+                 (put its ID, the last row, in place of RECORDING_ID): each statement with a \
+                 sample of its masked result, here at 1000x speed. `periscope recordings list` \
+                 without --connection also shows the {EXEC_CONNECTION} run."
+            ),
+            vec![
+                format!("periscope recordings list --connection {CONNECTION}"),
+                "periscope recordings play RECORDING_ID --speed 1000 --max-idle 10ms".into(),
+            ],
+        ),
+        (
             "Check the trail as the administrator: every login, statement, refusal, request, \
              approval and expiry is in a hash-chained audit log with signed checkpoints."
                 .into(),
