@@ -336,6 +336,9 @@ pub(crate) async fn detail(
             tr { th { "Action" } td { code { (event.action) } } }
             tr { th { "Target" } td.mono { (event.target) } }
             tr { th { "Grants" } td.mono { (event.grant_ids.join(", ")) } }
+            @if let Some(session) = event.details.get("session").and_then(|s| s.as_str()).filter(|s| crate::recordings::valid_id(s)) {
+                tr { th { "Session" } td.mono { a #session-link href={ "/sessions/" (session) } { (session) } } }
+            }
             tr { th { "Previous hash" } td.mono { (event.prev_hash.to_hex()) } }
             tr { th { "Hash" } td.mono { (event.hash.to_hex()) } }
         }
