@@ -212,3 +212,67 @@ allow = ["{}"]
         b.close().await;
     }
 }
+
+/// `periscope ARGS` against the world's gateway as the holder of `token`.
+async fn periscope(w: &crate::support::proxy::World, token: &str, args: &[&str]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_periscope"));
+    cmd.args(args)
+        .env("PERISCOPE_URL", w.gw.api_url())
+        .env("PERISCOPE_TOKEN", token)
+        .env("PERISCOPE_CA_FILE", w.ca_file())
+        .env("PERISCOPE_CONFIG_DIR", w.gw.data_dir().join("cli"))
+        .env_remove("XDG_CONFIG_HOME");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("periscope runs"))
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_ends_one_session_and_a_non_administrator_cannot() {
+    let w = world_with(1, "").await;
+    let admin_token = w.gw.bootstrap_token().unwrap().to_string();
+    let kept = w.client().await;
+    let ended = w.client().await;
+    ended.simple_query("SELECT 1").await.unwrap();
+    let listed = expect(&w.admin.get("/v1/sessions").await.unwrap(), 200);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let id = listed[1]["id"].as_str().unwrap().to_string();
+
+    let (ok, text) = periscope(&w, &w.bob.token, &["admin", "sessions", "end", &id]).await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("not an administrator"), "{text}");
+
+    let (ok, text) = periscope(
+        &w,
+        &admin_token,
+        &["admin", "sessions", "end", &id, "--reason", "INC-9 cleanup"],
+    )
+    .await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("Ended session {id} of alice")),
+        "{text}"
+    );
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), ended.ended)
+        .await
+        .expect("the session ends within 10 s")
+        .expect("the connection task reports");
+    let error = outcome.expect_err("ended with an error");
+    assert!(
+        error
+            .as_db_error()
+            .is_some_and(|e| e.message().contains("INC-9 cleanup")),
+        "{error:?}"
+    );
+    // Only that one: the other session still answers.
+    kept.simple_query("SELECT 1").await.unwrap();
+    let (ok, text) = periscope(&w, &admin_token, &["admin", "sessions"]).await;
+    assert!(ok, "{text}");
+    assert!(!text.contains(&id), "{text}");
+}

@@ -58,12 +58,15 @@ const KEEP_FOR: Duration = Duration::from_secs(30 * 60);
 /// A kept session secret is replaced this long before it expires.
 const SECRET_MARGIN: time::Duration = time::Duration::seconds(60);
 
+/// Browser session id and connection: what a kept session secret is for.
+type SecretKey = (String, String);
+
 /// The console's query state: session secrets and last results, in memory
 /// only (a restart forgets them; a browser just runs its query again).
 #[derive(Default)]
 pub(crate) struct QueryState {
     /// By (browser session id, connection): the secret and its expiry.
-    secrets: Mutex<HashMap<(String, String), (Zeroizing<String>, OffsetDateTime)>>,
+    secrets: Mutex<HashMap<SecretKey, (Zeroizing<String>, OffsetDateTime)>>,
     /// By browser session id: its last result.
     results: Mutex<HashMap<String, Arc<Kept>>>,
 }
