@@ -231,11 +231,13 @@ impl Store {
             .unwrap_or(first);
         let identity = start.actor.clone();
         let from = first.seq;
-        // Ended: its statements all come before its end event.
+        // Ended: its statements all come before its end event. Live (or
+        // its end lost), the range runs to the head: the actor index then
+        // reads the identity's events since the session started.
         let until = markers
             .iter()
             .rev()
-            .find(|e| e.action.ends_with(".end") && e.actor == identity)
+            .find(|e| e.action.ends_with(".end"))
             .map(|e| e.seq);
         let after = after.unwrap_or(0);
         let limit = if limit == 0 { 200 } else { limit };
