@@ -146,6 +146,12 @@ allow = ["{}"]
     admin.goto(&format!("{gw}/audit/events/{seq}")).await;
     admin.click("#session-link").await;
     assert_eq!(admin.path().await, format!("/sessions/{id}"));
+    // And from a row of the audit search.
+    admin
+        .goto(&format!("{gw}/audit?action=session.ended_by_admin"))
+        .await;
+    admin.click("#events a.session").await;
+    assert_eq!(admin.path().await, format!("/sessions/{id}"));
 
     // bob may not look at alice's session; alice may.
     let hidden = bob.get(&format!("{gw}/sessions/{id}")).await;
