@@ -133,6 +133,9 @@ actions! {
     /// A session (or a `periscope connect` secret) was refused by the policy: unknown
     /// or uncovered connection, no role.
     SESSION_REFUSED = "session.refused";
+    /// An administrator ended one live session (`target` is the session id;
+    /// `details` has its identity, connection and the reason given).
+    SESSION_ENDED_BY_ADMIN = "session.ended_by_admin";
 
     /// A statement ran; `details` holds its text with literals redacted, never a value.
     QUERY = "query";

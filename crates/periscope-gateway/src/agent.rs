@@ -1,5 +1,5 @@
 //! Who acts for an identity when it is not the identity's own client: an AI
-//! agent speaking MCP today. A leaf type shared by the MCP server, the SQL
+//! agent speaking MCP, or the web console running a query from a browser. A leaf type shared by the MCP server, the SQL
 //! client it drives and the session sink, so none of them imports another.
 //!
 //! The agent has no identity of its own: it acts as the human whose token it
@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 /// client calls itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
-    /// The front end, `mcp`: written as `via` in audit events.
+    /// The front end, `mcp` or `console`: written as `via` in audit events.
     pub via: &'static str,
     /// The client's name as it declared it (MCP `clientInfo.name`), bounded
     /// and cleaned of control characters; `unknown` when it gave none.
@@ -38,6 +38,16 @@ impl Agent {
             } else {
                 cleaned.to_string()
             },
+        }
+    }
+
+    /// The web console acting for a signed-in browser: `via` is `console`,
+    /// the client the browser session's public id (`ws_...`), so each
+    /// statement run from the browser leads back to its sign-in.
+    pub fn console(web_session: &str) -> Agent {
+        Agent {
+            via: "console",
+            client: web_session.chars().take(MAX_CLIENT_NAME).collect(),
         }
     }
 

@@ -321,6 +321,54 @@ impl Gateway {
         }
     }
 
+    /// Ends the live proxy session `id` of this replica on administrator
+    /// `by`'s decision: audited first (`session.ended_by_admin`, durable),
+    /// then the session is cut with a message that says who ended it and
+    /// why. The caller checks that `by` administers.
+    pub async fn end_session(
+        &self,
+        by: &str,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<periscope_api::SessionSummary, crate::sessions::EndSessionError> {
+        use crate::sessions::{CutSession, EndSessionError};
+        let listed = self
+            .inner
+            .sessions
+            .get(id)
+            .ok_or_else(|| EndSessionError::Unknown(id.to_string()))?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let draft = self
+            .draft(by, actions::SESSION_ENDED_BY_ADMIN, id)
+            .with_details(json!({
+                "session": id,
+                "identity": listed.identity,
+                "connection": listed.connection,
+                "reason": reason,
+            }));
+        let draft = listed
+            .grants
+            .iter()
+            .fold(draft, |d, g| d.with_grant(g.clone()));
+        self.audit(draft).await?;
+        let notice = periscope_shield::grants::CutNotice {
+            message: match reason {
+                Some(reason) => format!("session {id} was ended by administrator {by}: {reason}"),
+                None => format!("session {id} was ended by administrator {by}"),
+            },
+            detail: Some("an administrator ended this session from the gateway".into()),
+            hint: Some(format!("ask {by} why before opening a new session")),
+        };
+        match self.inner.sessions.cut_session(id, &notice) {
+            CutSession::Cut(summary) => {
+                tracing::info!(session = %id, identity = %summary.identity, by, "live session ended by an administrator");
+                Ok(summary)
+            }
+            CutSession::Starting(_) => Err(EndSessionError::Starting(id.to_string())),
+            CutSession::Unknown => Err(EndSessionError::Unknown(id.to_string())),
+        }
+    }
+
     /// The group-commit audit writer, for high-rate events (one per statement).
     pub fn audit_writer(&self) -> &AuditWriter {
         &self.inner.writer
@@ -580,8 +628,27 @@ impl Gateway {
         caller: &Caller,
         connection: &str,
     ) -> Result<(zeroize::Zeroizing<String>, OffsetDateTime), ConnectError> {
+        self.issue_session_secret_for(
+            caller,
+            connection,
+            "api",
+            format!("periscope connect {connection}"),
+        )
+        .await
+    }
+
+    /// [`Gateway::issue_session_secret`] for a front end of the gateway's
+    /// own (`via`, e.g. the web console running a query through the
+    /// PostgreSQL listener), with the token's `description`.
+    pub async fn issue_session_secret_for(
+        &self,
+        caller: &Caller,
+        connection: &str,
+        via: &str,
+        description: String,
+    ) -> Result<(zeroize::Zeroizing<String>, OffsetDateTime), ConnectError> {
         if let Err(reason) = self
-            .authorize(&caller.policy_identity, connection, "api")
+            .authorize(&caller.policy_identity, connection, via)
             .await?
         {
             return Err(ConnectError::Refused(reason.user_message()));
@@ -610,7 +677,7 @@ impl Gateway {
             TokenScope::Connect {
                 connection: connection.to_string(),
             },
-            format!("periscope connect {connection}"),
+            description,
             self.inner.clock.audit_now(),
             Some(expires),
         );
@@ -622,6 +689,7 @@ impl Gateway {
             )
             .with_details(json!({
                 "scope": "connect",
+                "via": via,
                 "connection": connection,
                 "expires_in_secs": SESSION_SECRET_TTL.as_secs(),
             }));

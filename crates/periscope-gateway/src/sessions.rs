@@ -6,8 +6,10 @@
 //! `GET /v1/sessions`, the `periscope_sessions_active` gauge, tells the
 //! expiry task which grants and identities live sessions rely on, and ends
 //! every session of an identity at once ([`SessionRegistry::cut_identity`],
-//! when it is disabled or loses roles) through the [`SessionCut`] each
-//! session hands over when it starts ([`SessionGuard::set_cut`]).
+//! when it is disabled or loses roles) or one session
+//! ([`SessionRegistry::cut_session`], an administrator's decision) through
+//! the [`SessionCut`] each session hands over when it starts
+//! ([`SessionGuard::set_cut`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -134,15 +136,7 @@ impl SessionRegistry {
         let mut out: Vec<SessionSummary> = self
             .lock()
             .iter()
-            .map(|(id, Entry { session: s, .. })| SessionSummary {
-                id: id.clone(),
-                identity: s.identity.clone(),
-                connection: s.connection.clone(),
-                client_addr: s.client_addr.to_string(),
-                application_name: s.application_name.clone(),
-                grants: s.grants.clone(),
-                started_at: s.started_at,
-            })
+            .map(|(id, entry)| summary(id, &entry.session))
             .collect();
         out.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         out
@@ -178,6 +172,67 @@ impl SessionRegistry {
             cut.cut(notice.clone());
         }
         cuts.len()
+    }
+}
+
+/// What [`SessionRegistry::cut_session`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CutSession {
+    /// The session was told to end (it unregisters itself as it closes).
+    Cut(SessionSummary),
+    /// The session is still starting and cannot be ended from outside yet.
+    Starting(SessionSummary),
+    /// No live session of this replica has that id.
+    Unknown,
+}
+
+/// Why an administrator could not end a session.
+#[derive(Debug, thiserror::Error)]
+pub enum EndSessionError {
+    /// No live session of this replica has that id.
+    #[error("no live session `{0}` on this gateway")]
+    Unknown(String),
+    /// The session is still starting; it can be ended in a moment.
+    #[error("session `{0}` is still starting: try again in a moment")]
+    Starting(String),
+    /// The audit log did not record the decision, so nothing was ended.
+    #[error("the audit log did not record it, so the session was not ended: {0}")]
+    Store(#[from] periscope_store::StoreError),
+}
+
+fn summary(id: &str, s: &NewSession) -> SessionSummary {
+    SessionSummary {
+        id: id.to_string(),
+        identity: s.identity.clone(),
+        connection: s.connection.clone(),
+        client_addr: s.client_addr.to_string(),
+        application_name: s.application_name.clone(),
+        grants: s.grants.clone(),
+        started_at: s.started_at,
+    }
+}
+
+impl SessionRegistry {
+    /// One live session as listed, if this replica has it.
+    pub fn get(&self, id: &str) -> Option<SessionSummary> {
+        self.lock().get(id).map(|e| summary(id, &e.session))
+    }
+
+    /// Ends the live session `id`, telling its client why (an
+    /// administrator's decision; the caller audits it first).
+    pub fn cut_session(&self, id: &str, notice: &CutNotice) -> CutSession {
+        let found = self
+            .lock()
+            .get(id)
+            .map(|e| (summary(id, &e.session), e.cut.clone()));
+        match found {
+            None => CutSession::Unknown,
+            Some((listed, None)) => CutSession::Starting(listed),
+            Some((listed, Some(cut))) => {
+                cut.cut(notice.clone());
+                CutSession::Cut(listed)
+            }
+        }
     }
 }
 
@@ -257,5 +312,26 @@ mod tests {
         assert_eq!(alice_cut.0.load(std::sync::atomic::Ordering::SeqCst), 2);
         assert_eq!(bob_cut.0.load(std::sync::atomic::Ordering::SeqCst), 0);
         assert_eq!(registry.cut_identity("carol", &notice), 0);
+
+        // One session by id, and no other.
+        let before = alice_cut.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(
+            registry.cut_session(a1.id(), &notice),
+            CutSession::Cut(s) if s.id == a1.id() && s.identity == "alice"
+        ));
+        assert_eq!(
+            alice_cut.0.load(std::sync::atomic::Ordering::SeqCst),
+            before + 1
+        );
+        assert_eq!(bob_cut.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(
+            registry.cut_session("ses_nope", &notice),
+            CutSession::Unknown
+        );
+        let starting = registry.register(session("carol"));
+        assert!(matches!(
+            registry.cut_session(starting.id(), &notice),
+            CutSession::Starting(_)
+        ));
     }
 }

@@ -62,6 +62,26 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// The actions of a session's statements. The session index
+/// (`audit_events_by_session`, migration 6) leaves them out, and a query
+/// that uses it must repeat this list word for word.
+const STATEMENT_ACTIONS: &str = "('query', 'query.result', 'query.refused')";
+
+/// Most of a session's non-statement events read (its start, end, seals...).
+const MAX_SESSION_MARKERS: i64 = 1000;
+
+/// One page of a session's events, from [`Store::session_events`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionEvents {
+    /// The identity whose session it is (the actor of its start event).
+    pub identity: String,
+    /// Its events in seq order: its start, statements and their outcomes,
+    /// refusals, recording seals, an administrator ending it, its end.
+    pub events: Vec<AuditEvent>,
+    /// Whether more events follow the last one (page again from its seq).
+    pub more: bool,
+}
+
 /// Where an export starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExportFrom {
@@ -169,6 +189,97 @@ impl Store {
         let mut events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
         events.reverse();
         Ok(events)
+    }
+
+    /// The events of session `session` (`details.session`) with a seq
+    /// above `after`, at most about `limit` statements' worth, or `None` for
+    /// a session the log does not know.
+    ///
+    /// Indexed all the way, never a walk of the log: the session index
+    /// gives its few non-statement events (so its identity and its first and
+    /// last seq), then its statements are read through the actor index over
+    /// that seq range only.
+    pub async fn session_events(
+        &self,
+        session: &str,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Option<SessionEvents>, StoreError> {
+        let key = match self.backend() {
+            crate::Backend::Sqlite => "json_extract(details, '$.session')",
+            crate::Backend::Postgres => "((details::json) ->> 'session')",
+        };
+        let mut markers_sql = Sql::new("SELECT ");
+        markers_sql
+            .push(EVENT_COLUMNS)
+            .push(" FROM audit_events WHERE action NOT IN ")
+            .push(STATEMENT_ACTIONS)
+            .push(" AND ")
+            .push(key)
+            .push(" = ")
+            .bind(session.to_owned())
+            .push(" ORDER BY seq LIMIT ")
+            .bind(MAX_SESSION_MARKERS);
+        let rows = markers_sql.query().fetch_all(&self.pool).await?;
+        let markers = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = markers.first() else {
+            return Ok(None);
+        };
+        let start = markers
+            .iter()
+            .find(|e| e.action.ends_with(".start"))
+            .unwrap_or(first);
+        let identity = start.actor.clone();
+        let from = first.seq;
+        // Ended: its statements all come before its end event. Live (or
+        // its end lost), the range runs to the head: the actor index then
+        // reads the identity's events since the session started.
+        let until = markers
+            .iter()
+            .rev()
+            .find(|e| e.action.ends_with(".end"))
+            .map(|e| e.seq);
+        let after = after.unwrap_or(0);
+        let limit = if limit == 0 { 200 } else { limit };
+        let mut sql = Sql::new("SELECT ");
+        sql.push(EVENT_COLUMNS)
+            .push(" FROM audit_events WHERE actor = ")
+            .bind(identity.clone())
+            .push(" AND seq >= ")
+            .bind(sql::to_i64(from.max(after.saturating_add(1))));
+        if let Some(until) = until {
+            sql.push(" AND seq <= ").bind(sql::to_i64(until));
+        }
+        sql.push(" AND action IN ")
+            .push(STATEMENT_ACTIONS)
+            .push(" AND ")
+            .push(key)
+            .push(" = ")
+            .bind(session.to_owned())
+            .push(" ORDER BY seq LIMIT ")
+            .bind(i64::from(limit) + 1);
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut statements = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+        let more = statements.len() > limit as usize;
+        statements.truncate(limit as usize);
+        // The page ends at its last statement when more follow; the
+        // session's other events up to there (or all, on the last page).
+        let page_end = if more {
+            statements.last().map_or(u64::MAX, |e| e.seq)
+        } else {
+            u64::MAX
+        };
+        let mut events: Vec<AuditEvent> = markers
+            .into_iter()
+            .filter(|e| e.seq > after && e.seq <= page_end)
+            .chain(statements)
+            .collect();
+        events.sort_by_key(|e| e.seq);
+        Ok(Some(SessionEvents {
+            identity,
+            events,
+            more,
+        }))
     }
 
     /// One event by seq.

@@ -33,7 +33,7 @@ mod token;
 mod web_session;
 mod writer;
 
-pub use audit::{AuditQuery, ExportFrom};
+pub use audit::{AuditQuery, ExportFrom, SessionEvents};
 pub use discovery::DiscoveredTagSet;
 pub use error::StoreError;
 pub use identity::{Identity, NewIdentity};

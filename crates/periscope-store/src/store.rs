@@ -62,6 +62,12 @@ const MIGRATIONS: &[SchemaStep] = &[
         "discovered tags",
         include_str!("../migrations/0005_discovered_tags.sql"),
     ),
+    SchemaStep {
+        version: 6,
+        name: "session index",
+        sqlite: include_str!("../migrations/0006_session_index.sqlite.sql"),
+        postgres: include_str!("../migrations/0006_session_index.postgres.sql"),
+    },
 ];
 
 /// Which database a [`Store`] talks to.

@@ -515,6 +515,83 @@ async fn two_writers_share_one_chain(db: TestDb) -> TestResult {
     Ok(())
 }
 
+/// A session's events, as the proxy writes them, among other sessions' and
+/// other identities' events.
+async fn a_session_s_events_are_read_through_indexes(db: TestDb) -> TestResult {
+    let store = &db.store;
+    let ev = |secs: i64, actor: &str, action: &str, session: &str| {
+        draft(secs, actor, action, "pg-prod").with_details(json!({ "session": session, "n": secs }))
+    };
+    let mut drafts = vec![ev(0, "alice", "session.start", "ses_a")];
+    drafts.push(ev(1, "bob", "session.start", "ses_b"));
+    for i in 0..10 {
+        drafts.push(ev(2 + i, "alice", "query", "ses_a"));
+        drafts.push(ev(2 + i, "bob", "query", "ses_b"));
+        drafts.push(ev(2 + i, "alice", "query.result", "ses_a"));
+        drafts.push(draft(2 + i, "carol", "request.create", "req_1"));
+    }
+    drafts.push(ev(20, "alice", "query.refused", "ses_a"));
+    drafts.push(ev(21, "admin", "session.ended_by_admin", "ses_a"));
+    drafts.push(ev(22, "alice", "session.end", "ses_a"));
+    // Later events of alice in another session are not part of it.
+    drafts.push(ev(23, "alice", "session.start", "ses_c"));
+    drafts.push(ev(24, "alice", "query", "ses_c"));
+    store.append_audit(drafts).await?;
+
+    assert_eq!(store.session_events("ses_nope", None, 100).await?, None);
+    let all = store.session_events("ses_a", None, 100).await?.unwrap();
+    assert_eq!(all.identity, "alice");
+    assert!(!all.more);
+    let actions: Vec<&str> = all.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions.len(), 24, "{actions:?}");
+    assert_eq!(actions[0], "session.start");
+    assert_eq!(
+        &actions[21..],
+        ["query.refused", "session.ended_by_admin", "session.end"]
+    );
+    assert!(all.events.iter().all(|e| e.details["session"] == "ses_a"));
+    assert!(all.events.windows(2).all(|w| w[0].seq < w[1].seq));
+
+    // Paged: 5 statements' worth at a time, the other events in place.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.session_events("ses_a", after, 5).await?.unwrap();
+        seen.extend(page.events.iter().map(|e| e.seq));
+        if !page.more {
+            break;
+        }
+        after = page.events.last().map(|e| e.seq);
+    }
+    assert_eq!(seen, all.events.iter().map(|e| e.seq).collect::<Vec<_>>());
+
+    // A live session (no end yet) reads up to the head.
+    let live = store.session_events("ses_c", None, 100).await?.unwrap();
+    assert_eq!(live.events.len(), 2);
+
+    if !db.is_postgres() {
+        // The lookup by session id uses the partial index, not a walk.
+        use sqlx::Row;
+        let mut raw = db.raw().await;
+        let rows = sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT seq FROM audit_events WHERE action NOT IN \
+             ('query', 'query.result', 'query.refused') AND json_extract(details, '$.session') = 'ses_a' \
+             ORDER BY seq",
+        )
+        .fetch_all(&mut raw)
+        .await?;
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap_or_default())
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("audit_events_by_session")),
+            "{plan:?}"
+        );
+    }
+    Ok(())
+}
+
 both_backends!(
     events_round_trip_and_hash_the_same,
     tail_and_search,
@@ -526,4 +603,5 @@ both_backends!(
     two_writers_share_one_chain,
     writer_and_store_transactions_take_turns,
     writer_commits_a_unit_at_once,
+    a_session_s_events_are_read_through_indexes,
 );

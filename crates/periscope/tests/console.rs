@@ -9,7 +9,7 @@ use crate::support::proxy::{World, world_with};
 use crate::support::sso::{Browser as Http, crypto};
 
 /// The console's base URL.
-fn base(w: &World) -> String {
+pub(crate) fn base(w: &World) -> String {
     w.gw.api_url().to_string()
 }
 
@@ -24,7 +24,7 @@ fn attribute_after(body: &str, marker: &str) -> String {
 }
 
 /// Signs a plain HTTPS client in with `token` through the sign-in form.
-async fn http_sign_in(w: &World, token: &str) -> Http {
+pub(crate) async fn http_sign_in(w: &World, token: &str) -> Http {
     crypto();
     let gw = base(w);
     let mut http = Http::new(&w.ca_file());
@@ -44,7 +44,7 @@ async fn http_sign_in(w: &World, token: &str) -> Http {
 }
 
 /// The CSRF token a signed-in page embeds.
-async fn csrf(http: &mut Http, w: &World) -> String {
+pub(crate) async fn csrf(http: &mut Http, w: &World) -> String {
     let home = http.get(&format!("{}/", base(w))).await;
     assert_eq!(home.status, 200, "{}", home.body);
     attribute_after(&home.body, "name=\"csrf_token\" value=\"")

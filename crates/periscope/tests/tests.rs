@@ -19,6 +19,10 @@ mod cli_verify;
 mod client_matrix;
 /// The web console in a real browser (Chromium) and over plain HTTPS.
 mod console;
+/// Query from the browser: masked cells, refusals with their hint, the audit trail.
+mod console_query;
+/// Live sessions in the console: ending one, its timeline and recording.
+mod console_sessions;
 /// `periscope demo` end to end.
 mod demo_tour;
 /// `periscope discover` end to end: proposals, apply, background profiles.

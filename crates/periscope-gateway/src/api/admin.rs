@@ -317,6 +317,22 @@ pub(crate) async fn sessions(
     Ok(axum::Json(gateway.sessions().list()))
 }
 
+/// `POST /v1/admin/sessions/{id}/end` (`DecisionBody`, optional): ends one
+/// live session of this replica (audited as `session.ended_by_admin`).
+pub(crate) async fn end_session(
+    State(gateway): State<Gateway>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Option<Json<api::DecisionBody>>,
+) -> Result<Json<api::SessionSummary>, Failure> {
+    require_admin(&gateway, &caller)?;
+    let reason = body.and_then(|b| b.0.reason);
+    let ended = gateway
+        .end_session(caller.name(), &id, reason.as_deref())
+        .await?;
+    Ok(axum::Json(ended))
+}
+
 pub(crate) async fn advance_clock(
     State(gateway): State<Gateway>,
     Extension(caller): Extension<Caller>,

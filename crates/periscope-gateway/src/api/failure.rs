@@ -160,6 +160,18 @@ impl From<GrantError> for Failure {
     }
 }
 
+impl From<crate::sessions::EndSessionError> for Failure {
+    fn from(e: crate::sessions::EndSessionError) -> Failure {
+        use crate::sessions::EndSessionError;
+        match e {
+            EndSessionError::Unknown(_) => Failure::not_found(e.to_string())
+                .with_hint("`periscope admin sessions` lists the live sessions of this gateway"),
+            EndSessionError::Starting(_) => Failure::conflict(e.to_string()),
+            EndSessionError::Store(store) => Failure::from(store),
+        }
+    }
+}
+
 impl From<ConnectError> for Failure {
     fn from(e: ConnectError) -> Failure {
         match e {

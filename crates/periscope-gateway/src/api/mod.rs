@@ -99,7 +99,8 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
             "/v1/admin/discover/{connection}/dismiss",
             post(discover::dismiss),
         )
-        .route("/v1/sessions", get(admin::sessions));
+        .route("/v1/sessions", get(admin::sessions))
+        .route("/v1/admin/sessions/{id}/end", post(admin::end_session));
     if gateway.test_clock().is_some() {
         v1 = v1.route("/v1/test/clock", post(admin::advance_clock));
     }

@@ -110,6 +110,16 @@ fn summary(event: &AuditEvent) -> String {
     }
 }
 
+/// The session an event belongs to (`details.session`), when it names one
+/// that can be looked up.
+fn session_of(event: &AuditEvent) -> Option<&str> {
+    event
+        .details
+        .get("session")
+        .and_then(|s| s.as_str())
+        .filter(|s| s.starts_with("ses_") && crate::recordings::valid_id(s))
+}
+
 /// The chain's status panel (replaced by verify-now).
 async fn chain_panel(gateway: &Gateway) -> Markup {
     let head = gateway.store().audit_head().await.ok();
@@ -281,7 +291,12 @@ pub(crate) async fn page(
                             td { (e.actor) }
                             td { code { (e.action) } }
                             td.mono { (e.target) }
-                            td.mono.muted { (summary(e)) }
+                            td.mono.muted {
+                                @if let Some(session) = session_of(e) {
+                                    a.session href={ "/sessions/" (session) } { "session" } " "
+                                }
+                                (summary(e))
+                            }
                         }
                     }
                 }
@@ -336,6 +351,9 @@ pub(crate) async fn detail(
             tr { th { "Action" } td { code { (event.action) } } }
             tr { th { "Target" } td.mono { (event.target) } }
             tr { th { "Grants" } td.mono { (event.grant_ids.join(", ")) } }
+            @if let Some(session) = session_of(&event) {
+                tr { th { "Session" } td.mono { a #session-link href={ "/sessions/" (session) } { (session) } } }
+            }
             tr { th { "Previous hash" } td.mono { (event.prev_hash.to_hex()) } }
             tr { th { "Hash" } td.mono { (event.hash.to_hex()) } }
         }

@@ -1,7 +1,8 @@
 //! Grants and live sessions: the active grants the viewer may see (their
 //! own, those their roles approve, all for administrators) with a revoke
 //! button, and for administrators the live proxy sessions of this replica
-//! (as `GET /v1/sessions`).
+//! (as `GET /v1/sessions`), each linking to its timeline with an **End**
+//! button (as `POST /v1/admin/sessions/{id}/end`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -82,21 +83,29 @@ impl Board {
                         p.muted #no-sessions { "Nobody is connected." }
                     } @else {
                         table #sessions {
-                            thead { tr { th { "Session" } th { "Identity" } th { "Connection" } th { "Client" } th { "Since" } th { "Under grants" } } }
+                            thead { tr { th { "Session" } th { "Identity" } th { "Connection" } th { "Client" } th { "Since" } th { "Under grants" } th { "End" } } }
                             tbody {
                                 @for s in sessions {
                                     tr data-session=(s.id) {
-                                        td.mono { (s.id) }
+                                        td.mono { a href={ "/sessions/" (s.id) } { (s.id) } }
                                         td { (s.identity) }
                                         td { (s.connection) }
                                         td.mono { (s.client_addr) @if let Some(app) = &s.application_name { " (" (app) ")" } }
                                         td { (when(s.started_at)) }
                                         td.mono { @if s.grants.is_empty() { span.muted { "none" } } @else { (s.grants.join(", ")) } }
+                                        td {
+                                            form.decide method="post" action={ "/sessions/" (s.id) "/end" } {
+                                                (csrf_field(viewer))
+                                                input type="hidden" name="back" value="/grants";
+                                                input type="text" name="reason" aria-label="Reason" placeholder="Reason";
+                                                button.danger type="submit" data-action="end-session" { "End" }
+                                            }
+                                        }
                                     }
                                 }
                             }
                         }
-                        p.help { "Revoking a grant ends the sessions that rely on it within a second." }
+                        p.help { "Revoking a grant ends the sessions that rely on it within a second; " strong { "End" } " ends one session now (its client is told who ended it and why)." }
                     }
                 }
             }

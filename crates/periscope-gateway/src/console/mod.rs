@@ -26,8 +26,11 @@
 mod assets;
 mod audit;
 mod consent;
+mod discovery;
 mod grants;
 mod pages;
+mod query;
+mod session;
 mod view;
 
 use std::net::SocketAddr;
@@ -79,11 +82,19 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/audit", get(audit::page))
         .route("/audit/events/{seq}", get(audit::detail))
         .route("/audit/verify", post(audit::verify))
+        .route("/query", get(query::page).post(query::run))
+        .route("/query/results", get(query::results))
+        .route("/sessions/{id}", get(session::page))
+        .route("/sessions/{id}/end", post(session::end))
+        .route("/discovery", get(discovery::page))
         .route("/static/{file}", get(assets::serve))
         .route(
             crate::oauth::AUTHORIZE_PATH,
             get(consent::page).post(consent::answer),
         )
+        .layer(axum::Extension(std::sync::Arc::new(
+            query::QueryState::default(),
+        )))
 }
 
 type Client = Option<axum::Extension<ConnectInfo<ClientAddr>>>;

@@ -300,6 +300,11 @@ struct Prefill {
 #[derive(Debug, Deserialize)]
 pub(crate) struct RequestQuery {
     connection: Option<String>,
+    /// Shields to pre-select, comma-separated (a refusal's "Request this
+    /// grant" link names those its hint asks for).
+    lifts: Option<String>,
+    /// A duration to pre-select (`30m`).
+    duration: Option<String>,
 }
 
 /// `GET /request`: the form for the chosen connection.
@@ -312,13 +317,37 @@ pub(crate) async fn request_form(
         Ok(v) => v,
         Err(r) => return r,
     };
-    request_page(
-        &gateway,
-        &viewer,
-        q.connection.as_deref(),
-        &Prefill::default(),
-        None,
-    )
+    // Shields the form has a checkbox for are ticked; others (under a
+    // wildcard) go to the text field.
+    let asked: Vec<String> = q
+        .lifts
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let config = gateway.config();
+    let exact: BTreeSet<String> = reachable(&config, &viewer)
+        .iter()
+        .filter(|(c, _)| Some(c.name.as_str()) == q.connection.as_deref())
+        .flat_map(|(_, roles)| {
+            roles
+                .iter()
+                .flat_map(|r| r.may_lift.iter().map(ToString::to_string))
+        })
+        .filter(|p| !p.contains('*'))
+        .collect();
+    let (checked, other): (Vec<String>, Vec<String>) =
+        asked.into_iter().partition(|l| exact.contains(l));
+    let prefill = Prefill {
+        lifts: checked,
+        other: other.join(", "),
+        duration: q.duration.filter(|d| humantime::parse_duration(d).is_ok()),
+        reason: String::new(),
+    };
+    request_page(&gateway, &viewer, q.connection.as_deref(), &prefill, None)
 }
 
 fn request_page(

@@ -111,8 +111,10 @@ pub(crate) fn page(
                             (nav_item("/request", "request", "Request"))
                             (nav_item("/approvals", "approvals", "Approvals"))
                             (nav_item("/grants", "grants", "Grants"))
+                            (nav_item("/query", "query", "Query"))
                             @if v.admin {
                                 (nav_item("/audit", "audit", "Audit"))
+                                (nav_item("/discovery", "discovery", "Discovery"))
                             }
                         }
                         form.signout method="post" action="/signout" {
@@ -130,6 +132,16 @@ pub(crate) fn page(
         }
     };
     html_response(status, markup)
+}
+
+/// A small shield, drawn inline (no font has one everywhere; an inline
+/// SVG is markup, not a script, so the CSP allows it).
+pub(crate) fn shield_icon() -> Markup {
+    html! {
+        svg.shield-icon viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" {
+            path fill="currentColor" d="M12 2 4 5v6c0 5.2 3.4 9.6 8 11 4.6-1.4 8-5.8 8-11V5z" {}
+        }
+    }
 }
 
 /// A page saying what went wrong.

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use periscope_api::{
-    CreateIdentity, CreateToken, CreatedToken, Identity, ReloadResponse, SessionSummary,
-    TokenSummary, UpdateIdentity,
+    CreateIdentity, CreateToken, CreatedToken, DecisionBody, Identity, ReloadResponse,
+    SessionSummary, TokenSummary, UpdateIdentity,
 };
 
 use super::output::{ago, expiry, list, now, relative, render, shell_quote, table, url, utc};
@@ -33,8 +33,27 @@ pub enum AdminCommand {
     Token(TokenCommand),
     /// Re-read the gateway's configuration file (refused, with the reason, if invalid).
     Reload,
-    /// Live proxy sessions and the grants they depend on.
-    Sessions,
+    /// Live proxy sessions and the grants they depend on; `sessions end ID` ends one.
+    Sessions {
+        /// What to do (list by default).
+        #[command(subcommand)]
+        command: Option<SessionsCommand>,
+    },
+}
+
+/// Subcommands of `periscope admin sessions`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SessionsCommand {
+    /// List the live sessions (the default).
+    List,
+    /// End one live session now: its client is told who ended it and why.
+    End {
+        /// Session id (`ses_...`, from `admin sessions`).
+        id: String,
+        /// Why (recorded in the audit log and shown to the session's client).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
 }
 
 /// Subcommands of `periscope admin user`.
@@ -121,7 +140,12 @@ pub async fn run(api: &Client, args: &AdminArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AdminCommand::Sessions => sessions(api, json).await,
+        AdminCommand::Sessions {
+            command: None | Some(SessionsCommand::List),
+        } => sessions(api, json).await,
+        AdminCommand::Sessions {
+            command: Some(SessionsCommand::End { id, reason }),
+        } => end_session(api, id, reason.clone(), json).await,
     }
 }
 
@@ -334,5 +358,29 @@ async fn sessions(api: &Client, json: bool) -> anyhow::Result<ExitCode> {
         ]);
     }
     print(&render(&t, "No live sessions."))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn end_session(
+    api: &Client,
+    id: &str,
+    reason: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let answer = api
+        .post::<_, SessionSummary>(
+            api.url(&["v1", "admin", "sessions", id, "end"], &[]),
+            Some(&DecisionBody { reason }),
+        )
+        .await?;
+    if json {
+        print_json(&answer.raw)?;
+    } else {
+        let s = &answer.value;
+        print(&format!(
+            "Ended session {} of {} on {}: its client was told why.",
+            s.id, s.identity, s.connection
+        ))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
