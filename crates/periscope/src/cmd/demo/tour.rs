@@ -137,9 +137,15 @@ pub(super) fn print_tour(
             )],
         ),
         (
-            "Act as bob, an approver, and approve it (put the id from the previous step in \
-             place of REQUEST_ID). Nobody can approve their own request."
-                .into(),
+            format!(
+                "Act as bob, an approver, and approve it: in a browser, open {}/approvals, sign \
+                 in with the PERISCOPE_TOKEN of {} and press Approve on alice's request (its \
+                 reason and the policy's explanation are shown); or in the shell (put the id \
+                 from the previous step in place of REQUEST_ID). Nobody can approve their own \
+                 request.",
+                ready.api_url,
+                env("bob")
+            ),
             vec![
                 format!(". {}", env("bob")),
                 "periscope approve REQUEST_ID".into(),
@@ -276,6 +282,16 @@ pub(super) fn print_tour(
                 ready.api_url,
                 ready.ca_file.display()
             ),
+            3
+        )
+    )?;
+    writeln!(
+        out,
+        "   {}",
+        wrap(
+            "Without the header, the client signs alice in itself (OAuth with PKCE): it \
+             opens the browser on the gateway's sign-in and consent page, alice allows it, and \
+             it receives her token; no secret is pasted.",
             3
         )
     )?;
