@@ -57,5 +57,7 @@ mod proxy_masking;
 mod proxy_memory;
 /// `periscope redact` end to end.
 mod redact_cli;
+/// The interactive shell: `kind = "shell"` over the WebSocket and `periscope shell`.
+mod shell_pty;
 /// Single sign-on end to end with the dev OpenID Connect provider.
 mod sso;
