@@ -82,6 +82,11 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
         .ok()
         .filter(|_| size.is_some());
+    // Killed or hung up: leave cleanly (the terminal restored, the remote
+    // shell ended by the close).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut stopped: Option<u8> = None;
     let mut stdin = tokio::io::stdin();
     let mut buf = vec![0u8; 8192];
     let mut stdin_open = true;
@@ -139,6 +144,8 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            _ = term.recv() => { stopped = Some(128 + 15); break None; }
+            _ = hup.recv() => { stopped = Some(128 + 1); break None; }
             Some(()) = async { match winch.as_mut() { Some(w) => w.recv().await, None => std::future::pending().await } } => {
                 if let Some((cols, rows)) = window_size() {
                     let frame = serde_json::to_string(&ShellClientFrame::Resize { cols, rows })
@@ -150,6 +157,10 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     };
     let _ = sink.close().await;
     drop(raw);
+    if let Some(code) = stopped {
+        eprintln!("periscope: stopped by a signal; the remote shell was ended");
+        return Ok(ExitCode::from(code));
+    }
     match end {
         Some(ShellServerFrame::End {
             exit_code,
