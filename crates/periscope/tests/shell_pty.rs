@@ -520,3 +520,126 @@ async fn the_cli_runs_a_piped_script_masked_with_its_exit_code() {
     assert_eq!(out.code, Some(0), "{}", out.both());
     assert!(out.stdout.contains("last-9"), "{}", out.both());
 }
+
+/// Output of a program on a local PTY, read on a thread.
+struct Terminal {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Terminal {
+    /// Reads until the output since `from` contains `wanted`, at most `wait`.
+    fn wait_for(&mut self, from: usize, wanted: &str, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while !self.seen[from..].contains(wanted) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_on_a_terminal_goes_raw_follows_the_window_and_restores_the_terminal() {
+    use portable_pty::{CommandBuilder, PtySize};
+    let w = world().await;
+    w.grant("shell").await;
+    let size = |rows, cols| PtySize {
+        rows,
+        cols,
+        pixel_width: 0,
+        pixel_height: 0,
+    };
+    let pair = portable_pty::native_pty_system()
+        .openpty(size(20, 50))
+        .unwrap();
+    let mut cmd = CommandBuilder::new("/bin/sh");
+    cmd.args([
+        "-c",
+        "\"$PERISCOPE\" shell box --url \"$URL\" --ca-file \"$CA\"; echo \"CODE=$?\"; stty -a; echo DONE",
+    ]);
+    cmd.env("PERISCOPE", env!("CARGO_BIN_EXE_periscope"));
+    cmd.env("URL", w.gw.api_url());
+    cmd.env("CA", w.gw.ca_file());
+    cmd.env("PERISCOPE_TOKEN", &w.dev_token);
+    cmd.env("PERISCOPE_CONFIG_DIR", w.profile.path());
+    cmd.env("PATH", "/usr/bin:/bin");
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let mut writer = pair.master.take_writer().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut term = Terminal {
+        rx,
+        seen: String::new(),
+    };
+    let mut type_keys = |keys: &str| {
+        std::io::Write::write_all(&mut writer, keys.as_bytes()).unwrap();
+        std::io::Write::flush(&mut writer).unwrap();
+    };
+    let long = Duration::from_secs(20);
+    assert!(term.wait_for(0, "box$ ", long), "{:?}", term.seen);
+
+    // The window size at start reaches the remote PTY.
+    let from = term.seen.len();
+    type_keys("stty size\r");
+    assert!(term.wait_for(from, "20 50", long), "{:?}", term.seen);
+
+    // A resize of the local window follows (SIGWINCH, then a resize frame;
+    // the signal races with the keys, so ask again until it shows).
+    pair.master.resize(size(30, 90)).unwrap();
+    let mut followed = false;
+    for _ in 0..20 {
+        let from = term.seen.len();
+        type_keys("stty size\r");
+        if term.wait_for(from, "30 90", Duration::from_millis(500)) {
+            followed = true;
+            break;
+        }
+    }
+    assert!(followed, "{:?}", term.seen);
+
+    // Ctrl-C is a byte in raw mode: it interrupts the remote job only.
+    let from = term.seen.len();
+    type_keys("/bin/sleep 97.5; echo not-reached\r");
+    assert!(term.wait_for(from, "not-reached", long));
+    eventually("the job to run", Duration::from_secs(10), || async {
+        sleeping("97.5").then_some(())
+    })
+    .await;
+    type_keys("\x03");
+    type_keys("echo after-$((6*7))\r");
+    assert!(term.wait_for(from, "after-42", long), "{:?}", term.seen);
+    assert!(
+        !term.seen[from..].contains("\nnot-reached"),
+        "{:?}",
+        term.seen
+    );
+
+    // The remote exit code is the CLI's, and the terminal is cooked again.
+    let from = term.seen.len();
+    type_keys("exit 4\r");
+    assert!(term.wait_for(from, "DONE", long), "{:?}", term.seen);
+    let after = &term.seen[from..];
+    assert!(after.contains("CODE=4"), "{after:?}");
+    let stty = &after[after.find("CODE=4").unwrap()..];
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo ") && !stty.contains("-icanon"),
+        "{stty:?}"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+}

@@ -5,8 +5,10 @@
 //! goes to the remote shell as bytes), sends the window size at start and on
 //! each SIGWINCH, and restores the terminal on every way out (the guard's
 //! `Drop`). Without a terminal (stdin piped), it sends what it reads and,
-//! at the end of its input, Ctrl-D, so that a shell reading a script ends
-//! by itself. The CLI exits with the remote shell's exit code; a refusal is
+//! at the end of its input, Ctrl-D (and again whenever the output then goes
+//! quiet for 200 ms: a Ctrl-D that reaches the terminal before the shell
+//! reads it is lost there), so that a shell reading a script ends by itself.
+//! The CLI exits with the remote shell's exit code; a refusal is
 //! printed with its hint, like any other.
 
 use std::io::{IsTerminal, Write};
@@ -18,7 +20,6 @@ use periscope_api::{ShellClientFrame, ShellServerFrame};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use secrecy::ExposeSecret;
-use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -33,6 +34,9 @@ pub struct ShellArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
 }
+
+/// Quiet time after which a piped session sends Ctrl-D again.
+const EOF_AGAIN: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Restores the terminal when dropped: raw mode never outlives the command.
 struct RawMode;
@@ -87,9 +91,13 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut stopped: Option<u8> = None;
-    let mut stdin = tokio::io::stdin();
-    let mut buf = vec![0u8; 8192];
+    let mut stdin = stdin_reader();
     let mut stdin_open = true;
+    // After the end of a piped input: Ctrl-D again whenever the output goes
+    // quiet (one typed before the shell reads its terminal is lost there).
+    let eof_again = tokio::time::sleep(EOF_AGAIN);
+    tokio::pin!(eof_again);
+    let mut eof_armed = false;
     let stdout = std::io::stdout();
     let end = loop {
         tokio::select! {
@@ -118,6 +126,10 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
                         let mut out = stdout.lock();
                         out.write_all(data.as_bytes())?;
                         out.flush()?;
+                        if !stdin_open && !interactive {
+                            eof_again.as_mut().reset(tokio::time::Instant::now() + EOF_AGAIN);
+                            eof_armed = true;
+                        }
                     }
                     ShellServerFrame::Error { message } => {
                         // A frame of ours was refused: say so, go on.
@@ -127,9 +139,9 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
                     end @ ShellServerFrame::End { .. } => break Some(end),
                 }
             }
-            read = stdin.read(&mut buf), if stdin_open => {
+            read = stdin.recv(), if stdin_open => {
                 match read {
-                    Ok(0) | Err(_) => {
+                    None => {
                         stdin_open = false;
                         // End of a piped input: Ctrl-D, as a terminal would
                         // send at the start of a line.
@@ -137,12 +149,16 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
                             let _ = sink.send(Message::Binary(vec![4u8].into())).await;
                         }
                     }
-                    Ok(n) => {
-                        if sink.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                    Some(bytes) => {
+                        if sink.send(Message::Binary(bytes.into())).await.is_err() {
                             break None;
                         }
                     }
                 }
+            }
+            () = &mut eof_again, if eof_armed => {
+                eof_armed = false;
+                let _ = sink.send(Message::Binary(vec![4u8].into())).await;
             }
             _ = term.recv() => { stopped = Some(128 + 15); break None; }
             _ = hup.recv() => { stopped = Some(128 + 1); break None; }
@@ -184,6 +200,29 @@ pub async fn shell(api: &Client, args: &ShellArgs) -> anyhow::Result<ExitCode> {
                 .into(),
         ),
     }
+}
+
+/// Reads stdin on a thread of its own. Not tokio's stdin: its blocking read
+/// runs on the runtime's blocking pool, which the runtime's shutdown waits
+/// for, so the CLI would hang after the shell ended until a key was pressed.
+/// A plain thread dies with the process.
+fn stdin_reader() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match std::io::Read::read(&mut stdin, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 type Socket =
