@@ -393,6 +393,37 @@ mod tests {
         drop(in_tx);
     }
 
+    #[tokio::test]
+    async fn the_idle_and_absolute_limits_end_a_shell() {
+        async fn ends(limits: ShellLimits) -> Outcome {
+            let shell = pty::spawn(&shell_config(r#"["/bin/sh"]"#), SIZE).unwrap();
+            let (out_tx, mut out_rx) = mpsc::channel(16);
+            let (in_tx, in_rx) = mpsc::channel(16);
+            let (_keep, cut) = oneshot::channel();
+            let drain = tokio::spawn(async move { while out_rx.recv().await.is_some() {} });
+            let outcome = {
+                let masker = Masker::new(ScanConfig::new().build());
+                run(shell, &masker, out_tx, in_rx, cut, limits).await
+            };
+            drop(in_tx);
+            drain.await.unwrap();
+            outcome
+        }
+        let idle = ends(ShellLimits {
+            timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_millis(300),
+        })
+        .await;
+        assert_eq!(idle.reason, EndReason::Idle);
+        assert!(idle.signal.is_some() || idle.exit_code.is_some());
+        let timeout = ends(ShellLimits {
+            timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_secs(30),
+        })
+        .await;
+        assert_eq!(timeout.reason, EndReason::Timeout);
+    }
+
     #[test]
     fn signals_are_named_as_kill_names_them() {
         assert_eq!(ShellSignal::parse("int"), Some(ShellSignal::Int));
