@@ -28,7 +28,7 @@ use crate::terminal::TerminalMasker;
 /// Quiet time after which an unfinished line is shown.
 pub const QUIET: Duration = Duration::from_millis(25);
 /// Time the session's processes get after SIGHUP and SIGTERM before SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_millis(500);
+pub const KILL_GRACE: Duration = Duration::from_millis(300);
 /// Bytes read from the terminal at a time.
 const READ_SIZE: usize = 16 * 1024;
 /// Reads queued between the reader thread and the session.

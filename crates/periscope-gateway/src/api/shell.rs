@@ -18,7 +18,7 @@
 //!   web page elsewhere cannot open a shell with a browser's cookie.
 //! - **Grant ends**: the session watches the grant bus like any other; the
 //!   grant lifting `shell` that expires or is revoked ends the shell at once
-//!   (SIGHUP, SIGTERM, SIGKILL after half a second) and the `end` frame
+//!   (SIGHUP, SIGTERM, SIGKILL after 300 ms) and the `end` frame
 //!   says why.
 //! - **Audit and recording**: `shell.start` is durable before the shell
 //!   starts; the masked output is recorded (asciicast v2, keystrokes are
