@@ -604,6 +604,71 @@ pub enum ExecFrame {
     },
 }
 
+/// A text frame the client sends on the `GET /v1/shell` WebSocket. Typed
+/// bytes may also be sent as binary frames (the CLI does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ShellClientFrame {
+    /// Bytes typed, as text (Ctrl-C is `"\u0003"`).
+    Stdin {
+        /// The text.
+        data: String,
+    },
+    /// The client's window size; send one at start and on each change.
+    Resize {
+        /// Columns (1 to 1000).
+        cols: u16,
+        /// Rows (1 to 1000).
+        rows: u16,
+    },
+    /// A signal for the foreground job: `INT`, `QUIT`, `TERM`, `HUP`,
+    /// `KILL`, `TSTP` or `CONT`.
+    Signal {
+        /// The signal's name.
+        signal: String,
+    },
+}
+
+/// A frame the gateway sends on the `GET /v1/shell` WebSocket (JSON in text
+/// frames). Output holds text already masked by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ShellServerFrame {
+    /// The shell started (its `shell.start` event is durable).
+    Start {
+        /// The session's id (as listed by `GET /v1/sessions`, and the
+        /// recording's id).
+        session: String,
+    },
+    /// Masked terminal output (escape sequences included).
+    Output {
+        /// The text.
+        data: String,
+    },
+    /// A frame of the client's the gateway could not take (malformed JSON,
+    /// an unknown type, a bad size or signal); the shell goes on.
+    Error {
+        /// What was wrong.
+        message: String,
+    },
+    /// The shell ended; always the last frame before the close.
+    End {
+        /// `exited`, `timeout`, `idle`, `cut`, `client_gone` or `failed`.
+        reason: String,
+        /// The exit code a client should end with: the shell's, or 128 +
+        /// the signal that killed it.
+        exit_code: i32,
+        /// The signal that ended it, when one did.
+        signal: Option<i32>,
+        /// Why it was stopped, when the gateway stopped it.
+        message: Option<String>,
+        /// What to do next (the command that requests a grant again).
+        hint: Option<String>,
+        /// Values masked in the output, all entities together.
+        masked: u64,
+    },
+}
+
 /// `POST /v1/logs`: read or follow a log source of a `logs` connection. The
 /// answer is streamed like `POST /v1/exec`'s: [`ExecFrame`]s, the source's
 /// lines (masked, then filtered) as `stdout`, its own errors as `stderr`.

@@ -161,6 +161,18 @@ actions! {
     /// A read of a log source ended: why (exited, timeout, output limit, cut,
     /// client gone), bytes read, lines shown, masked counts per entity.
     LOGS_END = "logs.end";
+
+    /// An interactive shell started on a `shell` connection: the grant
+    /// lifting `shell`, the window size, the grants; durable before the
+    /// shell starts.
+    SHELL_START = "shell.start";
+    /// A shell was refused on a `shell` connection (no grant lifts `shell`,
+    /// or the request was malformed): the shield and the message.
+    SHELL_REFUSED = "shell.refused";
+    /// A shell ended: why (exited, timeout, idle, cut, client gone), exit
+    /// code or signal, bytes of output, masked counts per entity; never a
+    /// keystroke or an output's text.
+    SHELL_END = "shell.end";
     /// A session's recording was closed and its SHA-256 sealed into the chain
     /// (`details`: recording id, session, file, sha256, bytes, whether it was
     /// truncated or the recorder fell behind), so `audit verify` proves the

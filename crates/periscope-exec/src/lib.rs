@@ -15,6 +15,12 @@
 //!   time and output limits, the session cut (a grant's end) and a client
 //!   that went away all kill the group; the outcome counts bytes and masked
 //!   values, never values.
+//! - [`pty`], [`terminal`], [`shell`]: the interactive shell of a `shell`
+//!   connection: a program on a pseudo-terminal leading its own session
+//!   (killed whole), the terminal masker (escape sequences pass, the text
+//!   between them is scanned, across reads and across escapes), and one
+//!   shell from start to end (input, resizes, signals, quiet flush of a
+//!   prompt, limits, cut).
 //! - [`logs`]: the sources of a `logs` connection (files followed across
 //!   rotation and truncation, the journal, a command), masked by the same
 //!   stream masker, then filtered (`--since`, `--grep`) on the masked text.
@@ -22,5 +28,8 @@
 pub mod command;
 pub mod logs;
 pub mod process;
+pub mod pty;
 pub mod run;
+pub mod shell;
 pub mod stream;
+pub mod terminal;

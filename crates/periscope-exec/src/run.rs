@@ -47,6 +47,9 @@ pub enum EndReason {
     Cut(CutNotice),
     /// The client stopped listening: the group was killed.
     ClientGone,
+    /// An interactive shell saw neither input nor output for its
+    /// `idle_timeout`: its session was killed.
+    Idle,
 }
 
 impl EndReason {
@@ -58,6 +61,7 @@ impl EndReason {
             EndReason::OutputLimit => "output_limit",
             EndReason::Cut(_) => "cut",
             EndReason::ClientGone => "client_gone",
+            EndReason::Idle => "idle",
         }
     }
 }

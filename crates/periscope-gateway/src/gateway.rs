@@ -666,6 +666,12 @@ impl Gateway {
                      `periscope logs {connection} [SOURCE]`"
                 )));
             }
+            Some(periscope_policy::ConnectionKind::Shell) => {
+                return Err(ConnectError::Refused(format!(
+                    "connection `{connection}` is not a PostgreSQL connection: open its shell \
+                     with `periscope shell {connection}`"
+                )));
+            }
             Some(periscope_policy::ConnectionKind::Postgres) | None => {}
         }
         let expires_at = self.now() + SESSION_SECRET_TTL;

@@ -359,6 +359,12 @@ impl ShieldSet {
         self.in_force.contains(&Shield::Command(pattern.clone()))
     }
 
+    /// Whether opening the interactive shell of a `shell` connection is
+    /// refused (no grant lifts `shell`).
+    pub fn blocks_shell(&self) -> bool {
+        self.in_force.contains(&Shield::Shell)
+    }
+
     /// Whether SQL the analyser cannot follow is refused.
     pub fn refuses_unanalysable(&self) -> bool {
         self.refuse_unanalysable
@@ -459,6 +465,10 @@ pub fn decide(input: &PolicyInput<'_>) -> Decision {
         shields
             .in_force
             .extend(conn.sensitive_commands.iter().cloned().map(Shield::Command));
+        if conn.kind == ConnectionKind::Shell {
+            // A shell runs anything: it is always a sensitive flow.
+            shields.in_force.insert(Shield::Shell);
+        }
     }
     let mut active = Vec::new();
     let mut ignored = Vec::new();

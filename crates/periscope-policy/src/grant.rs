@@ -423,6 +423,7 @@ pub fn validate_request(
             Shield::Unmask(MaskTarget::Entity(e)) => crate::decide::entity_in_force(&conn.data, *e),
             Shield::Table(t) => conn.data.sensitive_tables.contains(t),
             Shield::Command(p) => conn.sensitive_commands.contains(p),
+            Shield::Shell => conn.kind == crate::ConnectionKind::Shell,
             Shield::Write | Shield::Ddl | Shield::UnboundedWrite | Shield::Function(_) => {
                 conn.kind == crate::ConnectionKind::Postgres
             }

@@ -70,10 +70,11 @@ pub use config::{
     ADMIN_ROLE, AuditConfig, AuditDurability, ClientTls, Config, ConfigError, ConnectionConfig,
     ConnectionKind, DEFAULT_EXEC_MAX_OUTPUT, DEFAULT_EXEC_TIMEOUT, DEFAULT_JOURNALCTL,
     DEFAULT_LOGS_TIMEOUT, DEFAULT_MAX_DURATION, DEFAULT_PENDING_TTL, DEFAULT_RECORDING_MAX_SIZE,
-    DEFAULT_RECORDING_RETENTION, DataPolicy, Diagnostic, ExecConfig, LogSource, LogsConfig,
-    MAX_APPROVALS, MAX_EXEC_MAX_OUTPUT, MAX_EXEC_TIMEOUT, MAX_GRANT_DURATION, MAX_PENDING_TTL,
-    MAX_RECORDING_MAX_SIZE, MAX_RECORDING_RETENTION, MIN_GRANT_DURATION, MIN_RECORDING_RETENTION,
-    RecordingsConfig, RequestsConfig, RoleConfig, SecretRef, ServerConfig, SsoConfig, SsoProvider,
+    DEFAULT_RECORDING_RETENTION, DEFAULT_SHELL_IDLE_TIMEOUT, DEFAULT_SHELL_TIMEOUT, DataPolicy,
+    Diagnostic, ExecConfig, LogSource, LogsConfig, MAX_APPROVALS, MAX_EXEC_MAX_OUTPUT,
+    MAX_EXEC_TIMEOUT, MAX_GRANT_DURATION, MAX_PENDING_TTL, MAX_RECORDING_MAX_SIZE,
+    MAX_RECORDING_RETENTION, MIN_GRANT_DURATION, MIN_RECORDING_RETENTION, RecordingsConfig,
+    RequestsConfig, RoleConfig, SecretRef, ServerConfig, ShellConfig, SsoConfig, SsoProvider,
     StoreConfig, StoreUrl, UpstreamTls, WebhookConfig, WebhookEvent,
 };
 /// Defaults and bounds of `[sso]`.

@@ -74,6 +74,9 @@ pub enum Shield {
     /// `command:<pattern>`: on an `exec` connection, command lines matching a
     /// sensitive pattern (`delete *`) are refused.
     Command(CommandPattern),
+    /// `shell`: on a `shell` connection, opening the interactive shell is
+    /// refused. A shell runs anything, so it is always behind this shield.
+    Shell,
 }
 
 impl Shield {
@@ -99,6 +102,9 @@ impl Shield {
             Shield::Table(t) => format!("table {t} is sensitive: every access is refused"),
             Shield::Function(f) => format!("calls to {f}() are refused"),
             Shield::Command(p) => format!("commands matching `{p}` are refused"),
+            Shield::Shell => {
+                "an interactive shell runs anything: opening one needs a grant".to_string()
+            }
         }
     }
 
@@ -117,7 +123,7 @@ impl Shield {
     }
 }
 
-const SHIELD_FORMS: &str = "shields are `unmask:<entity or tag>`, `write`, `ddl`, `unbounded-write`, `table:<schema.table>`, `function:<name>` or `command:<pattern>`";
+const SHIELD_FORMS: &str = "shields are `unmask:<entity or tag>`, `write`, `ddl`, `unbounded-write`, `table:<schema.table>`, `function:<name>`, `command:<pattern>` or `shell`";
 
 impl FromStr for Shield {
     type Err = ShieldParseError;
@@ -127,6 +133,7 @@ impl FromStr for Shield {
             "write" => return Ok(Shield::Write),
             "ddl" => return Ok(Shield::Ddl),
             "unbounded-write" => return Ok(Shield::UnboundedWrite),
+            "shell" => return Ok(Shield::Shell),
             _ => {}
         }
         let invalid = |reason: String| ShieldParseError::new(s, reason);
@@ -159,6 +166,7 @@ impl fmt::Display for Shield {
             Shield::Table(t) => write!(f, "table:{t}"),
             Shield::Function(name) => write!(f, "function:{name}"),
             Shield::Command(pattern) => write!(f, "command:{pattern}"),
+            Shield::Shell => f.write_str("shell"),
         }
     }
 }

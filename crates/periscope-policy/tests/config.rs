@@ -855,3 +855,71 @@ fn logs_connection_mistakes_are_located() {
         "only applies to `kind = \"logs\"` connections",
     );
 }
+
+#[test]
+fn a_shell_connection_parses_with_its_limits_and_refuses_other_kinds_keys() {
+    let text = r#"
+[[connection]]
+name = "box"
+kind = "shell"
+command = ["/bin/bash", "--noprofile", "--norc"]
+working_dir = "/srv"
+env = { PATH = "/usr/bin:/bin", TERM = "xterm" }
+timeout = "2h"
+idle_timeout = "10m"
+"#;
+    let config = Config::parse(text, "p").unwrap();
+    let c = &config.connections[0];
+    assert_eq!(c.kind, periscope_policy::ConnectionKind::Shell);
+    assert!(c.exec.is_none() && c.logs.is_none());
+    let shell = c.shell.as_ref().unwrap();
+    assert_eq!(shell.command, ["/bin/bash", "--noprofile", "--norc"]);
+    assert_eq!(shell.working_dir, Some(PathBuf::from("/srv")));
+    assert_eq!(shell.env.len(), 2);
+    assert_eq!(shell.timeout, Duration::from_secs(7200));
+    assert_eq!(shell.idle_timeout, Duration::from_secs(600));
+    let minimal = "[[connection]]\nname = \"x\"\nkind = \"shell\"\ncommand = [\"/bin/sh\"]\n";
+    let shell = Config::parse(minimal, "p").unwrap().connections[0]
+        .shell
+        .clone()
+        .unwrap();
+    assert!(shell.env.is_empty());
+    assert_eq!(shell.timeout, periscope_policy::DEFAULT_SHELL_TIMEOUT);
+    assert_eq!(
+        shell.idle_timeout,
+        periscope_policy::DEFAULT_SHELL_IDLE_TIMEOUT
+    );
+
+    let base = "[[connection]]\nname = \"x\"\nkind = \"shell\"\n";
+    assert_one(base, "name = \"x\"", "a shell connection needs `command`");
+    assert_one(
+        &format!("{base}command = [\"bash\"]\n"),
+        "\"bash\"",
+        "must be an absolute path",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/sh\"]\nallow = [\"*\"]\n"),
+        "allow = ",
+        "`allow` does not apply to a shell connection",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/sh\"]\nmax_output = 4096\n"),
+        "max_output = ",
+        "`max_output` does not apply to a shell connection",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/sh\"]\nhost = \"db\"\n"),
+        "host = \"db\"",
+        "does not apply to a shell connection",
+    );
+    assert_one(
+        &format!("{base}command = [\"/bin/sh\"]\nidle_timeout = \"0s\"\n"),
+        "idle_timeout = ",
+        "`idle_timeout` must be between",
+    );
+    assert_one(
+        "[[connection]]\nname = \"x\"\nkind = \"exec\"\ncommand = [\"/bin/echo\"]\nidle_timeout = \"1m\"\n",
+        "idle_timeout = ",
+        "`idle_timeout` does not apply to an exec connection",
+    );
+}

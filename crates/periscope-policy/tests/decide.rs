@@ -605,3 +605,73 @@ fn explain_shows_how_to_lift_a_named_dangerous_function() {
         "{out}"
     );
 }
+
+#[test]
+fn a_shell_connection_is_always_behind_the_shell_shield_until_a_grant_lifts_it() {
+    let policy = Policy::parse(
+        r#"
+[[connection]]
+name = "box"
+kind = "shell"
+command = ["/bin/sh"]
+
+[[connection]]
+name = "db"
+kind = "postgres"
+host = "h"
+database = "d"
+user = "u"
+
+[[role]]
+name = "dev"
+connections = ["box", "db"]
+may_lift = ["shell", "unmask:email"]
+approvals = 0
+"#,
+        "p",
+    )
+    .unwrap();
+    let alice = who("alice", &["dev"]);
+    let without = decide_at(&policy, &alice, "box", &[], at(0));
+    let s = without.allowance().unwrap().shields();
+    assert!(s.blocks_shell());
+    // A shell has no SQL flows to shield.
+    assert!(!s.blocks_write());
+    let refusal = without
+        .allowance()
+        .unwrap()
+        .refusal(&Shield::Shell, "shell");
+    assert_eq!(
+        refusal.message,
+        "shell blocked by shield `shell` on connection `box`"
+    );
+    assert!(
+        refusal
+            .hint
+            .contains("periscope request box --lift shell --for"),
+        "{}",
+        refusal.hint
+    );
+    let grant = granted(&policy, &alice, "box", &["shell"], mins(30), &[], at(0));
+    let with = decide_at(&policy, &alice, "box", std::slice::from_ref(&grant), at(60));
+    assert!(!with.allowance().unwrap().shields().blocks_shell());
+    // `shell` is a shield of shell connections only.
+    let err = periscope_policy::validate_request(
+        &policy,
+        &alice,
+        "db",
+        &shields(&["shell"]),
+        mins(30),
+        "INC-4411: refund stuck",
+        at(0),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("shell"), "{err}");
+    assert!(
+        !decide_at(&policy, &alice, "db", &[], at(0))
+            .allowance()
+            .unwrap()
+            .shields()
+            .blocks_shell()
+    );
+}

@@ -426,6 +426,7 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     token: SecretString,
+    ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Client {
@@ -480,7 +481,19 @@ impl Client {
             http,
             base: target.url.clone(),
             token: target.token.clone(),
+            ca_file: target.ca_file.clone(),
         })
+    }
+
+    /// The token this client presents (for a WebSocket's handshake, which
+    /// does not go through reqwest).
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// The CA file to trust instead of the system's roots, if any.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// The gateway's base URL.
@@ -688,7 +701,7 @@ impl Client {
 }
 
 /// Reads the gateway's error body (`{"error": {...}}`) into a failure.
-fn api_error(status: StatusCode, bytes: &[u8]) -> CliError {
+pub(crate) fn api_error(status: StatusCode, bytes: &[u8]) -> CliError {
     let raw: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
     let parsed = raw.as_ref().and_then(|v| ErrorBody::deserialize(v).ok());
     let Some(ErrorBody { error }) = parsed else {

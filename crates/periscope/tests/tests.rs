@@ -63,5 +63,7 @@ mod proxy_memory;
 mod redact_cli;
 /// Recordings of PostgreSQL sessions: statements with masked samples, sealed, played, verified.
 mod sql_recordings;
+/// The interactive shell: `kind = "shell"` over the WebSocket and `periscope shell`.
+mod shell_pty;
 /// Single sign-on end to end with the dev OpenID Connect provider.
 mod sso;

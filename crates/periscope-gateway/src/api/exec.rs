@@ -229,7 +229,7 @@ pub(crate) async fn exec(
 /// The last frame: how the command ended, in words for the client.
 fn end_frame(outcome: &Outcome, exec: &ExecConfig) -> ExecFrame {
     let (message, hint) = match &outcome.reason {
-        EndReason::Exited | EndReason::ClientGone => (None, None),
+        EndReason::Exited | EndReason::ClientGone | EndReason::Idle => (None, None),
         EndReason::Timeout => (
             Some(format!(
                 "the command ran longer than the connection's timeout ({}) and was killed",

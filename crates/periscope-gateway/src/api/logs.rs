@@ -254,7 +254,7 @@ pub(crate) async fn logs(
 fn end_frame(done: &logs::LogsOutcome, limits: &Limits) -> ExecFrame {
     let outcome = &done.outcome;
     let (message, hint) = match &outcome.reason {
-        EndReason::Exited | EndReason::ClientGone => (None, None),
+        EndReason::Exited | EndReason::ClientGone | EndReason::Idle => (None, None),
         EndReason::Timeout => (
             Some(format!(
                 "the read lasted longer than the connection's timeout ({}) and was ended",

@@ -14,6 +14,7 @@ mod failure;
 mod handlers;
 mod logs;
 mod recordings;
+mod shell;
 mod sso;
 mod stream;
 
@@ -64,6 +65,7 @@ pub fn router(gateway: Gateway, pages: Router<Gateway>) -> Router {
         .route("/v1/connect", post(handlers::connect))
         .route("/v1/exec", post(exec::exec))
         .route("/v1/logs", post(logs::logs))
+        .route("/v1/shell", get(shell::shell))
         .route("/v1/recordings", get(recordings::list))
         .route("/v1/recordings/{id}", get(recordings::get))
         .route("/v1/policy/explain", get(handlers::explain))

@@ -151,13 +151,25 @@ impl Recording {
     /// Starts recording session `session` (its id names the file), titled
     /// `title` (e.g. the masked command line).
     pub fn begin(gateway: &Gateway, session: &str, title: String) -> Recording {
+        Self::begin_sized(gateway, session, title, 120, 40)
+    }
+
+    /// [`Recording::begin`] for a terminal of a known size (a shell: the
+    /// client's window at start), which players use for their screen.
+    pub fn begin_sized(
+        gateway: &Gateway,
+        session: &str,
+        title: String,
+        width: u16,
+        height: u16,
+    ) -> Recording {
         let config = gateway.config();
         let settings = &config.config.recordings;
         let started_at = gateway.now();
         let recorder = if settings.enabled && valid_id(session) {
             let header = CastHeader {
-                width: 120,
-                height: 40,
+                width,
+                height,
                 timestamp: started_at.unix_timestamp(),
                 title,
             };

@@ -314,6 +314,9 @@ pub enum ConnectionKind {
     /// Named log sources the gateway reads for the engineer (`periscope
     /// logs`): file globs, journal units or a command, masked as they stream.
     Logs,
+    /// An interactive shell on a PTY (`periscope shell`), its output masked
+    /// as it streams; always behind the `shell` shield.
+    Shell,
 }
 
 /// Default `discovery_interval`: once a day is enough to catch a newly
@@ -357,6 +360,33 @@ pub struct ExecConfig {
     /// The process group is killed once stdout and stderr together passed
     /// this many bytes (default 64 MiB).
     pub max_output: u64,
+}
+
+/// Default `timeout` of a shell connection: a debugging session, not a
+/// terminal left open for the day.
+pub const DEFAULT_SHELL_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default `idle_timeout` of a shell connection: a shell nobody types into
+/// or reads from for this long is ended.
+pub const DEFAULT_SHELL_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// What a `shell` connection runs: one program on a PTY, with an explicit
+/// environment (nothing inherited from the gateway), and its time limits.
+/// Access always needs a grant lifting the `shell` shield: a shell runs
+/// anything, so no argument pattern can vouch for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellConfig {
+    /// The program (an absolute path) and its arguments
+    /// (`["/bin/bash", "--noprofile", "--norc"]`).
+    pub command: Vec<String>,
+    /// Working directory of the shell (default: the gateway's own).
+    pub working_dir: Option<PathBuf>,
+    /// The shell's whole environment (`TERM`, `PATH`... only as listed).
+    pub env: BTreeMap<String, String>,
+    /// The shell is ended this long after it started (default 1 hour).
+    pub timeout: Duration,
+    /// The shell is ended after this long without input or output (default
+    /// 15 minutes).
+    pub idle_timeout: Duration,
 }
 
 /// Default `timeout` of a logs connection: how long one read or follow may
@@ -489,6 +519,8 @@ pub struct ConnectionConfig {
     pub exec: Option<ExecConfig>,
     /// What a `logs` connection reads; `Some` exactly when `kind` is `logs`.
     pub logs: Option<LogsConfig>,
+    /// What a `shell` connection runs; `Some` exactly when `kind` is `shell`.
+    pub shell: Option<ShellConfig>,
 }
 
 /// `[connection.data_policy]`: what a connection protects beyond the defaults.

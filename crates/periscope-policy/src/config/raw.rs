@@ -110,6 +110,8 @@ pub(crate) struct RawConnection {
     pub env: Option<S<BTreeMap<S<String>, S<String>>>>,
     pub timeout: Option<S<String>>,
     pub max_output: Option<S<i64>>,
+    // `kind = "shell"` only (with `command`, `working_dir`, `env`, `timeout`).
+    pub idle_timeout: Option<S<String>>,
     // `kind = "logs"` only (with `working_dir`, `env`, `timeout`, `max_output`).
     pub sources: Option<S<BTreeMap<S<String>, S<RawLogSource>>>>,
     pub journalctl: Option<S<String>>,

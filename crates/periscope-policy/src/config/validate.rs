@@ -275,6 +275,9 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
     if kind == ConnectionKind::Logs {
         return logs_connection(c, name, r);
     }
+    if kind == ConnectionKind::Shell {
+        return shell_connection(c, name, r);
+    }
     for (present, key) in [
         (c.sources.as_ref().map(|v| v.span()), "sources"),
         (c.journalctl.as_ref().map(|v| v.span()), "journalctl"),
@@ -302,6 +305,7 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
             );
         }
     }
+    refuse_idle_timeout(&c, "a postgres connection", r);
     let mut required = |value: Option<S<String>>, key: &str| -> String {
         match value {
             None => {
@@ -388,12 +392,117 @@ fn connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Connectio
         data_policy,
         exec: None,
         logs: None,
+        shell: None,
+    }
+}
+
+/// `idle_timeout`, a shell setting, refused on a connection of another kind.
+fn refuse_idle_timeout(c: &RawConnection, what: &str, r: &mut Reporter<'_>) {
+    if let Some(v) = &c.idle_timeout {
+        r.error(
+            v.span(),
+            format!("`idle_timeout` does not apply to {what} (it is a shell setting)"),
+        );
+    }
+}
+
+/// `kind = "shell"`: the PostgreSQL, exec-pattern and logs keys are refused,
+/// the command checked.
+fn shell_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
+    refuse_postgres_keys(&c, "a shell connection", r);
+    for (present, key, why) in [
+        (
+            c.allow.as_ref().map(|v| v.span()),
+            "allow",
+            "a shell runs anything: access is the `shell` shield, lifted by a grant",
+        ),
+        (
+            c.sensitive.as_ref().map(|v| v.span()),
+            "sensitive",
+            "a shell runs anything: access is the `shell` shield, lifted by a grant",
+        ),
+        (
+            c.max_output.as_ref().map(|v| v.span()),
+            "max_output",
+            "an interactive session is bounded by `timeout` and `idle_timeout`",
+        ),
+        (
+            c.sources.as_ref().map(|v| v.span()),
+            "sources",
+            "it is a logs setting",
+        ),
+        (
+            c.journalctl.as_ref().map(|v| v.span()),
+            "journalctl",
+            "it is a logs setting",
+        ),
+    ] {
+        if let Some(span) = present {
+            r.error(
+                span,
+                format!("`{key}` does not apply to a shell connection ({why})"),
+            );
+        }
+    }
+    let command: Vec<String> = match c.command {
+        None => {
+            r.error(
+                c.name.span(),
+                "a shell connection needs `command`, the shell and its arguments, such as \
+                 `[\"/bin/bash\", \"--noprofile\", \"--norc\"]`",
+            );
+            Vec::new()
+        }
+        Some(list) => program_and_args(list, "command", r),
+    };
+    let working_dir = working_dir(c.working_dir, r);
+    let env = process_env(c.env, r);
+    let timeout = run_timeout(c.timeout, DEFAULT_SHELL_TIMEOUT, r);
+    let idle_timeout = match &c.idle_timeout {
+        None => DEFAULT_SHELL_IDLE_TIMEOUT,
+        Some(text) => duration(
+            r,
+            text,
+            "idle_timeout",
+            Duration::from_secs(1),
+            MAX_EXEC_TIMEOUT,
+        )
+        .unwrap_or(DEFAULT_SHELL_IDLE_TIMEOUT),
+    };
+    let labels = labels(c.labels, r);
+    let data_policy = c.data_policy.map(|p| data_policy(p, r));
+    ConnectionConfig {
+        name,
+        kind: ConnectionKind::Shell,
+        host: String::new(),
+        port: 0,
+        database: String::new(),
+        user: String::new(),
+        password: None,
+        upstream_tls: UpstreamTls::default(),
+        upstream_ca_file: None,
+        client_tls: ClientTls::default(),
+        background_discovery: false,
+        discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
+        auto_tag: false,
+        labels,
+        data_policy,
+        exec: None,
+        logs: None,
+        shell: Some(ShellConfig {
+            command,
+            working_dir,
+            env,
+            timeout,
+            idle_timeout,
+        }),
     }
 }
 
 /// `kind = "exec"`: the PostgreSQL keys are refused, the command checked.
 fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
     refuse_postgres_keys(&c, "an exec connection", r);
+    refuse_idle_timeout(&c, "an exec connection", r);
     for (present, key) in [
         (c.sources.as_ref().map(|v| v.span()), "sources"),
         (c.journalctl.as_ref().map(|v| v.span()), "journalctl"),
@@ -474,6 +583,7 @@ fn exec_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             max_output,
         }),
         logs: None,
+        shell: None,
     }
 }
 
@@ -631,6 +741,7 @@ fn max_output(n: Option<S<i64>>, r: &mut Reporter<'_>) -> u64 {
 /// checked.
 fn logs_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> ConnectionConfig {
     refuse_postgres_keys(&c, "a logs connection", r);
+    refuse_idle_timeout(&c, "a logs connection", r);
     for (present, key) in [
         (c.command.as_ref().map(|v| v.span()), "command"),
         (c.allow.as_ref().map(|v| v.span()), "allow"),
@@ -711,6 +822,7 @@ fn logs_connection(c: RawConnection, name: String, r: &mut Reporter<'_>) -> Conn
             timeout,
             max_output,
         }),
+        shell: None,
     }
 }
 

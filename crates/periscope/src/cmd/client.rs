@@ -5,7 +5,9 @@
 
 use std::process::ExitCode;
 
-use super::{account, admin, audit, connections, discover, exec, grants, logs, policy, recordings};
+use super::{
+    account, admin, audit, connections, discover, exec, grants, logs, policy, recordings, shell,
+};
 use crate::client::{self, CliError, Client, ConnArgs};
 
 /// Commands that talk to a gateway (or, for `audit verify --file`, to nothing).
@@ -25,6 +27,9 @@ pub enum ClientCommand {
     Exec(exec::ExecArgs),
     /// Read or follow a log source of a logs connection; lines come back masked.
     Logs(logs::LogsArgs),
+    /// Open the interactive shell of a shell connection (needs a grant
+    /// lifting `shell`); its output comes back masked.
+    Shell(shell::ShellArgs),
     /// List the recordings of exec sessions, and play one back.
     Recordings(recordings::RecordingsArgs),
     /// Ask for a grant lifting shields on a connection for a while.
@@ -61,6 +66,7 @@ impl ClientCommand {
             ClientCommand::Connect(a) => &a.conn,
             ClientCommand::Exec(a) => &a.conn,
             ClientCommand::Logs(a) => &a.conn,
+            ClientCommand::Shell(a) => &a.conn,
             ClientCommand::Recordings(a) => &a.conn,
             ClientCommand::Request(a) => &a.conn,
             ClientCommand::Requests(a) => &a.conn,
@@ -112,6 +118,7 @@ fn dispatch(command: ClientCommand) -> anyhow::Result<ExitCode> {
                     ClientCommand::Connect(a) => connections::connect(&api, a).await,
                     ClientCommand::Exec(a) => exec::exec(&api, a).await,
                     ClientCommand::Logs(a) => logs::logs(&api, a).await,
+                    ClientCommand::Shell(a) => shell::shell(&api, a).await,
                     ClientCommand::Recordings(a) => recordings::run(&api, a).await,
                     ClientCommand::Request(a) => grants::request(&api, a).await,
                     ClientCommand::Requests(a) => grants::requests(&api, a).await,

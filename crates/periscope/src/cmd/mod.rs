@@ -14,5 +14,6 @@ pub mod output;
 pub mod policy;
 pub mod recordings;
 pub mod redact;
+pub mod shell;
 pub mod sso_login;
 pub mod up;
