@@ -489,7 +489,16 @@ mod tests {
             columns.contains(&("seq".into(), "INTEGER".into(), 1)),
             "seq is the rowid: {columns:?}"
         );
-        assert_eq!(indexes, ["audit_events_by_actor", "audit_events_by_time"]);
+        // Schema 3's two indexes, and migration 6's partial index of a
+        // session's non-statement events.
+        assert_eq!(
+            indexes,
+            [
+                "audit_events_by_actor",
+                "audit_events_by_session",
+                "audit_events_by_time"
+            ]
+        );
         let tail = store.audit_tail(100).await.unwrap();
         assert_eq!(tail, written);
         assert_eq!(

@@ -19,6 +19,8 @@ mod cli_verify;
 mod client_matrix;
 /// The web console in a real browser (Chromium) and over plain HTTPS.
 mod console;
+/// Administration in the browser: identities, tokens, configuration, reload.
+mod console_admin;
 /// Query from the browser: masked cells, refusals with their hint, the audit trail.
 mod console_query;
 /// Live sessions in the console: ending one, its timeline and recording.
@@ -61,9 +63,9 @@ mod proxy_masking;
 mod proxy_memory;
 /// `periscope redact` end to end.
 mod redact_cli;
-/// Recordings of PostgreSQL sessions: statements with masked samples, sealed, played, verified.
-mod sql_recordings;
 /// The interactive shell: `kind = "shell"` over the WebSocket and `periscope shell`.
 mod shell_pty;
+/// Recordings of PostgreSQL sessions: statements with masked samples, sealed, played, verified.
+mod sql_recordings;
 /// Single sign-on end to end with the dev OpenID Connect provider.
 mod sso;

@@ -193,8 +193,25 @@ pub(crate) async fn create_token(
     Path(name): Path<String>,
     body: Option<Json<api::CreateToken>>,
 ) -> Result<Response, Failure> {
-    require_admin(&gateway, &caller)?;
-    let body = body.map(|b| b.0).unwrap_or_default();
+    let created = mint_api_token(
+        &gateway,
+        &caller,
+        &name,
+        body.map(|b| b.0).unwrap_or_default(),
+    )
+    .await?;
+    Ok(json_ok(StatusCode::CREATED, &created))
+}
+
+/// Mints an API token for `name` (administrators only), audited as
+/// `token.create`: the API's and the console's one way to do it.
+pub(crate) async fn mint_api_token(
+    gateway: &Gateway,
+    caller: &Caller,
+    name: &str,
+    body: api::CreateToken,
+) -> Result<api::CreatedToken, Failure> {
+    require_admin(gateway, caller)?;
     let now = gateway.now();
     let expires_at = match body.expires_in.as_deref() {
         None => None,
@@ -209,7 +226,7 @@ pub(crate) async fn create_token(
         }
     };
     let minted = gateway.hasher().mint(
-        &name,
+        name,
         TokenScope::Api,
         body.description.clone().unwrap_or_default(),
         gateway.clock().audit_now(),
@@ -232,15 +249,12 @@ pub(crate) async fn create_token(
         .store()
         .create_token(minted.record, vec![draft])
         .await
-        .map_err(identity_not_found(&name))?;
+        .map_err(identity_not_found(name))?;
     gateway.count_audit(1, started);
-    Ok(json_ok(
-        StatusCode::CREATED,
-        &api::CreatedToken {
-            token: minted.token.to_string(),
-            summary: convert::token(&summary),
-        },
-    ))
+    Ok(api::CreatedToken {
+        token: minted.token.to_string(),
+        summary: convert::token(&summary),
+    })
 }
 
 pub(crate) async fn list_tokens(
@@ -356,4 +370,84 @@ pub(crate) async fn advance_clock(
     gateway.audit(draft).await?;
     gateway.sweep().await?;
     Ok(axum::Json(api::ClockNow { now }))
+}
+
+/// The admin API's handlers as the console calls them: one path, the same
+/// checks, refusals and audit as `/v1/admin/...` and `periscope admin`.
+pub(crate) async fn admin_list_users(
+    gateway: &Gateway,
+    caller: &Caller,
+) -> Result<Vec<api::Identity>, Failure> {
+    list_users(State(gateway.clone()), Extension(caller.clone()))
+        .await
+        .map(|j| j.0)
+}
+
+/// See [`admin_list_users`].
+pub(crate) async fn admin_create_user(
+    gateway: &Gateway,
+    caller: &Caller,
+    body: api::CreateIdentity,
+) -> Result<(), Failure> {
+    create_user(
+        State(gateway.clone()),
+        Extension(caller.clone()),
+        Json(body),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// See [`admin_list_users`].
+pub(crate) async fn admin_update_user(
+    gateway: &Gateway,
+    caller: &Caller,
+    name: &str,
+    body: api::UpdateIdentity,
+) -> Result<(), Failure> {
+    update_user(
+        State(gateway.clone()),
+        Extension(caller.clone()),
+        Path(name.to_string()),
+        Json(body),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// See [`admin_list_users`].
+pub(crate) async fn admin_list_tokens(
+    gateway: &Gateway,
+    caller: &Caller,
+    name: &str,
+) -> Result<Vec<api::TokenSummary>, Failure> {
+    list_tokens(
+        State(gateway.clone()),
+        Extension(caller.clone()),
+        Path(name.to_string()),
+    )
+    .await
+    .map(|j| j.0)
+}
+
+/// See [`admin_list_users`]; answers the token's identity.
+pub(crate) async fn admin_revoke_token(
+    gateway: &Gateway,
+    caller: &Caller,
+    id: &str,
+) -> Result<String, Failure> {
+    revoke_token(
+        State(gateway.clone()),
+        Extension(caller.clone()),
+        Path(id.to_string()),
+    )
+    .await
+    .map(|j| j.0.identity)
+}
+
+/// See [`admin_list_users`]; answers what the reload changed.
+pub(crate) async fn admin_reload(gateway: &Gateway, caller: &Caller) -> Result<String, Failure> {
+    reload(State(gateway.clone()), Extension(caller.clone()))
+        .await
+        .map(|j| j.0.message)
 }

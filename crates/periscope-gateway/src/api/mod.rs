@@ -32,7 +32,10 @@ use crate::gateway::Gateway;
 use crate::identity::random_bytes;
 pub use failure::Failure;
 
-pub(crate) use admin::disabled_notice;
+pub(crate) use admin::{
+    admin_create_user, admin_list_tokens, admin_list_users, admin_reload, admin_revoke_token,
+    admin_update_user, disabled_notice, mint_api_token as admin_create_token,
+};
 
 /// The handler of `POST /v1/exec`, for the MCP server's `exec` tool, which
 /// runs commands through the very same path.

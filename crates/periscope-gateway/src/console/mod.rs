@@ -23,6 +23,7 @@
 //!   from the `hx-headers` of `<body>`); a POST without it is refused with
 //!   403 before anything else happens.
 
+mod admin;
 mod assets;
 mod audit;
 mod consent;
@@ -88,6 +89,15 @@ pub(crate) fn routes() -> Router<Gateway> {
         .route("/sessions/{id}/end", post(session::end))
         .route("/discovery", get(discovery::page))
         .route("/static/{file}", get(assets::serve))
+        .route("/admin", get(admin::page))
+        .route("/admin/identities", post(admin::add))
+        .route(
+            "/admin/identities/{name}",
+            get(admin::identity).post(admin::change),
+        )
+        .route("/admin/identities/{name}/tokens", post(admin::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/reload", post(admin::reload))
         .route(
             crate::oauth::AUTHORIZE_PATH,
             get(consent::page).post(consent::answer),

@@ -115,6 +115,7 @@ pub(crate) fn page(
                             @if v.admin {
                                 (nav_item("/audit", "audit", "Audit"))
                                 (nav_item("/discovery", "discovery", "Discovery"))
+                                (nav_item("/admin", "admin", "Admin"))
                             }
                         }
                         form.signout method="post" action="/signout" {
