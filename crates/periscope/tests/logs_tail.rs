@@ -254,6 +254,29 @@ async fn log_sources_are_read_masked_filtered_and_audited() {
     assert_masked(&text);
     // The grep pattern holding an address is audited masked.
     assert!(text.contains(r#""grep":"[email]""#), "{text}");
+
+    // Every read is recorded as its reader saw it, masked, and sealed
+    // before its end event.
+    let first_session = first["details"]["session"].as_str().unwrap();
+    let seals = audit(&w.admin, "action=recording.sealed").await;
+    let seal = seals
+        .iter()
+        .find(|e| e["details"]["session"] == first_session)
+        .unwrap_or_else(|| panic!("the first read's seal: {seals:?}"));
+    assert!(
+        seal["seq"].as_u64() < first["seq"].as_u64(),
+        "sealed before logs.end"
+    );
+    let id = seal["details"]["recording"].as_str().unwrap();
+    let cast = w.dev.get(&format!("/v1/recordings/{id}")).await.unwrap();
+    assert_eq!(cast.status, 200, "{}", cast.body);
+    assert!(
+        cast.body.contains("periscope logs app web")
+            && cast.body.contains("order 1 by [email] paid with [card]"),
+        "{}",
+        cast.body
+    );
+    assert_masked(&cast.body);
 }
 
 /// The lines a running CLI prints, as they come.

@@ -220,8 +220,25 @@ pub(crate) async fn logs(
     let (end_tx, end_rx) = oneshot::channel::<ExecFrame>();
     let source_owned = source_name.to_string();
     let session_id = session.clone();
+    let title = format!(
+        "periscope logs {} {source_name}{}{}",
+        conn.name,
+        if body.follow { " --follow" } else { "" },
+        grep_masked
+            .as_deref()
+            .map(|g| format!(" --grep {g}"))
+            .unwrap_or_default()
+    );
+    let recording = crate::recordings::Recording::begin(&gateway, &session, title);
     tokio::spawn(async move {
-        let done = logs::run(started, &masker, filter, out_tx, cut_rx, limits).await;
+        // As for exec: the recorder sits between the read and the client,
+        // never waiting for the disk; sealed before `logs.end`.
+        let (run_tx, relay) = recording.relay(out_tx, OUTPUT_QUEUE);
+        let (done, recording) = tokio::join!(
+            logs::run(started, &masker, filter, run_tx, cut_rx, limits),
+            relay
+        );
+        recording.seal(&sink).await;
         let outcome = &done.outcome;
         let mut counts = MaskCounts::default();
         counts.merge_entities(&outcome.masked);
