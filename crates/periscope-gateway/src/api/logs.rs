@@ -20,7 +20,7 @@
 //!   Counts only, never a line.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, State};
@@ -36,11 +36,9 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{Admitted, StreamCut, admit, ndjson_response};
-use crate::audit_sink::{GatewaySink, SessionContext};
+use super::stream::{Admitted, Opened, Opener, StreamCut, admit, ndjson_response};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
-use crate::sessions::NewSession;
 
 /// Output pieces buffered between the source and the client; beyond this
 /// the source is not read (back-pressure).
@@ -137,41 +135,19 @@ pub(crate) async fn logs(
         .grep
         .as_deref()
         .map(|g| masker.mask_str(g).text.into_owned());
-    let identity = caller.name().to_string();
-    let grants: Vec<String> = allowance
-        .shields()
-        .grant_ids()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let sink = GatewaySink::new(SessionContext {
-        gateway: gateway.clone(),
-        identity: identity.clone(),
-        connection: conn.name.clone(),
+    let Opened {
+        sink,
+        guard,
+        session,
+        grants,
+    } = Opener {
+        gateway: &gateway,
+        caller: &caller,
         client_addr,
-        application_name: Some("periscope logs".into()),
         agent: agent.map(|a| a.0),
-        client_tls: true,
-        credential: "api_token",
-        token_id: caller.token_id.clone(),
-        roles: allowance
-            .role_names()
-            .iter()
-            .map(|r| r.to_string())
-            .collect(),
-        grants: grants.clone(),
-        allowance: allowance.clone(),
-        bus: Mutex::new(Some(bus)),
-    });
-    let guard = gateway.sessions().register(NewSession {
-        identity: identity.clone(),
-        connection: conn.name.clone(),
-        grants: grants.clone(),
-        client_addr,
-        application_name: Some("periscope logs".into()),
-        started_at: gateway.now(),
-    });
-    let session = guard.id().to_string();
+        application: "periscope logs",
+    }
+    .open(&conn.name, &allowance, bus);
     let mut draft = sink.draft(actions::LOGS_START).with_details(json!({
         "session": session,
         "via": "api",

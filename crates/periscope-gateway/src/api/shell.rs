@@ -26,7 +26,7 @@
 //!   `shell.end`, which precedes the `end` frame.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -46,11 +46,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{Admitted, StreamCut, admit};
-use crate::audit_sink::{GatewaySink, SessionContext};
+use super::stream::{Admitted, Opened, Opener, StreamCut, admit};
+use crate::audit_sink::GatewaySink;
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
-use crate::sessions::NewSession;
 
 /// Output pieces buffered between the terminal and the client.
 const OUTPUT_QUEUE: usize = 16;
@@ -133,40 +132,19 @@ pub(crate) async fn shell(
         Failure::bad_request(format!("`GET /v1/shell` is a WebSocket: {e}"))
             .with_hint("open it with `periscope shell CONNECTION`, or any WebSocket client")
     })?;
-    let grants: Vec<String> = allowance
-        .shields()
-        .grant_ids()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let sink = GatewaySink::new(SessionContext {
-        gateway: gateway.clone(),
-        identity: identity.clone(),
-        connection: conn.name.clone(),
+    let Opened {
+        sink,
+        guard,
+        session,
+        grants,
+    } = Opener {
+        gateway: &gateway,
+        caller: &caller,
         client_addr,
-        application_name: Some("periscope shell".into()),
-        client_tls: true,
-        credential: "api_token",
-        token_id: caller.token_id.clone(),
-        roles: allowance
-            .role_names()
-            .iter()
-            .map(|r| r.to_string())
-            .collect(),
-        grants: grants.clone(),
-        allowance: allowance.clone(),
-        bus: Mutex::new(Some(bus)),
         agent: agent.map(|a| a.0),
-    });
-    let guard = gateway.sessions().register(NewSession {
-        identity: identity.clone(),
-        connection: conn.name.clone(),
-        grants: grants.clone(),
-        client_addr,
-        application_name: Some("periscope shell".into()),
-        started_at: gateway.now(),
-    });
-    let session = guard.id().to_string();
+        application: "periscope shell",
+    }
+    .open(&conn.name, &allowance, bus);
     let mut draft = sink.draft(actions::SHELL_START).with_details(json!({
         "session": session,
         "via": "api",

@@ -19,7 +19,9 @@ use periscope_shield::grants::{CutNotice, SessionCut};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::Failure;
+use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::gateway::{Caller, Gateway};
+use crate::sessions::{NewSession, SessionGuard};
 
 /// A streaming request the policy let through.
 pub(super) struct Admitted {
@@ -30,6 +32,83 @@ pub(super) struct Admitted {
     pub(super) allowance: Allowance,
     /// The connection, as configured now.
     pub(super) conn: ConnectionConfig,
+}
+
+/// Who opens a command-plane stream (exec, logs, shell), and from where.
+pub(super) struct Opener<'a> {
+    pub(super) gateway: &'a Gateway,
+    pub(super) caller: &'a Caller,
+    pub(super) client_addr: std::net::SocketAddr,
+    /// The agent acting for the caller (an MCP client), when one is.
+    pub(super) agent: Option<crate::agent::Agent>,
+    /// What the registry and the audit call the client (`periscope exec`).
+    pub(super) application: &'static str,
+}
+
+/// A stream's session, opened: its audit sink (every event carrying the
+/// identity, the connection, the grants and the agent) and its entry in the
+/// session registry, held until the start event is durable and the sink
+/// keeps it.
+pub(super) struct Opened {
+    pub(super) sink: GatewaySink,
+    pub(super) guard: SessionGuard,
+    /// The session's id.
+    pub(super) session: String,
+    /// The grants it runs under.
+    pub(super) grants: Vec<String>,
+}
+
+impl Opener<'_> {
+    /// Opens the session of a stream on `connection` under `allowance`,
+    /// listening to `bus` for the end of its grants.
+    pub(super) fn open(
+        self,
+        connection: &str,
+        allowance: &Allowance,
+        bus: broadcast::Receiver<GrantEvent>,
+    ) -> Opened {
+        let grants: Vec<String> = allowance
+            .shields()
+            .grant_ids()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let identity = self.caller.name().to_string();
+        let sink = GatewaySink::new(SessionContext {
+            gateway: self.gateway.clone(),
+            identity: identity.clone(),
+            connection: connection.to_string(),
+            client_addr: self.client_addr,
+            application_name: Some(self.application.into()),
+            agent: self.agent,
+            client_tls: true,
+            credential: "api_token",
+            token_id: self.caller.token_id.clone(),
+            roles: allowance
+                .role_names()
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+            grants: grants.clone(),
+            allowance: allowance.clone(),
+            bus: Mutex::new(Some(bus)),
+        });
+        let guard = self.gateway.sessions().register(NewSession {
+            identity,
+            connection: connection.to_string(),
+            grants: grants.clone(),
+            client_addr: self.client_addr,
+            application_name: Some(self.application.into()),
+            started_at: self.gateway.now(),
+        });
+        let session = guard.id().to_string();
+        Opened {
+            sink,
+            guard,
+            session,
+            grants,
+        }
+    }
 }
 
 /// The policy's decision for `caller` on `connection` (`purpose` names the
