@@ -37,13 +37,15 @@ use periscope_audit::actions;
 use periscope_exec::command::{self, Permit};
 use periscope_exec::run::{EndReason, Limits, Outcome, Output};
 use periscope_policy::{ConnectionKind, ExecConfig};
-use periscope_shield::masking::{MaskCounts, session_masker};
+use periscope_shield::masking::session_masker;
 use periscope_shield::record::AuditSink;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{Admitted, Opened, Opener, StreamCut, admit, ndjson_response};
+use super::stream::{
+    Admitted, Opened, Opener, StreamCut, admit, end_details_with, ndjson_response,
+};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
 
@@ -177,22 +179,14 @@ pub(crate) async fn exec(
         );
         recording.seal(&sink).await;
         let end = end_frame(&outcome, &exec);
-        let mut counts = MaskCounts::default();
-        counts.merge_entities(&outcome.masked);
-        let draft = sink.draft(actions::EXEC_END).with_details(json!({
-            "session": session,
-            "reason": outcome.reason.code(),
-            "exit_code": outcome.exit_code,
-            "signal": outcome.signal,
-            "stdout_bytes": outcome.stdout_bytes,
-            "stderr_bytes": outcome.stderr_bytes,
-            "masked": counts.to_json(),
-            "duration_ms": outcome.duration.as_millis() as u64,
-            "message": match &outcome.reason {
-                EndReason::Cut(n) => Some(n.message.clone()),
-                _ => None,
-            },
-        }));
+        let draft = sink.draft(actions::EXEC_END).with_details(end_details_with(
+            &session,
+            &outcome,
+            json!({
+                "stdout_bytes": outcome.stdout_bytes,
+                "stderr_bytes": outcome.stderr_bytes,
+            }),
+        ));
         if let Err(e) = sink.submit(draft).await {
             tracing::error!(error = %e, "a command's end was not recorded");
         }

@@ -30,13 +30,15 @@ use periscope_audit::actions;
 use periscope_exec::logs::{self, filter::LineFilter};
 use periscope_exec::run::{EndReason, Limits, Output};
 use periscope_policy::{ConnectionKind, LogsConfig};
-use periscope_shield::masking::{MaskCounts, session_masker};
+use periscope_shield::masking::session_masker;
 use periscope_shield::record::AuditSink;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{Admitted, Opened, Opener, StreamCut, admit, ndjson_response};
+use super::stream::{
+    Admitted, Opened, Opener, StreamCut, admit, end_details_with, ndjson_response,
+};
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
 
@@ -216,24 +218,16 @@ pub(crate) async fn logs(
         );
         recording.seal(&sink).await;
         let outcome = &done.outcome;
-        let mut counts = MaskCounts::default();
-        counts.merge_entities(&outcome.masked);
-        let draft = sink.draft(actions::LOGS_END).with_details(json!({
-            "session": session,
-            "source": source_owned,
-            "reason": outcome.reason.code(),
-            "exit_code": outcome.exit_code,
-            "signal": outcome.signal,
-            "bytes": outcome.stdout_bytes,
-            "stderr_bytes": outcome.stderr_bytes,
-            "lines": done.lines,
-            "masked": counts.to_json(),
-            "duration_ms": outcome.duration.as_millis() as u64,
-            "message": match &outcome.reason {
-                EndReason::Cut(n) => Some(n.message.clone()),
-                _ => None,
-            },
-        }));
+        let draft = sink.draft(actions::LOGS_END).with_details(end_details_with(
+            &session,
+            outcome,
+            json!({
+                "source": source_owned,
+                "bytes": outcome.stdout_bytes,
+                "stderr_bytes": outcome.stderr_bytes,
+                "lines": done.lines,
+            }),
+        ));
         if let Err(e) = sink.submit(draft).await {
             tracing::error!(error = %e, "a log read's end was not recorded");
         }

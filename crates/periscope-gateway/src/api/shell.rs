@@ -39,14 +39,14 @@ use periscope_exec::pty::WindowSize;
 use periscope_exec::run::{EndReason, Outcome, Output};
 use periscope_exec::shell::{Input, ShellLimits, ShellSignal};
 use periscope_policy::{ConnectionKind, ShellConfig, Shield};
-use periscope_shield::masking::{MaskCounts, session_masker};
+use periscope_shield::masking::session_masker;
 use periscope_shield::record::AuditSink;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{Admitted, Opened, Opener, StreamCut, admit};
+use super::stream::{Admitted, Opened, Opener, StreamCut, admit, end_details_with};
 use crate::audit_sink::GatewaySink;
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -305,21 +305,15 @@ async fn serve(mut socket: WebSocket, started: Started, masker: periscope_redact
         );
         recording.seal(&sink).await;
         let end = end_frame(&outcome, &shell_config);
-        let mut counts = MaskCounts::default();
-        counts.merge_entities(&outcome.masked);
-        let draft = sink.draft(actions::SHELL_END).with_details(json!({
-            "session": session_id,
-            "reason": outcome.reason.code(),
-            "exit_code": outcome.exit_code,
-            "signal": outcome.signal,
-            "output_bytes": outcome.stdout_bytes,
-            "masked": counts.to_json(),
-            "duration_ms": outcome.duration.as_millis() as u64,
-            "message": match &outcome.reason {
-                EndReason::Cut(n) => Some(n.message.clone()),
-                _ => None,
-            },
-        }));
+        let draft = sink
+            .draft(actions::SHELL_END)
+            .with_details(end_details_with(
+                &session_id,
+                &outcome,
+                json!({
+                    "output_bytes": outcome.stdout_bytes,
+                }),
+            ));
         if let Err(e) = sink.submit(draft).await {
             tracing::error!(error = %e, "a shell's end was not recorded");
         }

@@ -12,10 +12,11 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame};
-use periscope_exec::run::Output;
+use periscope_exec::run::{EndReason, Outcome, Output};
 use periscope_policy::{Allowance, ConnectionConfig};
 use periscope_shield::grants::GrantEvent;
 use periscope_shield::grants::{CutNotice, SessionCut};
+use periscope_shield::masking::MaskCounts;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::Failure;
@@ -246,4 +247,38 @@ pub(super) fn ndjson_response(
         HeaderValue::from_static(EXEC_CONTENT_TYPE),
     );
     response
+}
+
+/// The details every stream's end event shares (`exec.end`, `logs.end`,
+/// `shell.end`): the session, why it ended, the exit, the masked counts per
+/// entity, the duration and, when the gateway cut it, why; each kind adds
+/// its own byte counts.
+pub(super) fn end_details(session: &str, outcome: &Outcome) -> serde_json::Value {
+    let mut counts = MaskCounts::default();
+    counts.merge_entities(&outcome.masked);
+    serde_json::json!({
+        "session": session,
+        "reason": outcome.reason.code(),
+        "exit_code": outcome.exit_code,
+        "signal": outcome.signal,
+        "masked": counts.to_json(),
+        "duration_ms": u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+        "message": match &outcome.reason {
+            EndReason::Cut(n) => Some(n.message.clone()),
+            _ => None,
+        },
+    })
+}
+
+/// [`end_details`] with a kind's own fields added.
+pub(super) fn end_details_with(
+    session: &str,
+    outcome: &Outcome,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut details = end_details(session, outcome);
+    if let (Some(map), serde_json::Value::Object(extra)) = (details.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    details
 }
