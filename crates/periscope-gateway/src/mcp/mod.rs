@@ -172,7 +172,10 @@ async fn authenticate(
     );
     let token = match bearer(request.headers()) {
         Ok(t) => t,
-        Err(message) => return unauthorized(Failure::unauthorized(message), &challenge),
+        Err(message) => {
+            let response = unauthorized(Failure::unauthorized(message), &challenge);
+            return after_reading(request, response).await;
+        }
     };
     match gateway
         .authenticate_api(token.as_deref().map(String::as_str), client, &request_id)
@@ -180,12 +183,13 @@ async fn authenticate(
     {
         Ok(caller) => {
             let Some(token) = token else {
-                return unauthorized(
+                let response = unauthorized(
                     Failure::unauthorized(
                         "an MCP client must send `Authorization: Bearer <token>`",
                     ),
                     &challenge,
                 );
+                return after_reading(request, response).await;
             };
             request.extensions_mut().insert(McpCaller {
                 caller,
@@ -193,15 +197,34 @@ async fn authenticate(
             });
             next.run(request).await
         }
-        Err(crate::identity::AuthFailure::Unavailable(e)) => Failure::from(e).into_response(),
+        Err(crate::identity::AuthFailure::Unavailable(e)) => {
+            after_reading(request, Failure::from(e).into_response()).await
+        }
         Err(e) => {
             let failure = Failure::from(e).with_hint(
-                "give the MCP client your gateway API token as `Authorization: Bearer <token>` \
-                 (docs/mcp.md)",
+                "sign in with OAuth (leave the header out) or give the MCP client your gateway \
+                 API token as `Authorization: Bearer <token>` (docs/mcp.md)",
             );
-            unauthorized(failure, &challenge)
+            after_reading(request, unauthorized(failure, &challenge)).await
         }
     }
+}
+
+/// Answers a refused request only after reading its body (at most
+/// [`MAX_REQUEST_BYTES`]), so the connection stays usable: a client that
+/// sends its next request on it (an MCP client fetching the metadata the
+/// 401 points at) would otherwise race the server closing a connection
+/// whose body was left unread. A larger body gets `Connection: close`.
+async fn after_reading(request: Request, mut response: Response) -> Response {
+    if axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES)
+        .await
+        .is_err()
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn unauthorized(failure: Failure, challenge: &str) -> Response {
