@@ -44,7 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
 use super::stream::{
-    Admitted, Opened, Opener, StreamCut, admit, end_details_with, ndjson_response,
+    Admitted, Opener, StreamCut, StreamSession, admit, end_details_with, ndjson_response,
 };
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -107,40 +107,29 @@ pub(crate) async fn exec(
             );
         }
     };
-    let Opened {
-        sink,
-        guard,
-        session,
-        grants,
-    } = Opener {
+    let StreamSession { sink, session } = Opener {
         gateway: &gateway,
         caller: &caller,
         client_addr,
         agent: agent.map(|a| a.0),
         application: "periscope exec",
     }
-    .open(&conn.name, &allowance, bus);
-    let mut draft = sink.draft(actions::EXEC_START).with_details(json!({
-        "session": session,
-        "via": "api",
-        "client_addr": client_addr.to_string(),
-        "token_id": caller.token_id,
-        "args": args_masked,
-        "pattern": permit.pattern().to_string(),
-        "lifted_by": match &permit {
-            Permit::Lifted { grant_id, .. } => Some(grant_id.clone()),
-            Permit::Allowed { .. } => None,
-        },
-        "grants": grants,
-    }));
-    for g in &grants {
-        draft = draft.with_grant(g.clone());
-    }
-    // Durable before the process starts.
-    sink.submit(draft)
-        .await
-        .map_err(|e| Failure::unavailable(format!("{e}; the command was not started")))?;
-    sink.keep(guard);
+    .start(
+        &conn.name,
+        &allowance,
+        bus,
+        actions::EXEC_START,
+        json!({
+            "args": args_masked,
+            "pattern": permit.pattern().to_string(),
+            "lifted_by": match &permit {
+                Permit::Lifted { grant_id, .. } => Some(grant_id.clone()),
+                Permit::Allowed { .. } => None,
+            },
+        }),
+        "the command was not started",
+    )
+    .await?;
     let process = match periscope_exec::process::spawn(&exec, &body.args) {
         Ok(p) => p,
         Err(e) => {

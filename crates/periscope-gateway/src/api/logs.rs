@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
 use super::stream::{
-    Admitted, Opened, Opener, StreamCut, admit, end_details_with, ndjson_response,
+    Admitted, Opener, StreamCut, StreamSession, admit, end_details_with, ndjson_response,
 };
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -137,39 +137,28 @@ pub(crate) async fn logs(
         .grep
         .as_deref()
         .map(|g| masker.mask_str(g).text.into_owned());
-    let Opened {
-        sink,
-        guard,
-        session,
-        grants,
-    } = Opener {
+    let StreamSession { sink, session } = Opener {
         gateway: &gateway,
         caller: &caller,
         client_addr,
         agent: agent.map(|a| a.0),
         application: "periscope logs",
     }
-    .open(&conn.name, &allowance, bus);
-    let mut draft = sink.draft(actions::LOGS_START).with_details(json!({
-        "session": session,
-        "via": "api",
-        "client_addr": client_addr.to_string(),
-        "token_id": caller.token_id,
-        "source": source_name,
-        "source_kind": source.kind(),
-        "follow": body.follow,
-        "since": body.since,
-        "grep": grep_masked,
-        "grants": grants,
-    }));
-    for g in &grants {
-        draft = draft.with_grant(g.clone());
-    }
-    // Durable before the source is read.
-    sink.submit(draft)
-        .await
-        .map_err(|e| Failure::unavailable(format!("{e}; the log source was not read")))?;
-    sink.keep(guard);
+    .start(
+        &conn.name,
+        &allowance,
+        bus,
+        actions::LOGS_START,
+        json!({
+            "source": source_name,
+            "source_kind": source.kind(),
+            "follow": body.follow,
+            "since": body.since,
+            "grep": grep_masked,
+        }),
+        "the log source was not read",
+    )
+    .await?;
     let (cut, cut_rx) = StreamCut::new();
     sink.session_started(Arc::new(cut));
     let (out_tx, out_rx) = mpsc::channel::<Output>(OUTPUT_QUEUE);

@@ -46,7 +46,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
-use super::stream::{Admitted, Opened, Opener, StreamCut, admit, end_details_with};
+use super::stream::{Admitted, Opener, StreamCut, StreamSession, admit, end_details_with};
 use crate::audit_sink::GatewaySink;
 use crate::client_addr::ClientAddr;
 use crate::gateway::{Caller, Gateway};
@@ -132,38 +132,27 @@ pub(crate) async fn shell(
         Failure::bad_request(format!("`GET /v1/shell` is a WebSocket: {e}"))
             .with_hint("open it with `periscope shell CONNECTION`, or any WebSocket client")
     })?;
-    let Opened {
-        sink,
-        guard,
-        session,
-        grants,
-    } = Opener {
+    let StreamSession { sink, session } = Opener {
         gateway: &gateway,
         caller: &caller,
         client_addr,
         agent: agent.map(|a| a.0),
         application: "periscope shell",
     }
-    .open(&conn.name, &allowance, bus);
-    let mut draft = sink.draft(actions::SHELL_START).with_details(json!({
-        "session": session,
-        "via": "api",
-        "client_addr": client_addr.to_string(),
-        "token_id": caller.token_id,
-        "command": shell_config.command.first(),
-        "lifted_by": lift.grant_id,
-        "cols": size.cols,
-        "rows": size.rows,
-        "grants": grants,
-    }));
-    for g in &grants {
-        draft = draft.with_grant(g.clone());
-    }
-    // Durable before the shell starts.
-    sink.submit(draft)
-        .await
-        .map_err(|e| Failure::unavailable(format!("{e}; the shell was not started")))?;
-    sink.keep(guard);
+    .start(
+        &conn.name,
+        &allowance,
+        bus,
+        actions::SHELL_START,
+        json!({
+            "command": shell_config.command.first(),
+            "lifted_by": lift.grant_id,
+            "cols": size.cols,
+            "rows": size.rows,
+        }),
+        "the shell was not started",
+    )
+    .await?;
     let masker = session_masker(&allowance, Some(gateway.mask_token_key()));
     let title = format!("periscope shell {} (masked)", conn.name);
     let started = Started {

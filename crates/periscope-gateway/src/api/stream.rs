@@ -12,17 +12,19 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use periscope_api::{EXEC_CONTENT_TYPE, ExecFrame};
+use periscope_audit::actions::Action;
 use periscope_exec::run::{EndReason, Outcome, Output};
 use periscope_policy::{Allowance, ConnectionConfig};
 use periscope_shield::grants::GrantEvent;
 use periscope_shield::grants::{CutNotice, SessionCut};
 use periscope_shield::masking::MaskCounts;
+use periscope_shield::record::AuditSink;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::Failure;
 use crate::audit_sink::{GatewaySink, SessionContext};
 use crate::gateway::{Caller, Gateway};
-use crate::sessions::{NewSession, SessionGuard};
+use crate::sessions::NewSession;
 
 /// A streaming request the policy let through.
 pub(super) struct Admitted {
@@ -46,28 +48,31 @@ pub(super) struct Opener<'a> {
     pub(super) application: &'static str,
 }
 
-/// A stream's session, opened: its audit sink (every event carrying the
-/// identity, the connection, the grants and the agent) and its entry in the
-/// session registry, held until the start event is durable and the sink
-/// keeps it.
-pub(super) struct Opened {
+/// A stream's session, started: its audit sink (every event carrying the
+/// identity, the connection, the grants and the agent), holding its entry
+/// in the session registry, and the session's id.
+pub(super) struct StreamSession {
     pub(super) sink: GatewaySink,
-    pub(super) guard: SessionGuard,
-    /// The session's id.
     pub(super) session: String,
-    /// The grants it runs under.
-    pub(super) grants: Vec<String>,
 }
 
 impl Opener<'_> {
-    /// Opens the session of a stream on `connection` under `allowance`,
-    /// listening to `bus` for the end of its grants.
-    pub(super) fn open(
+    /// Starts the session of a stream on `connection` under `allowance`,
+    /// listening to `bus` for the end of its grants: registers it, then
+    /// makes its `start` event durable (the common details, `session`,
+    /// `via`, `client_addr`, `token_id` and `grants`, plus the kind's own
+    /// `details`) before anything runs. When the audit log cannot take the
+    /// event, the stream does not start and the failure says what did not
+    /// happen (`not_done`, e.g. "the command was not started").
+    pub(super) async fn start(
         self,
         connection: &str,
         allowance: &Allowance,
         bus: broadcast::Receiver<GrantEvent>,
-    ) -> Opened {
+        start: Action,
+        details: serde_json::Value,
+        not_done: &str,
+    ) -> Result<StreamSession, Failure> {
         let grants: Vec<String> = allowance
             .shields()
             .grant_ids()
@@ -103,12 +108,25 @@ impl Opener<'_> {
             started_at: self.gateway.now(),
         });
         let session = guard.id().to_string();
-        Opened {
-            sink,
-            guard,
-            session,
-            grants,
+        let mut all = serde_json::json!({
+            "session": session,
+            "via": "api",
+            "client_addr": self.client_addr.to_string(),
+            "token_id": self.caller.token_id,
+            "grants": grants,
+        });
+        if let (Some(map), serde_json::Value::Object(own)) = (all.as_object_mut(), details) {
+            map.extend(own);
         }
+        let mut draft = sink.draft(start).with_details(all);
+        for g in &grants {
+            draft = draft.with_grant(g.clone());
+        }
+        sink.submit(draft)
+            .await
+            .map_err(|e| Failure::unavailable(format!("{e}; {not_done}")))?;
+        sink.keep(guard);
+        Ok(StreamSession { sink, session })
     }
 }
 
