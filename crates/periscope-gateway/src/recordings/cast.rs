@@ -174,12 +174,69 @@ impl Recorder {
 /// Writes lines and hashes exactly what it writes (shared by the SQL
 /// recordings' writer).
 pub(super) struct HashedFile {
-    pub(super) out: BufWriter<tokio::fs::File>,
-    pub(super) hash: Sha256,
+    out: BufWriter<tokio::fs::File>,
+    hash: Sha256,
+    /// Bytes written so far.
+    pub(super) bytes: u64,
+    /// `<file>.part`, while written.
+    part: PathBuf,
+    /// The final name.
+    path: PathBuf,
+}
+
+/// A recording file closed: its name, SHA-256 and size.
+pub(super) struct Closed {
+    pub(super) sha256: String,
     pub(super) bytes: u64,
 }
 
 impl HashedFile {
+    /// Creates `dir` (0700) if needed and `dir/<file>.part` (0600, never an
+    /// existing file): every recording kind is written the same way.
+    pub(super) async fn create(dir: &Path, file: &str) -> io::Result<HashedFile> {
+        let make_dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&make_dir)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(|e| with_context(e, "cannot create the recordings directory", dir))?;
+        let part = dir.join(format!("{file}.part"));
+        let handle = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&part)
+            .await
+            .map_err(|e| with_context(e, "cannot create the recording", &part))?;
+        Ok(HashedFile {
+            out: BufWriter::with_capacity(WRITE_BUFFER, handle),
+            hash: Sha256::new(),
+            bytes: 0,
+            part,
+            path: dir.join(file),
+        })
+    }
+
+    /// Flushes the file to disk, then gives it its final name: the hash
+    /// covers exactly what is on disk under that name.
+    pub(super) async fn close(mut self) -> io::Result<Closed> {
+        self.out.flush().await?;
+        let handle = self.out.into_inner();
+        handle.sync_all().await?;
+        drop(handle);
+        tokio::fs::rename(&self.part, &self.path)
+            .await
+            .map_err(|e| with_context(e, "cannot close the recording", &self.path))?;
+        Ok(Closed {
+            sha256: hex::encode(self.hash.finalize()),
+            bytes: self.bytes,
+        })
+    }
+
     /// Writes `bytes` (a whole line, newline included) as they are.
     pub(super) async fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hash.update(bytes);
@@ -187,12 +244,11 @@ impl HashedFile {
         self.out.write_all(bytes).await
     }
 
+    /// Writes `value` as one JSON line.
     pub(super) async fn line(&mut self, value: &serde_json::Value) -> io::Result<()> {
         let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.hash.update(&line);
-        self.bytes += line.len() as u64;
-        self.out.write_all(&line).await
+        self.raw(&line).await
     }
 }
 
@@ -207,31 +263,8 @@ async fn write(
     max_size: u64,
     mut rx: mpsc::Receiver<Piece>,
 ) -> io::Result<TaskOutcome> {
-    let make_dir = dir.clone();
-    tokio::task::spawn_blocking(move || {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&make_dir)
-    })
-    .await
-    .map_err(io::Error::other)?
-    .map_err(|e| with_context(e, "cannot create the recordings directory", &dir))?;
     let file = format!("{id}.cast");
-    let part = dir.join(format!("{file}.part"));
-    let path = dir.join(&file);
-    let handle = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&part)
-        .await
-        .map_err(|e| with_context(e, "cannot create the recording", &part))?;
-    let mut out = HashedFile {
-        out: BufWriter::with_capacity(WRITE_BUFFER, handle),
-        hash: Sha256::new(),
-        bytes: 0,
-    };
+    let mut out = HashedFile::create(&dir, &file).await?;
     out.line(&json!({
         "version": 2,
         "width": header.width,
@@ -271,17 +304,11 @@ async fn write(
             events += 1;
         }
     }
-    out.out.flush().await?;
-    let handle = out.out.into_inner();
-    handle.sync_all().await?;
-    drop(handle);
-    tokio::fs::rename(&part, &path)
-        .await
-        .map_err(|e| with_context(e, "cannot close the recording", &path))?;
+    let closed = out.close().await?;
     Ok(TaskOutcome {
         file,
-        sha256: hex::encode(out.hash.finalize()),
-        bytes: out.bytes,
+        sha256: closed.sha256,
+        bytes: closed.bytes,
         events,
         truncated,
     })

@@ -26,18 +26,15 @@
 //! ```
 
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use periscope_shield::record::{RecordedOutcome, StatementRecord};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::cast::{HashedFile, with_context};
+use super::cast::HashedFile;
 
 /// Batches queued between a session and its writer task.
 pub const QUEUE: usize = 16;
@@ -53,8 +50,6 @@ pub const BATCH_AGE: Duration = Duration::from_millis(200);
 pub const SUFFIX: &str = ".sql.jsonl";
 /// The `format` of a SQL recording's header.
 pub const FORMAT: &str = "periscope-sql";
-/// Buffer of the file writes.
-const WRITE_BUFFER: usize = 64 * 1024;
 
 /// What a SQL recording's header says.
 #[derive(Debug, Clone)]
@@ -304,31 +299,8 @@ async fn write(
     max_size: u64,
     mut rx: mpsc::Receiver<Item>,
 ) -> io::Result<TaskOutcome> {
-    let make_dir = dir.clone();
-    tokio::task::spawn_blocking(move || {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&make_dir)
-    })
-    .await
-    .map_err(io::Error::other)?
-    .map_err(|e| with_context(e, "cannot create the recordings directory", &dir))?;
     let file = format!("{}{SUFFIX}", header.session);
-    let part = dir.join(format!("{file}.part"));
-    let path = dir.join(&file);
-    let handle = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&part)
-        .await
-        .map_err(|e| with_context(e, "cannot create the recording", &part))?;
-    let mut out = HashedFile {
-        out: BufWriter::with_capacity(WRITE_BUFFER, handle),
-        hash: Sha256::new(),
-        bytes: 0,
-    };
+    let mut out = HashedFile::create(&dir, &file).await?;
     out.line(&json!({
         "format": FORMAT,
         "version": 1,
@@ -380,17 +352,11 @@ async fn write(
             }
         }
     }
-    out.out.flush().await?;
-    let handle = out.out.into_inner();
-    handle.sync_all().await?;
-    drop(handle);
-    tokio::fs::rename(&part, &path)
-        .await
-        .map_err(|e| with_context(e, "cannot close the recording", &path))?;
+    let closed = out.close().await?;
     Ok(TaskOutcome {
         file,
-        sha256: hex::encode(out.hash.finalize()),
-        bytes: out.bytes,
+        sha256: closed.sha256,
+        bytes: closed.bytes,
         statements,
         truncated,
     })
@@ -400,6 +366,7 @@ async fn write(
 mod tests {
     use super::*;
     use periscope_shield::record::{DecodedSample, ResultSample, SampleColumn};
+    use sha2::{Digest, Sha256};
 
     #[derive(Debug)]
     struct Fixed(DecodedSample);
