@@ -39,7 +39,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use periscope_audit::{AuditTime, actions};
+use periscope_audit::actions;
 use periscope_store::{SsoFlow, SsoFlowKind, TokenScope};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -48,7 +48,7 @@ use zeroize::Zeroizing;
 
 use crate::api::OwnBody;
 use crate::gateway::Gateway;
-use crate::sso::{HANDOFF_TTL, valid_challenge};
+use crate::sso::{HANDOFF_TTL, audit_time, valid_challenge};
 
 /// RFC 8414 metadata of this authorization server.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -408,11 +408,6 @@ impl Gateway {
             .await?;
         Ok(code)
     }
-}
-
-fn audit_time(at: time::OffsetDateTime) -> Result<AuditTime, periscope_store::StoreError> {
-    AuditTime::from_datetime(at)
-        .map_err(|e| periscope_store::StoreError::Invalid(format!("time out of range: {e}")))
 }
 
 /// Whether a hand-off row is an OAuth authorization code (the CLI's

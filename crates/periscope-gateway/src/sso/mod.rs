@@ -42,6 +42,7 @@ use periscope_store::StoreError;
 
 pub use flow::{CLI_FLOW_TTL, HANDOFF_TTL, STATE_COOKIE, WEB_FLOW_TTL, challenge_of};
 pub(crate) use flow::{flow_id, new_handle, plausible_handle, valid_challenge, verifier_matches};
+pub(crate) use workflow::audit_time;
 pub use workflow::{
     Begun, CALLBACK_PATH, CallbackParams, Collected, DevicePoll, DeviceStarted, FlowStart, Landing,
 };

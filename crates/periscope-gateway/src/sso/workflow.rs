@@ -987,7 +987,8 @@ where
     }
 }
 
-fn audit_time(at: OffsetDateTime) -> Result<AuditTime, Refusal> {
-    AuditTime::from_datetime(at)
-        .map_err(|e| Refusal::Store(StoreError::Invalid(format!("time out of range: {e}"))))
+/// A flow's time as stored; one out of the store's range is refused as an
+/// invalid value (a refused sign-in says the store failed).
+pub(crate) fn audit_time(at: OffsetDateTime) -> Result<AuditTime, StoreError> {
+    AuditTime::from_datetime(at).map_err(|e| StoreError::Invalid(format!("time out of range: {e}")))
 }
