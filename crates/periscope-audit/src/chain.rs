@@ -13,6 +13,15 @@ pub fn next_event(head: Head, draft: EventDraft) -> Result<AuditEvent, DraftErro
     AuditEvent::link(head, draft)
 }
 
+/// [`next_event`], also giving the event as one line of an export
+/// (`{"type":"event",…}` and a newline, as [`crate::JsonlWriter`] reads it
+/// back), built from the canonical text the hash covers: a writer that
+/// logs every event it links (the embedded store's redo file) serialises
+/// each event once instead of twice.
+pub fn next_event_line(head: Head, draft: EventDraft) -> Result<(AuditEvent, String), DraftError> {
+    AuditEvent::link_with_line(head, draft)
+}
+
 /// An in-memory chain writer that remembers its head: for single-writer uses such as
 /// tests, tools and exports built in memory. Stores should use [`next_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -177,8 +177,42 @@ impl AuditEvent {
         }
     }
 
+    /// [`AuditEvent::link`], and the event's export line made from the
+    /// canonical body it hashed (see [`crate::next_event_line`]).
+    pub(crate) fn link_with_line(
+        prev: Head,
+        draft: EventDraft,
+    ) -> Result<(AuditEvent, String), DraftError> {
+        let mut event = AuditEvent::unlinked(prev, draft)?;
+        let body = event.canonical_body();
+        let mut hasher = Sha256::new();
+        hasher.update(EVENT_HASH_DOMAIN);
+        hasher.update(event.prev_hash.as_bytes());
+        hasher.update(body.as_bytes());
+        event.hash = ChainHash::from_bytes(hasher.finalize().into());
+        // The body is a JSON object; the line puts the record's type and
+        // the two hashes in front of its members.
+        let members = body.strip_prefix('{').unwrap_or(&body);
+        let mut line = String::with_capacity(body.len() + 170);
+        line.push_str("{\"type\":\"event\",\"prev_hash\":\"");
+        line.push_str(&event.prev_hash.to_hex());
+        line.push_str("\",\"hash\":\"");
+        line.push_str(&event.hash.to_hex());
+        line.push_str("\",");
+        line.push_str(members);
+        line.push('\n');
+        Ok((event, line))
+    }
+
     /// Builds the event that follows `prev` (whose hash is taken as given).
     pub(crate) fn link(prev: Head, draft: EventDraft) -> Result<AuditEvent, DraftError> {
+        let mut event = AuditEvent::unlinked(prev, draft)?;
+        event.hash = event.compute_hash();
+        Ok(event)
+    }
+
+    /// The event that follows `prev`, with its hash still zero.
+    fn unlinked(prev: Head, draft: EventDraft) -> Result<AuditEvent, DraftError> {
         draft.check()?;
         let seq = prev.seq.checked_add(1).ok_or(DraftError::ChainFull)?;
         let EventDraft {
@@ -189,7 +223,7 @@ impl AuditEvent {
             details,
             grant_ids,
         } = draft;
-        let mut event = AuditEvent {
+        let event = AuditEvent {
             seq,
             time,
             actor,
@@ -200,7 +234,6 @@ impl AuditEvent {
             prev_hash: prev.hash,
             hash: ChainHash::ZERO,
         };
-        event.hash = event.compute_hash();
         Ok(event)
     }
 }
@@ -269,6 +302,28 @@ mod tests {
         let digest: [u8; 32] = Sha256::digest(e.hashed_bytes()).into();
         assert_eq!(ChainHash::from_bytes(digest), e.hash);
         assert_eq!(e.compute_hash(), e.hash);
+    }
+
+    #[test]
+    fn an_event_line_reads_back_as_the_same_event() {
+        let draft = EventDraft::new(
+            AuditTime::parse("2026-11-29T05:00:00.123456Z").unwrap(),
+            "alice",
+            "query",
+            "pg-prod",
+        )
+        .with_details(json!({"z": 1.5, "sql": "SELECT \"x\"\n", "n": [1, -2]}))
+        .with_grant("g-1");
+        let prev = sample().head();
+        let (event, line) = AuditEvent::link_with_line(prev, draft.clone()).unwrap();
+        assert_eq!(event, AuditEvent::link(prev, draft).unwrap());
+        assert!(line.ends_with('\n'));
+        let mut records = crate::JsonlReader::new(line.as_bytes());
+        match records.next() {
+            Some(Ok(crate::JsonlRecord::Event(read))) => assert_eq!(read, event),
+            other => panic!("not an event line: {other:?}"),
+        }
+        assert!(records.next().is_none());
     }
 
     #[test]

@@ -72,7 +72,7 @@ mod timestamp;
 mod verify;
 
 pub use canonical::canonical_json;
-pub use chain::{Chain, next_event};
+pub use chain::{Chain, next_event, next_event_line};
 pub use checkpoint::{
     CHECKPOINT_DOMAIN, Checkpoint, CheckpointSignature, SignatureParseError, checkpoint_message,
 };

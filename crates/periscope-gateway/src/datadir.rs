@@ -4,6 +4,7 @@
 //! ```text
 //! <data-dir>/                 0700
 //!   periscope.db              embedded SQLite store (when no store URL is configured)
+//!   periscope.db-audit-redo-a 0600  audit events not yet indexed (and -b: used in turn; process-crash durability)
 //!   tls/ca.pem                local CA certificate: what clients trust (--ca-file, sslrootcert)
 //!   tls/ca.key                0600  CA private key (signs server.pem)
 //!   tls/server.pem            server certificate, signed by the CA

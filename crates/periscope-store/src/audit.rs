@@ -10,6 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
+use crate::live_chain::ChainPause;
 use crate::sql::{self, Sql};
 use crate::store::{Store, WriteTx};
 
@@ -108,6 +109,7 @@ fn like_escape(text: &str) -> String {
 impl Store {
     /// The last event's position, [`Head::GENESIS`] for an empty chain.
     pub async fn audit_head(&self) -> Result<Head, StoreError> {
+        self.audit_readable().await?;
         let row = sqlx::query(HEAD_QUERY).fetch_optional(&self.pool).await?;
         match row {
             None => Ok(Head::GENESIS),
@@ -139,6 +141,7 @@ impl Store {
 
     /// The newest events matching `query`, oldest first.
     pub async fn search_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.audit_readable().await?;
         let limit = if query.limit == 0 { 100 } else { query.limit };
         let mut sql = Sql::new("SELECT ");
         sql.push(EVENT_COLUMNS)
@@ -205,6 +208,7 @@ impl Store {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Option<SessionEvents>, StoreError> {
+        self.audit_readable().await?;
         let key = match self.backend() {
             crate::Backend::Sqlite => "json_extract(details, '$.session')",
             crate::Backend::Postgres => "((details::json) ->> 'session')",
@@ -284,6 +288,7 @@ impl Store {
 
     /// One event by seq.
     pub async fn audit_event(&self, seq: u64) -> Result<AuditEvent, StoreError> {
+        self.audit_readable().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq = $1"
         )))
@@ -303,6 +308,7 @@ impl Store {
     ) -> impl Stream<Item = Result<AuditEvent, StoreError>> + Send + 'static {
         let store = self.clone();
         let start = async move {
+            store.audit_readable().await?;
             let first = match from {
                 ExportFrom::Start => 1,
                 ExportFrom::Seq(seq) => seq.max(1),
@@ -330,6 +336,7 @@ impl Store {
 
     /// The newest signed checkpoint, if the chain was ever signed.
     pub async fn last_audit_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.audit_readable().await?;
         let row = sqlx::query(
             "SELECT seq, key_id, hash, time, signature FROM audit_checkpoints \
              ORDER BY seq DESC LIMIT 1",
@@ -344,6 +351,7 @@ impl Store {
         &self,
         since: Option<u64>,
     ) -> Result<Vec<Checkpoint>, StoreError> {
+        self.audit_readable().await?;
         let rows = sqlx::query(
             "SELECT seq, key_id, hash, time, signature FROM audit_checkpoints \
              WHERE seq >= $1 ORDER BY seq, key_id",
@@ -440,7 +448,26 @@ pub(crate) async fn append_in_tx(
         return Ok(Vec::new());
     }
     tx.lock_audit_chain().await?;
-    let mut head = read_head(tx).await?;
+    // Paused live chain: its events not yet indexed go in first (once per
+    // transaction), and the head is the one in memory (the index may lag).
+    let mut head = match tx.pause.as_ref().map(|pause| (pause.inserted, pause.head)) {
+        Some((inserted, head)) => {
+            if let Some((events, checkpoints)) = tx
+                .pause
+                .as_mut()
+                .filter(|_| !inserted)
+                .map(ChainPause::take)
+            {
+                let result = insert_taken(tx, &events, &checkpoints).await;
+                if let Some(pause) = tx.pause.as_mut() {
+                    pause.put_back(events, checkpoints, result.is_ok());
+                }
+                result?;
+            }
+            head
+        }
+        None => read_head(tx).await?,
+    };
     let mut events = Vec::with_capacity(drafts.len());
     for draft in drafts {
         let event = next_event(head, draft)?;
@@ -448,7 +475,24 @@ pub(crate) async fn append_in_tx(
         events.push(event);
     }
     insert_events(tx, &events).await?;
+    if let Some(pause) = tx.pause.as_mut() {
+        pause.linked(head);
+    }
     Ok(events)
+}
+
+/// Inserts the events (and checkpoints) a paused live chain had not yet
+/// indexed.
+async fn insert_taken(
+    tx: &mut WriteTx,
+    events: &[AuditEvent],
+    checkpoints: &[Checkpoint],
+) -> Result<(), StoreError> {
+    insert_events(tx, events).await?;
+    for checkpoint in checkpoints {
+        insert_checkpoint(tx, checkpoint).await?;
+    }
+    Ok(())
 }
 
 /// Links each draft after `head`, keeping refused drafts' errors in their places, so

@@ -24,6 +24,7 @@ mod audit;
 mod discovery;
 mod error;
 mod identity;
+mod live_chain;
 mod request;
 mod sql;
 mod sqlite_chain;

@@ -76,30 +76,83 @@ impl SqliteChain {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head = read_head(&tx)?;
         let (events, checkpoint, answer) = link(head);
-        {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ))?;
-            for event in &events {
-                let row = StoredEvent::of(event)?;
-                insert.execute(params![
-                    sql::to_i64(event.seq),
-                    event.time.as_str(),
-                    event.actor,
-                    event.action,
-                    event.target,
-                    row.details,
-                    row.grant_ids,
-                    row.prev_hash,
-                    row.hash,
-                ])?;
-            }
-        }
+        insert_rows(&tx, &events)?;
         if let Some(checkpoint) = &checkpoint {
             insert_checkpoint(&tx, checkpoint)?;
         }
         tx.commit()?;
         Ok((answer, checkpoint))
+    }
+
+    /// Inserts events and checkpoints that are already linked (the live
+    /// chain's indexer), in one transaction.
+    pub(crate) fn insert(
+        &mut self,
+        events: &[AuditEvent],
+        checkpoints: &[Checkpoint],
+    ) -> Result<(), StoreError> {
+        let _gate = self.write_gate.blocking_lock();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_rows(&tx, events)?;
+        for checkpoint in checkpoints {
+            insert_checkpoint(&tx, checkpoint)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Inserts those of `events` and `checkpoints` the index lacks (replay
+    /// of the redo file); an event already there must have the same hash.
+    /// Returns how many events were inserted.
+    pub(crate) fn insert_missing(
+        &mut self,
+        events: &[AuditEvent],
+        checkpoints: &[Checkpoint],
+    ) -> Result<u64, StoreError> {
+        let _gate = self.write_gate.blocking_lock();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut missing = Vec::new();
+        {
+            let mut stored = tx.prepare_cached("SELECT hash FROM audit_events WHERE seq = ?1")?;
+            for event in events {
+                let hash: Option<String> = stored
+                    .query_row(params![sql::to_i64(event.seq)], |row| row.get(0))
+                    .optional()?;
+                match hash {
+                    None => missing.push(event.clone()),
+                    Some(hash) if hash == event.hash.to_hex() => {}
+                    Some(_) => {
+                        return Err(StoreError::corrupt(
+                            format!("audit event {}", event.seq),
+                            "the redo file and the database hold different events at this seq",
+                        ));
+                    }
+                }
+            }
+        }
+        insert_rows(&tx, &missing)?;
+        {
+            let mut known = tx
+                .prepare_cached("SELECT 1 FROM audit_checkpoints WHERE seq = ?1 AND key_id = ?2")?;
+            for checkpoint in checkpoints {
+                let present = known
+                    .query_row(
+                        params![sql::to_i64(checkpoint.seq), checkpoint.key_id.to_string()],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !present {
+                    insert_checkpoint(&tx, checkpoint)?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(missing.len() as u64)
     }
 
     /// The chain head as committed now.
@@ -117,6 +170,28 @@ impl SqliteChain {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Inserts linked events with the writer's cached statement.
+fn insert_rows(conn: &Connection, events: &[AuditEvent]) -> Result<(), StoreError> {
+    let mut insert = conn.prepare_cached(&format!(
+        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?;
+    for event in events {
+        let row = StoredEvent::of(event)?;
+        insert.execute(params![
+            sql::to_i64(event.seq),
+            event.time.as_str(),
+            event.actor,
+            event.action,
+            event.target,
+            row.details,
+            row.grant_ids,
+            row.prev_hash,
+            row.hash,
+        ])?;
+    }
+    Ok(())
 }
 
 fn read_head(conn: &Connection) -> Result<Head, StoreError> {

@@ -13,6 +13,7 @@ use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::StoreError;
+use crate::live_chain::{ChainPause, LiveChain};
 use crate::sqlite_chain::SqliteFile;
 
 /// File name of the embedded database inside the data directory. SQLite keeps two
@@ -210,6 +211,15 @@ impl Store {
             sqlite_file,
         };
         store.migrate_up_to(version).await?;
+        if let Some(file) = store.sqlite_file.clone() {
+            // Events acknowledged by a gateway that stopped before indexing
+            // them (a crash) go into the index before anything reads it.
+            tokio::task::spawn_blocking(move || crate::live_chain::recover(&file))
+                .await
+                .map_err(|e| {
+                    StoreError::Backend(Arc::new(std::io::Error::other(e.to_string())))
+                })??;
+        }
         Ok(store)
     }
 
@@ -232,6 +242,24 @@ impl Store {
     /// Where the audit writer opens its own connection, on SQLite.
     pub(crate) fn sqlite_file(&self) -> Option<&SqliteFile> {
         self.sqlite_file.as_ref()
+    }
+
+    /// The live audit chain of this store's file, if one runs in this
+    /// process (see `live_chain`): audit reads wait for its index, and
+    /// write transactions that append pause it.
+    pub(crate) fn live_chain(&self) -> Option<Arc<LiveChain>> {
+        self.sqlite_file
+            .as_ref()
+            .and_then(|file| crate::live_chain::running(&file.path))
+    }
+
+    /// Waits until every audit event acknowledged so far can be read
+    /// through the pool (see `live_chain`); at once without a live chain.
+    pub(crate) async fn audit_readable(&self) -> Result<(), StoreError> {
+        match self.live_chain() {
+            Some(chain) => chain.indexed_to_head().await,
+            None => Ok(()),
+        }
     }
 
     /// Closes every pooled connection; on SQLite this also folds the WAL back into
@@ -304,6 +332,8 @@ impl Store {
             tx,
             backend: self.backend,
             chain_locked: false,
+            live: self.live_chain(),
+            pause: None,
             _gate: gate,
         })
     }
@@ -315,6 +345,9 @@ pub(crate) struct WriteTx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) backend: Backend,
     chain_locked: bool,
+    /// The store's live chain, paused by [`WriteTx::lock_audit_chain`].
+    live: Option<Arc<LiveChain>>,
+    pub(crate) pause: Option<ChainPause>,
     _gate: Option<OwnedMutexGuard<()>>,
 }
 
@@ -324,7 +357,14 @@ impl WriteTx {
     /// every replica on the database. SQLite: already exclusive since `BEGIN
     /// IMMEDIATE`.
     pub(crate) async fn lock_audit_chain(&mut self) -> Result<(), StoreError> {
-        if self.chain_locked || self.backend == Backend::Sqlite {
+        if self.chain_locked {
+            return Ok(());
+        }
+        if self.backend == Backend::Sqlite {
+            // The write gate already keeps other writers of this process out;
+            // a live chain must also stop linking until this commits.
+            self.pause = self.live.as_ref().map(LiveChain::pause);
+            self.chain_locked = true;
             return Ok(());
         }
         // The function returns `void`, which the generic driver cannot decode:
@@ -339,7 +379,12 @@ impl WriteTx {
 
     /// Commits: only now is anything written visible or durable.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(StoreError::from)
+        let WriteTx { tx, pause, .. } = self;
+        tx.commit().await.map_err(StoreError::from)?;
+        if let Some(pause) = pause {
+            pause.committed();
+        }
+        Ok(())
     }
 }
 

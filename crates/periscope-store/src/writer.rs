@@ -29,6 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::audit::{insert_checkpoint, insert_events, link_each, read_head};
 use crate::error::StoreError;
+use crate::live_chain::{Appended, LiveChain};
 use crate::sqlite_chain::{SqliteChain, SqliteFile};
 use crate::store::Store;
 
@@ -87,8 +88,12 @@ type Finished = Option<Result<Option<Checkpoint>, StoreError>>;
 /// Dropping every handle also ends the task after it has written what was queued
 /// and a final checkpoint, but only [`AuditWriter::shutdown`] lets the caller wait
 /// for that.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AuditWriter {
+    /// The embedded store's chain when it is process-crash durable: units
+    /// are written on the submitter's thread (see `live_chain`); the queue
+    /// and its task are then unused.
+    live: Option<Arc<LiveChain>>,
     queue: mpsc::UnboundedSender<Message>,
     room: Arc<Semaphore>,
     room_size: usize,
@@ -108,20 +113,41 @@ pub struct WriterStats {
     pub failed_batches: u64,
     /// Checkpoints written (periodic and final).
     pub checkpoints: u64,
+    /// Transactions that put events into the searchable index. The same as
+    /// `batches`, except on the live chain (embedded store, process-crash
+    /// durability), where a batch is one write to the redo file and the
+    /// index takes many batches per transaction in the background.
+    pub index_commits: u64,
+}
+
+impl std::fmt::Debug for AuditWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter")
+            .field("live", &self.live.is_some())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    batches: AtomicU64,
-    events: AtomicU64,
-    failed_batches: AtomicU64,
-    checkpoints: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) batches: AtomicU64,
+    pub(crate) events: AtomicU64,
+    pub(crate) failed_batches: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
+    pub(crate) index_commits: AtomicU64,
 }
 
 impl AuditWriter {
-    /// Starts the writer: on SQLite, on a thread of its own with its own
-    /// connection to the file (see `sqlite_chain`); on PostgreSQL, as a task on
-    /// the current tokio runtime using the store's pool.
+    /// Starts the writer: on SQLite with `process-crash` durability, the
+    /// live chain (units written to the redo file on the submitter's
+    /// thread, indexed in the background; see `live_chain`); on SQLite with
+    /// `power-loss`, on a thread of its own with its own connection to the
+    /// file (see `sqlite_chain`); on PostgreSQL, as a task on the current
+    /// tokio runtime using the store's pool.
+    ///
+    /// A live chain that cannot start (its redo file cannot be opened)
+    /// leaves the writer refusing every unit, so nothing is acknowledged.
     pub fn spawn(
         store: Store,
         signer: AuditSigner,
@@ -133,6 +159,29 @@ impl AuditWriter {
         let room = Arc::new(Semaphore::new(room_size));
         let (done, finished) = watch::channel(None);
         let stats = Arc::new(Counters::default());
+        let live_file = task_file_for_live(&store);
+        if let Some(file) = live_file {
+            let checkpoint_every = config.checkpoint_every;
+            let counters = stats.clone();
+            let live = LiveChain::start_or_join(&file, signer, clock, checkpoint_every, counters);
+            drop(receiver);
+            let live = match live {
+                Ok(live) => Some(live),
+                Err(err) => {
+                    tracing::error!(error = %err, "could not start the audit chain");
+                    None
+                }
+            };
+            drop(done);
+            return AuditWriter {
+                live,
+                queue,
+                room,
+                room_size,
+                finished,
+                stats,
+            };
+        }
         let task = Task {
             store,
             signer,
@@ -156,6 +205,7 @@ impl AuditWriter {
             }
         }
         AuditWriter {
+            live: None,
             queue,
             room,
             room_size,
@@ -172,6 +222,7 @@ impl AuditWriter {
             events: read(&self.stats.events),
             failed_batches: read(&self.stats.failed_batches),
             checkpoints: read(&self.stats.checkpoints),
+            index_commits: read(&self.stats.index_commits),
         }
     }
 
@@ -191,6 +242,9 @@ impl AuditWriter {
     /// [`AuditWriter::append`] is a unit of one; a proxied session hands
     /// over its units with [`AuditWriter::enqueue_unit_now`] instead.
     pub async fn enqueue_all(&self, drafts: Vec<EventDraft>) -> Result<EnqueuedUnit, StoreError> {
+        if self.live.is_some() {
+            return self.unit(drafts, None);
+        }
         let room = self.room_for(drafts.len()).await?;
         self.unit(drafts, Some(room))
     }
@@ -213,6 +267,16 @@ impl AuditWriter {
         drafts: Vec<EventDraft>,
         room: Option<OwnedSemaphorePermit>,
     ) -> Result<EnqueuedUnit, StoreError> {
+        if let Some(live) = &self.live {
+            return Ok(match live.append(drafts) {
+                Appended::Now(outcome) => EnqueuedUnit {
+                    acked: Acked::Ready(outcome),
+                },
+                Appended::Later(acked) => EnqueuedUnit {
+                    acked: Acked::Waiting(acked),
+                },
+            });
+        }
         let (ack, acked) = oneshot::channel();
         if drafts.is_empty() {
             let _ = ack.send(Ok(Vec::new()));
@@ -225,7 +289,9 @@ impl AuditWriter {
                 })
                 .map_err(|_| StoreError::WriterClosed)?;
         }
-        Ok(EnqueuedUnit { acked })
+        Ok(EnqueuedUnit {
+            acked: Acked::Waiting(acked),
+        })
     }
 
     /// Waits for room for `drafts` more drafts in the queue (a unit larger than
@@ -243,6 +309,9 @@ impl AuditWriter {
     /// Calling it again, from any clone, waits for the same end and returns the same
     /// result.
     pub async fn shutdown(&self) -> Result<Option<Checkpoint>, StoreError> {
+        if let Some(live) = &self.live {
+            return live.shutdown().await;
+        }
         // Ignore a closed queue: the task is already finishing.
         let _ = self.queue.send(Message::Shutdown);
         let mut finished = self.finished.clone();
@@ -259,16 +328,41 @@ impl AuditWriter {
 /// [`AuditWriter::enqueue_unit_now`], not yet known to be committed.
 #[derive(Debug)]
 pub struct EnqueuedUnit {
-    acked: oneshot::Receiver<Result<UnitOutcome, StoreError>>,
+    acked: Acked,
+}
+
+#[derive(Debug)]
+enum Acked {
+    /// Written already, on the submitter's thread (the live chain).
+    Ready(Result<UnitOutcome, StoreError>),
+    Waiting(oneshot::Receiver<Result<UnitOutcome, StoreError>>),
 }
 
 impl EnqueuedUnit {
-    /// Resolves once the unit's transaction ended: each draft's seq (or why
-    /// that draft alone was refused), or the error that failed the whole
-    /// transaction, in which case none of them is recorded.
+    /// Resolves once the unit is durable: each draft's seq (or why that
+    /// draft alone was refused), or the error that failed the whole unit,
+    /// in which case none of them is recorded.
     pub async fn committed(self) -> Result<UnitOutcome, StoreError> {
-        self.acked.await.map_err(|_| StoreError::WriterClosed)?
+        match self.acked {
+            Acked::Ready(outcome) => outcome,
+            Acked::Waiting(acked) => acked.await.map_err(|_| StoreError::WriterClosed)?,
+        }
     }
+
+    /// Whether the unit is already durable (or failed): [`EnqueuedUnit::committed`]
+    /// then returns without waiting.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.acked, Acked::Ready(_))
+    }
+}
+
+/// The file a live chain runs on: an embedded store whose audit events must
+/// survive a process crash (not a power loss).
+fn task_file_for_live(store: &Store) -> Option<SqliteFile> {
+    store
+        .sqlite_file()
+        .filter(|file| file.durability == periscope_policy::AuditDurability::ProcessCrash)
+        .cloned()
 }
 
 struct Task {
@@ -376,6 +470,7 @@ impl Task {
             Ok((outcomes, checkpoint)) => {
                 let written = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.index_commits.fetch_add(1, Ordering::Relaxed);
                 self.stats.events.fetch_add(written, Ordering::Relaxed);
                 if checkpoint.is_some() {
                     self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);

@@ -25,6 +25,8 @@ async fn first_start_creates_private_files_prints_the_token_once_and_restart_reu
         "keys/token-hmac.key",
         "keys/mask-token.key",
         "periscope.db",
+        "periscope.db-audit-redo-a",
+        "periscope.db-audit-redo-b",
     ] {
         assert_eq!(mode(&data.join(private)), 0o600, "{private}");
     }
