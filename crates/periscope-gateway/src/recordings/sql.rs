@@ -300,6 +300,10 @@ async fn write(
     mut rx: mpsc::Receiver<Item>,
 ) -> io::Result<TaskOutcome> {
     let file = format!("{}{SUFFIX}", header.session);
+    // The file is created once the first batch (or the session's end)
+    // arrives, not while the session's first statement runs: on a busy
+    // machine, creating it took CPU from that statement's first row.
+    let mut next = rx.recv().await;
     let mut out = HashedFile::create(&dir, &file).await?;
     out.line(&json!({
         "format": FORMAT,
@@ -317,7 +321,14 @@ async fn write(
     .await?;
     let (mut statements, mut truncated) = (0u64, false);
     let mut line = Vec::with_capacity(4096);
-    while let Some(item) = rx.recv().await {
+    loop {
+        let item = match next.take() {
+            Some(item) => item,
+            None => match rx.recv().await {
+                Some(item) => item,
+                None => break,
+            },
+        };
         if truncated {
             continue;
         }
