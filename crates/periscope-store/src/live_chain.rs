@@ -334,10 +334,7 @@ impl LiveChain {
         }
         state.redo_len += bytes.len() as u64;
         state.head = new_head;
-        if let Some(spare) = state
-            .spare
-            .take_if(|_| state.redo_len >= REDO_SWITCH_BYTES)
-        {
+        if let Some(spare) = state.spare.take_if(|_| state.redo_len >= REDO_SWITCH_BYTES) {
             let full = std::mem::replace(&mut state.redo, spare);
             state.full = Some((full, new_head.seq));
             state.redo_len = 0;
