@@ -45,7 +45,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::StoreError;
 use crate::sqlite_chain::{SqliteChain, SqliteFile};
-use crate::writer::{Clock, Counters, UnitOutcome};
+use crate::writer::{Clock, Counters, UnitOutcome, closing_checkpoint, periodic_checkpoint};
 
 /// Longest an acknowledged event waits before the indexer inserts it, when
 /// nothing asks for it sooner.
@@ -153,6 +153,15 @@ struct State {
 }
 
 impl State {
+    /// Puts events (and checkpoints) taken for the index but not inserted
+    /// back in front of those waiting, keeping seq order.
+    fn give_back(&mut self, mut events: Vec<AuditEvent>, mut checkpoints: Vec<Checkpoint>) {
+        events.append(&mut self.pending);
+        self.pending = events;
+        checkpoints.append(&mut self.pending_checkpoints);
+        self.pending_checkpoints = checkpoints;
+    }
+
     /// Empties the full redo file once the index has all it holds, and keeps
     /// it as the spare.
     fn empty_full_file(&mut self) {
@@ -317,9 +326,13 @@ impl LiveChain {
             return Ok(outcomes);
         }
         let new_head = head;
-        let every = self.checkpoint_every;
-        let checkpoint = (every > 0 && new_head.seq / every > state.head.seq / every)
-            .then(|| self.signer.sign_checkpoint(new_head, (self.clock)()));
+        let checkpoint = periodic_checkpoint(
+            &self.signer,
+            &self.clock,
+            self.checkpoint_every,
+            state.head,
+            new_head,
+        );
         if let Some(checkpoint) = &checkpoint {
             let mut line = JsonlWriter::new(&mut bytes);
             line.write_checkpoint(checkpoint)
@@ -408,12 +421,8 @@ impl LiveChain {
         if pause.committed {
             state.head = pause.head;
         } else {
-            let mut events = std::mem::take(&mut pause.events);
-            events.append(&mut state.pending);
-            state.pending = events;
-            let mut checkpoints = std::mem::take(&mut pause.checkpoints);
-            checkpoints.append(&mut state.pending_checkpoints);
-            state.pending_checkpoints = checkpoints;
+            let (events, checkpoints) = pause.take();
+            state.give_back(events, checkpoints);
         }
         state.taken_by_pause_from = None;
         state.paused = false;
@@ -437,18 +446,17 @@ impl LiveChain {
         let checkpoint = {
             let mut state = self.lock();
             state.closing = true;
-            let head = state.head;
-            let checkpoint = match state.last_checkpoint.clone() {
-                _ if head == Head::GENESIS => None,
-                Some(last) if last.head() == head => Some(last),
-                _ => {
-                    let fresh = self.signer.sign_checkpoint(head, (self.clock)());
-                    state.last_checkpoint = Some(fresh.clone());
-                    state.pending_checkpoints.push(fresh.clone());
-                    self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-                    Some(fresh)
-                }
-            };
+            let (checkpoint, fresh) = closing_checkpoint(
+                &self.signer,
+                &self.clock,
+                state.head,
+                state.last_checkpoint.clone(),
+            );
+            if let (Some(checkpoint), true) = (&checkpoint, fresh) {
+                state.last_checkpoint = Some(checkpoint.clone());
+                state.pending_checkpoints.push(checkpoint.clone());
+                self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+            }
             self.kick.notify_one();
             checkpoint
         };
@@ -581,12 +589,7 @@ fn run_indexer(chain: &Weak<LiveChain>, mut index: SqliteChain) {
             }
             Err(err) => {
                 tracing::error!(error = %err, events = events.len(), "audit index insert failed; the events are safe in the redo file, retrying");
-                let mut back = events;
-                back.append(&mut state.pending);
-                state.pending = back;
-                let mut back = checkpoints;
-                back.append(&mut state.pending_checkpoints);
-                state.pending_checkpoints = back;
+                state.give_back(events, checkpoints);
                 retry_after = Some(Instant::now() + INDEX_INTERVAL);
             }
         }

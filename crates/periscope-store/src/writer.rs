@@ -519,9 +519,13 @@ impl Task {
                 Err(refused) => Err(StoreError::Audit(refused)),
             })
             .collect();
-        let every = self.config.checkpoint_every;
-        let checkpoint = (every > 0 && new_head.seq / every > head.seq / every)
-            .then(|| self.signer.sign_checkpoint(new_head, (self.clock)()));
+        let checkpoint = periodic_checkpoint(
+            &self.signer,
+            &self.clock,
+            self.config.checkpoint_every,
+            head,
+            new_head,
+        );
         (events, checkpoint, outcomes)
     }
 
@@ -555,24 +559,42 @@ impl Task {
         Ok(checkpoint)
     }
 
-    /// The checkpoint to end on at `head`: none for an empty chain, the last one
-    /// written if it is at the head already, else a new one (`true`: still to be
-    /// stored).
     fn closing_checkpoint(
         &self,
         head: Head,
         last: Option<Checkpoint>,
     ) -> (Option<Checkpoint>, bool) {
-        if head == Head::GENESIS {
-            return (None, false);
-        }
-        match last.filter(|c| c.head() == head) {
-            Some(last) => (Some(last), false),
-            None => (
-                Some(self.signer.sign_checkpoint(head, (self.clock)())),
-                true,
-            ),
-        }
+        closing_checkpoint(&self.signer, &self.clock, head, last)
+    }
+}
+
+/// The checkpoint to sign with a batch that moves the head from `old` to
+/// `new`: one when it passes a multiple of `every` (0: never).
+pub(crate) fn periodic_checkpoint(
+    signer: &AuditSigner,
+    clock: &Clock,
+    every: u64,
+    old: Head,
+    new: Head,
+) -> Option<Checkpoint> {
+    (every > 0 && new.seq / every > old.seq / every).then(|| signer.sign_checkpoint(new, clock()))
+}
+
+/// The checkpoint to end on at `head`: none for an empty chain, the last one
+/// written if it is at the head already, else a new one (`true`: still to be
+/// stored).
+pub(crate) fn closing_checkpoint(
+    signer: &AuditSigner,
+    clock: &Clock,
+    head: Head,
+    last: Option<Checkpoint>,
+) -> (Option<Checkpoint>, bool) {
+    if head == Head::GENESIS {
+        return (None, false);
+    }
+    match last.filter(|c| c.head() == head) {
+        Some(last) => (Some(last), false),
+        None => (Some(signer.sign_checkpoint(head, clock())), true),
     }
 }
 
