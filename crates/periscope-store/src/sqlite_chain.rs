@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use periscope_audit::{AuditEvent, Checkpoint, Head};
 use periscope_policy::AuditDurability;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use tokio::sync::Mutex;
 
 use crate::audit::{EVENT_COLUMNS, HEAD_QUERY, INSERT_CHECKPOINT, StoredEvent, head_from};
@@ -63,25 +65,35 @@ impl SqliteChain {
         })
     }
 
-    /// One transaction: read the head, let `link` turn it into the events to
-    /// insert (and maybe a checkpoint), insert them, commit. Nothing is written
-    /// unless everything is.
-    pub(crate) fn append<T>(
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction, holding the store's
+    /// write gate, and commits it: nothing is written unless everything is.
+    fn transaction<T>(
         &mut self,
-        link: impl FnOnce(Head) -> (Vec<AuditEvent>, Option<Checkpoint>, T),
-    ) -> Result<(T, Option<Checkpoint>), StoreError> {
+        body: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let _gate = self.write_gate.blocking_lock();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let head = read_head(&tx)?;
-        let (events, checkpoint, answer) = link(head);
-        insert_rows(&tx, &events)?;
-        if let Some(checkpoint) = &checkpoint {
-            insert_checkpoint(&tx, checkpoint)?;
-        }
+        let answer = body(&tx)?;
         tx.commit()?;
-        Ok((answer, checkpoint))
+        Ok(answer)
+    }
+
+    /// One transaction: read the head, let `link` turn it into the events to
+    /// insert (and maybe a checkpoint), insert them, commit.
+    pub(crate) fn append<T>(
+        &mut self,
+        link: impl FnOnce(Head) -> (Vec<AuditEvent>, Option<Checkpoint>, T),
+    ) -> Result<(T, Option<Checkpoint>), StoreError> {
+        self.transaction(|tx| {
+            let (events, checkpoint, answer) = link(read_head(tx)?);
+            insert_rows(tx, &events)?;
+            if let Some(checkpoint) = &checkpoint {
+                insert_checkpoint(tx, checkpoint)?;
+            }
+            Ok((answer, checkpoint))
+        })
     }
 
     /// Inserts events and checkpoints that are already linked (the live
@@ -91,32 +103,25 @@ impl SqliteChain {
         events: &[AuditEvent],
         checkpoints: &[Checkpoint],
     ) -> Result<(), StoreError> {
-        let _gate = self.write_gate.blocking_lock();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        insert_rows(&tx, events)?;
-        for checkpoint in checkpoints {
-            insert_checkpoint(&tx, checkpoint)?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.transaction(|tx| {
+            insert_rows(tx, events)?;
+            checkpoints
+                .iter()
+                .try_for_each(|checkpoint| insert_checkpoint(tx, checkpoint))
+        })
     }
 
     /// Inserts those of `events` and `checkpoints` the index lacks (replay
-    /// of the redo file); an event already there must have the same hash.
+    /// of the redo file); an event already there must have the same hash (a
+    /// checkpoint already there is left alone by `INSERT_CHECKPOINT`).
     /// Returns how many events were inserted.
     pub(crate) fn insert_missing(
         &mut self,
         events: &[AuditEvent],
         checkpoints: &[Checkpoint],
     ) -> Result<u64, StoreError> {
-        let _gate = self.write_gate.blocking_lock();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut missing = Vec::new();
-        {
+        self.transaction(|tx| {
+            let mut missing = Vec::new();
             let mut stored = tx.prepare_cached("SELECT hash FROM audit_events WHERE seq = ?1")?;
             for event in events {
                 let hash: Option<String> = stored
@@ -133,26 +138,12 @@ impl SqliteChain {
                     }
                 }
             }
-        }
-        insert_rows(&tx, &missing)?;
-        {
-            let mut known = tx
-                .prepare_cached("SELECT 1 FROM audit_checkpoints WHERE seq = ?1 AND key_id = ?2")?;
+            insert_rows(tx, &missing)?;
             for checkpoint in checkpoints {
-                let present = known
-                    .query_row(
-                        params![sql::to_i64(checkpoint.seq), checkpoint.key_id.to_string()],
-                        |_| Ok(()),
-                    )
-                    .optional()?
-                    .is_some();
-                if !present {
-                    insert_checkpoint(&tx, checkpoint)?;
-                }
+                insert_checkpoint(tx, checkpoint)?;
             }
-        }
-        tx.commit()?;
-        Ok(missing.len() as u64)
+            Ok(missing.len() as u64)
+        })
     }
 
     /// The chain head as committed now.
@@ -162,13 +153,7 @@ impl SqliteChain {
 
     /// Stores a checkpoint in its own transaction (the final one at shutdown).
     pub(crate) fn add_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        let _gate = self.write_gate.blocking_lock();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        insert_checkpoint(&tx, checkpoint)?;
-        tx.commit()?;
-        Ok(())
+        self.transaction(|tx| insert_checkpoint(tx, checkpoint))
     }
 }
 
