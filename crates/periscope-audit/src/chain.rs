@@ -1,6 +1,6 @@
 //! Appending events: turning a draft into the next link of the chain.
 
-use crate::event::{AuditEvent, DraftError, EventDraft};
+use crate::event::{AuditEvent, DraftError, EventDraft, EventLine};
 use crate::hash::Head;
 
 /// Builds the event that follows `head`: seq `head.seq + 1`, `prev_hash = head.hash`,
@@ -17,8 +17,11 @@ pub fn next_event(head: Head, draft: EventDraft) -> Result<AuditEvent, DraftErro
 /// (`{"type":"event",…}` and a newline, as [`crate::JsonlWriter`] reads it
 /// back), built from the canonical text the hash covers: a writer that
 /// logs every event it links (the embedded store's redo file) serialises
-/// each event once instead of twice.
-pub fn next_event_line(head: Head, draft: EventDraft) -> Result<(AuditEvent, String), DraftError> {
+/// each event once, for the log and for the columns of its index alike.
+pub fn next_event_line(
+    head: Head,
+    draft: EventDraft,
+) -> Result<(AuditEvent, EventLine), DraftError> {
     AuditEvent::link_with_line(head, draft)
 }
 

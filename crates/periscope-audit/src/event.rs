@@ -182,9 +182,19 @@ impl AuditEvent {
     pub(crate) fn link_with_line(
         prev: Head,
         draft: EventDraft,
-    ) -> Result<(AuditEvent, String), DraftError> {
+    ) -> Result<(AuditEvent, EventLine), DraftError> {
         let mut event = AuditEvent::unlinked(prev, draft)?;
-        let body = event.canonical_body();
+        // The body, noting where `details` and `grant_ids` sit in it.
+        let mut body = String::with_capacity(512);
+        write_body_start(&mut body, &event);
+        let details_at = body.len();
+        write_value(&mut body, &event.details);
+        let details_end = body.len();
+        body.push_str(GRANT_IDS_KEY);
+        let grant_ids_at = body.len();
+        write_grant_ids(&mut body, &event.grant_ids);
+        let grant_ids_end = body.len();
+        write_body_end(&mut body, &event);
         let mut hasher = Sha256::new();
         hasher.update(EVENT_HASH_DOMAIN);
         hasher.update(event.prev_hash.as_bytes());
@@ -192,15 +202,22 @@ impl AuditEvent {
         event.hash = ChainHash::from_bytes(hasher.finalize().into());
         // The body is a JSON object; the line puts the record's type and
         // the two hashes in front of its members.
-        let members = body.strip_prefix('{').unwrap_or(&body);
-        let mut line = String::with_capacity(body.len() + 170);
-        line.push_str("{\"type\":\"event\",\"prev_hash\":\"");
-        line.push_str(&event.prev_hash.to_hex());
-        line.push_str("\",\"hash\":\"");
-        line.push_str(&event.hash.to_hex());
-        line.push_str("\",");
-        line.push_str(members);
-        line.push('\n');
+        let mut text = String::with_capacity(body.len() + LINE_PREFIX_LEN);
+        text.push_str("{\"type\":\"event\",\"prev_hash\":\"");
+        text.push_str(&event.prev_hash.to_hex());
+        text.push_str("\",\"hash\":\"");
+        text.push_str(&event.hash.to_hex());
+        text.push_str("\",");
+        debug_assert_eq!(text.len(), LINE_PREFIX_LEN);
+        text.push_str(&body[1..]);
+        text.push('\n');
+        // `body[0]` (its `{`) is not in the line.
+        let shift = |at: usize| at - 1 + LINE_PREFIX_LEN;
+        let line = EventLine {
+            text,
+            details: shift(details_at)..shift(details_end),
+            grant_ids: shift(grant_ids_at)..shift(grant_ids_end),
+        };
         Ok((event, line))
     }
 
@@ -242,26 +259,86 @@ impl AuditEvent {
 /// sorted key order by hand (a test checks this equals `canonical_json` of the same
 /// object), so hashing needs no intermediate `Value`.
 fn write_body(out: &mut impl Sink, e: &AuditEvent) {
+    write_body_start(out, e);
+    write_value(out, &e.details);
+    out.push(GRANT_IDS_KEY);
+    write_grant_ids(out, &e.grant_ids);
+    write_body_end(out, e);
+}
+
+/// What separates `details` from `grant_ids` in the body.
+const GRANT_IDS_KEY: &str = ",\"grant_ids\":";
+
+/// The body up to the value of `details`.
+fn write_body_start(out: &mut impl Sink, e: &AuditEvent) {
     out.push("{\"action\":");
     write_string(out, &e.action);
     out.push(",\"actor\":");
     write_string(out, &e.actor);
     out.push(",\"details\":");
-    write_value(out, &e.details);
-    out.push(",\"grant_ids\":[");
-    for (i, id) in e.grant_ids.iter().enumerate() {
+}
+
+fn write_grant_ids(out: &mut impl Sink, grant_ids: &[String]) {
+    out.push("[");
+    for (i, id) in grant_ids.iter().enumerate() {
         if i > 0 {
             out.push(",");
         }
         write_string(out, id);
     }
-    out.push("],\"seq\":");
+    out.push("]");
+}
+
+/// The body after the value of `grant_ids`.
+fn write_body_end(out: &mut impl Sink, e: &AuditEvent) {
+    out.push(",\"seq\":");
     out.push(&e.seq.to_string());
     out.push(",\"target\":");
     write_string(out, &e.target);
     out.push(",\"time\":");
     write_string(out, e.time.as_str());
     out.push("}");
+}
+
+/// Length of an event line's `{"type":"event","prev_hash":"…","hash":"…",`.
+const LINE_PREFIX_LEN: usize = 29 + 64 + 10 + 64 + 2;
+
+/// An event's export line (see [`crate::next_event_line`]), which also
+/// holds each column a store keeps as encoded text: a store that logs the
+/// line and indexes the event in a table takes those columns from it
+/// instead of serialising the event a second time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventLine {
+    text: String,
+    details: std::ops::Range<usize>,
+    grant_ids: std::ops::Range<usize>,
+}
+
+impl EventLine {
+    /// The line, ending with a newline, as [`crate::JsonlReader`] reads it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// `details` as canonical JSON (the bytes its hash covers).
+    pub fn details(&self) -> &str {
+        &self.text[self.details.clone()]
+    }
+
+    /// `grant_ids` as a canonical JSON array.
+    pub fn grant_ids(&self) -> &str {
+        &self.text[self.grant_ids.clone()]
+    }
+
+    /// `prev_hash` in lowercase hex.
+    pub fn prev_hash(&self) -> &str {
+        &self.text[29..29 + 64]
+    }
+
+    /// `hash` in lowercase hex.
+    pub fn hash(&self) -> &str {
+        &self.text[29 + 64 + 10..LINE_PREFIX_LEN - 2]
+    }
 }
 
 #[cfg(test)]
@@ -317,8 +394,15 @@ mod tests {
         let prev = sample().head();
         let (event, line) = AuditEvent::link_with_line(prev, draft.clone()).unwrap();
         assert_eq!(event, AuditEvent::link(prev, draft).unwrap());
-        assert!(line.ends_with('\n'));
-        let mut records = crate::JsonlReader::new(line.as_bytes());
+        assert!(line.as_str().ends_with('\n'));
+        // The stored columns it hands out read back as the event's.
+        let details: serde_json::Value = serde_json::from_str(line.details()).unwrap();
+        assert_eq!(details, event.details);
+        let grants: Vec<String> = serde_json::from_str(line.grant_ids()).unwrap();
+        assert_eq!(grants, event.grant_ids);
+        assert_eq!(line.prev_hash(), event.prev_hash.to_hex());
+        assert_eq!(line.hash(), event.hash.to_hex());
+        let mut records = crate::JsonlReader::new(line.as_str().as_bytes());
         match records.next() {
             Some(Ok(crate::JsonlRecord::Event(read))) => assert_eq!(read, event),
             other => panic!("not an event line: {other:?}"),

@@ -76,7 +76,7 @@ pub use chain::{Chain, next_event, next_event_line};
 pub use checkpoint::{
     CHECKPOINT_DOMAIN, Checkpoint, CheckpointSignature, SignatureParseError, checkpoint_message,
 };
-pub use event::{AuditEvent, DraftError, EVENT_HASH_DOMAIN, EventDraft};
+pub use event::{AuditEvent, DraftError, EVENT_HASH_DOMAIN, EventDraft, EventLine};
 pub use hash::{ChainHash, HashParseError, Head};
 pub use jsonl::{
     ExportError, ExportSummary, JSONL_FORMAT, JSONL_VERSION, JsonlError, JsonlHeader, JsonlProblem,

@@ -4,8 +4,10 @@
 use futures_util::stream::{self, Stream, StreamExt, TryStreamExt};
 use periscope_audit::{
     AuditEvent, AuditTime, AuditVerifierKey, ChainError, ChainHash, ChainVerifier, Checkpoint,
-    CheckpointSignature, DraftError, EventDraft, Head, KeyId, Start, VerifyReport, next_event,
+    CheckpointSignature, DraftError, EventDraft, EventLine, Head, KeyId, Start, VerifyReport,
+    next_event,
 };
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -485,10 +487,10 @@ pub(crate) async fn append_in_tx(
 /// indexed.
 async fn insert_taken(
     tx: &mut WriteTx,
-    events: &[AuditEvent],
+    events: &[EventRow],
     checkpoints: &[Checkpoint],
 ) -> Result<(), StoreError> {
-    insert_events(tx, events).await?;
+    insert_rows(tx, events).await?;
     for checkpoint in checkpoints {
         insert_checkpoint(tx, checkpoint).await?;
     }
@@ -526,23 +528,31 @@ pub(crate) async fn insert_events(
     tx: &mut WriteTx,
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(INSERT_CHUNK) {
+    let rows = events
+        .iter()
+        .map(EventRow::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    insert_rows(tx, &rows).await
+}
+
+/// Inserts rows of already-linked events in multi-row statements.
+pub(crate) async fn insert_rows(tx: &mut WriteTx, rows: &[EventRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
         let mut sql = Sql::new("INSERT INTO audit_events (");
         sql.push(EVENT_COLUMNS).push(") VALUES ");
-        for (i, e) in chunk.iter().enumerate() {
+        for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            let row = StoredEvent::of(e)?;
-            sql.push("(").bind(sql::to_i64(e.seq));
-            sql.push(", ").bind(e.time.as_str().to_owned());
-            sql.push(", ").bind(e.actor.clone());
-            sql.push(", ").bind(e.action.clone());
-            sql.push(", ").bind(e.target.clone());
-            sql.push(", ").bind(row.details);
-            sql.push(", ").bind(row.grant_ids);
-            sql.push(", ").bind(row.prev_hash);
-            sql.push(", ").bind(row.hash);
+            sql.push("(").bind(sql::to_i64(row.seq));
+            sql.push(", ").bind(row.time.as_str().to_owned());
+            sql.push(", ").bind(row.actor.clone());
+            sql.push(", ").bind(row.action.clone());
+            sql.push(", ").bind(row.target.clone());
+            sql.push(", ").bind(row.details().to_owned());
+            sql.push(", ").bind(row.grant_ids().to_owned());
+            sql.push(", ").bind(row.prev_hash().to_owned());
+            sql.push(", ").bind(row.hash().to_owned());
             sql.push(")");
         }
         // Not kept in the connection's statement cache: every batch size is
@@ -553,26 +563,113 @@ pub(crate) async fn insert_events(
     Ok(())
 }
 
-/// The columns of an event that are stored as encoded text rather than as the
-/// event holds them; both insert paths (the pool's and the writer's own SQLite
-/// connection) encode through here, so the stored form cannot drift apart.
-pub(crate) struct StoredEvent {
-    pub(crate) details: String,
-    pub(crate) grant_ids: String,
-    pub(crate) prev_hash: String,
-    pub(crate) hash: String,
+/// An audit event as its row of `audit_events`, every column as stored. Every
+/// insert path (the pool's, the writer's and the index's own SQLite
+/// connection) binds these, so the stored form cannot drift apart.
+///
+/// The live chain builds rows from the export line it wrote to the redo
+/// file ([`EventRow::from_line`]): the line already holds `details`,
+/// `grant_ids` and both hashes as text, so indexing an event serialises
+/// nothing again. Other paths encode an event ([`EventRow::of`]).
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    pub(crate) seq: u64,
+    pub(crate) time: AuditTime,
+    pub(crate) actor: String,
+    pub(crate) action: String,
+    pub(crate) target: String,
+    encoded: Encoded,
 }
 
-impl StoredEvent {
-    pub(crate) fn of(event: &AuditEvent) -> Result<StoredEvent, StoreError> {
-        Ok(StoredEvent {
-            details: serde_json::to_string(&event.details)
-                .map_err(|err| StoreError::Invalid(format!("audit details: {err}")))?,
-            grant_ids: serde_json::to_string(&event.grant_ids)
-                .map_err(|err| StoreError::Invalid(format!("audit grant ids: {err}")))?,
-            prev_hash: event.prev_hash.to_hex(),
-            hash: event.hash.to_hex(),
+/// Where a row's encoded columns come from.
+#[derive(Debug)]
+enum Encoded {
+    /// Slices of the event's export line.
+    Line(EventLine),
+    /// Encoded from the event.
+    Columns {
+        details: String,
+        grant_ids: String,
+        prev_hash: String,
+        hash: String,
+    },
+}
+
+impl EventRow {
+    /// Encodes `event`.
+    pub(crate) fn of(event: &AuditEvent) -> Result<EventRow, StoreError> {
+        Ok(EventRow {
+            seq: event.seq,
+            time: event.time.clone(),
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            target: event.target.clone(),
+            encoded: Encoded::Columns {
+                details: serde_json::to_string(&event.details)
+                    .map_err(|err| StoreError::Invalid(format!("audit details: {err}")))?,
+                grant_ids: serde_json::to_string(&event.grant_ids)
+                    .map_err(|err| StoreError::Invalid(format!("audit grant ids: {err}")))?,
+                prev_hash: event.prev_hash.to_hex(),
+                hash: event.hash.to_hex(),
+            },
         })
+    }
+
+    /// The row of `event`, whose export line is `line` (both from
+    /// [`periscope_audit::next_event_line`]); also gives back the event's
+    /// `details`, which the row does not need, for the caller to drop where
+    /// it costs least.
+    pub(crate) fn from_line(event: AuditEvent, line: EventLine) -> (EventRow, Value) {
+        let AuditEvent {
+            seq,
+            time,
+            actor,
+            action,
+            target,
+            details,
+            ..
+        } = event;
+        let row = EventRow {
+            seq,
+            time,
+            actor,
+            action,
+            target,
+            encoded: Encoded::Line(line),
+        };
+        (row, details)
+    }
+
+    /// `details` as JSON text.
+    pub(crate) fn details(&self) -> &str {
+        match &self.encoded {
+            Encoded::Line(line) => line.details(),
+            Encoded::Columns { details, .. } => details,
+        }
+    }
+
+    /// `grant_ids` as a JSON array.
+    pub(crate) fn grant_ids(&self) -> &str {
+        match &self.encoded {
+            Encoded::Line(line) => line.grant_ids(),
+            Encoded::Columns { grant_ids, .. } => grant_ids,
+        }
+    }
+
+    /// `prev_hash` in hex.
+    pub(crate) fn prev_hash(&self) -> &str {
+        match &self.encoded {
+            Encoded::Line(line) => line.prev_hash(),
+            Encoded::Columns { prev_hash, .. } => prev_hash,
+        }
+    }
+
+    /// `hash` in hex.
+    pub(crate) fn hash(&self) -> &str {
+        match &self.encoded {
+            Encoded::Line(line) => line.hash(),
+            Encoded::Columns { hash, .. } => hash,
+        }
     }
 }
 

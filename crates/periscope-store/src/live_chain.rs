@@ -41,8 +41,10 @@ use std::time::{Duration, Instant};
 
 use periscope_audit::{AuditEvent, AuditSigner, Checkpoint, EventDraft, Head, next_event_line};
 use periscope_audit::{JsonlReader, JsonlRecord, JsonlWriter};
+use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
+use crate::audit::EventRow;
 use crate::error::StoreError;
 use crate::sqlite_chain::{SqliteChain, SqliteFile};
 use crate::writer::{Clock, Counters, UnitOutcome, closing_checkpoint, periodic_checkpoint};
@@ -137,7 +139,7 @@ struct State {
     /// emptied (and made the spare) once the index has that seq.
     full: Option<(File, u64)>,
     /// Written to the redo file, not yet taken by the indexer, in seq order.
-    pending: Vec<AuditEvent>,
+    pending: Vec<EventRow>,
     pending_checkpoints: Vec<Checkpoint>,
     /// Lowest seq the indexer or a paused transaction is inserting now.
     in_flight_from: Option<u64>,
@@ -155,7 +157,7 @@ struct State {
 impl State {
     /// Puts events (and checkpoints) taken for the index but not inserted
     /// back in front of those waiting, keeping seq order.
-    fn give_back(&mut self, mut events: Vec<AuditEvent>, mut checkpoints: Vec<Checkpoint>) {
+    fn give_back(&mut self, mut events: Vec<EventRow>, mut checkpoints: Vec<Checkpoint>) {
         events.append(&mut self.pending);
         self.pending = events;
         checkpoints.append(&mut self.pending_checkpoints);
@@ -295,16 +297,26 @@ impl LiveChain {
             state.deferred.push_back((drafts, reply));
             return Appended::Later(outcome);
         }
-        Appended::Now(self.write_unit(&mut state, drafts))
+        let mut spent = Vec::new();
+        let outcome = self.write_unit(&mut state, drafts, &mut spent);
+        // Freed once the other sessions may append again.
+        drop(state);
+        drop(spent);
+        Appended::Now(outcome)
     }
 
     /// Links, hashes and writes one unit (with the periodic checkpoint it
     /// crosses), then moves the head. On a failed write nothing moves and
     /// the file is cut back, so a torn line never stays in it.
+    ///
+    /// The index rows keep the lines' text (see [`EventRow::from_line`]);
+    /// the events' `details` go to `spent`, for the caller to free after
+    /// unlocking the state.
     fn write_unit(
         &self,
         state: &mut State,
         drafts: Vec<EventDraft>,
+        spent: &mut Vec<Value>,
     ) -> Result<UnitOutcome, StoreError> {
         let mut head = state.head;
         let mut events = Vec::with_capacity(drafts.len());
@@ -314,9 +326,11 @@ impl LiveChain {
             .map(|draft| match next_event_line(head, draft) {
                 Ok((event, line)) => {
                     head = event.head();
-                    bytes.extend_from_slice(line.as_bytes());
+                    bytes.extend_from_slice(line.as_str().as_bytes());
                     let seq = event.seq;
-                    events.push(event);
+                    let (row, details) = EventRow::from_line(event, line);
+                    events.push(row);
+                    spent.push(details);
                     Ok(seq)
                 }
                 Err(refused) => Err(StoreError::Audit(refused)),
@@ -428,11 +442,12 @@ impl LiveChain {
         state.paused = false;
         state.empty_full_file();
         let deferred = std::mem::take(&mut state.deferred);
+        let mut spent = Vec::new();
         for (drafts, reply) in deferred {
             let outcome = if state.closing {
                 Err(StoreError::WriterClosed)
             } else {
-                self.write_unit(&mut state, drafts)
+                self.write_unit(&mut state, drafts, &mut spent)
             };
             let _ = reply.send(outcome);
         }
@@ -494,7 +509,7 @@ pub(crate) struct ChainPause {
     pub(crate) head: Head,
     /// Acknowledged events not yet in the index: the transaction inserts
     /// them before its own.
-    pub(crate) events: Vec<AuditEvent>,
+    pub(crate) events: Vec<EventRow>,
     pub(crate) checkpoints: Vec<Checkpoint>,
     /// The transaction has inserted `events` and `checkpoints`.
     pub(crate) inserted: bool,
@@ -505,7 +520,7 @@ impl ChainPause {
     /// The events (and checkpoints) to insert, lent out for the insert:
     /// [`ChainPause::put_back`] returns them (so a rollback can give them
     /// back to the indexer) and marks them inserted.
-    pub(crate) fn take(&mut self) -> (Vec<AuditEvent>, Vec<Checkpoint>) {
+    pub(crate) fn take(&mut self) -> (Vec<EventRow>, Vec<Checkpoint>) {
         (
             std::mem::take(&mut self.events),
             std::mem::take(&mut self.checkpoints),
@@ -515,7 +530,7 @@ impl ChainPause {
     /// See [`ChainPause::take`]; `inserted` says whether the insert worked.
     pub(crate) fn put_back(
         &mut self,
-        events: Vec<AuditEvent>,
+        events: Vec<EventRow>,
         checkpoints: Vec<Checkpoint>,
         inserted: bool,
     ) {
