@@ -30,7 +30,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use periscope_shield::record::{RecordedOutcome, StatementRecord};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -242,55 +243,90 @@ fn round(seconds: f64) -> f64 {
     (seconds * 1_000_000.0).round() / 1_000_000.0
 }
 
-/// The line of one statement: the sample decoded to text here, in the
-/// writer task.
-fn statement_line(record: StatementRecord) -> Value {
-    let mut line = Map::new();
-    line.insert("t".into(), json!(round(record.at.as_secs_f64())));
-    line.insert("type".into(), json!("statement"));
-    if record.query_seq > 0 {
-        line.insert("seq".into(), json!(record.query_seq));
-    }
-    line.insert("text".into(), json!(record.text));
-    line.insert("class".into(), json!(record.class));
-    match &record.outcome {
-        RecordedOutcome::Ok => {
-            line.insert("outcome".into(), json!("ok"));
-        }
-        RecordedOutcome::Error(code) => {
-            line.insert("outcome".into(), json!("error"));
-            line.insert("sqlstate".into(), json!(code));
-        }
-        RecordedOutcome::Refused { shield, message } => {
-            line.insert("outcome".into(), json!("refused"));
-            line.insert("shield".into(), json!(shield));
-            line.insert("message".into(), json!(message));
-        }
-    }
-    line.insert("rows".into(), json!(record.rows));
-    line.insert(
-        "duration_ms".into(),
-        json!(round(record.duration.as_secs_f64()) * 1000.0),
-    );
-    line.insert("masked".into(), record.masked);
-    if let Some(sample) = record.sample {
-        let sample = sample.decode();
-        let columns: Vec<Value> = sample
-            .columns
-            .iter()
-            .map(|c| {
-                let mut col = json!({ "name": c.name, "type": c.type_name });
-                if let Some(m) = &c.masked {
-                    col["masked"] = json!(m);
-                }
-                col
-            })
-            .collect();
-        line.insert("columns".into(), Value::Array(columns));
-        line.insert("sample".into(), json!(sample.rows));
-        line.insert("sample_truncated".into(), json!(sample.truncated));
-    }
-    Value::Object(line)
+/// The line of one statement, serialised straight from the record (no
+/// intermediate JSON value: the writer formats one per statement).
+#[derive(Serialize)]
+struct StatementLine<'a> {
+    t: f64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    text: &'a str,
+    class: &'a str,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sqlstate: Option<&'a str>,
+    /// Refusals only; `null` when no shield is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shield: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    rows: u64,
+    duration_ms: f64,
+    masked: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    columns: Option<Vec<ColumnLine<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<&'a [Vec<Option<String>>]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_truncated: Option<bool>,
+}
+
+/// A column of a statement line's sample.
+#[derive(Serialize)]
+struct ColumnLine<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    masked: Option<&'a str>,
+}
+
+/// Appends the line of one statement to `out`: the sample decoded to text
+/// here, in the writer task.
+fn write_statement_line(out: &mut Vec<u8>, record: StatementRecord) -> io::Result<()> {
+    let sample = record.sample.map(|sample| sample.decode());
+    let (outcome, sqlstate, shield, message) = match &record.outcome {
+        RecordedOutcome::Ok => ("ok", None, None, None),
+        RecordedOutcome::Error(code) => ("error", Some(code.as_str()), None, None),
+        RecordedOutcome::Refused { shield, message } => (
+            "refused",
+            None,
+            Some(shield.as_deref()),
+            Some(message.as_str()),
+        ),
+    };
+    let line = StatementLine {
+        t: round(record.at.as_secs_f64()),
+        kind: "statement",
+        seq: (record.query_seq > 0).then_some(record.query_seq),
+        text: &record.text,
+        class: &record.class,
+        outcome,
+        sqlstate,
+        shield,
+        message,
+        rows: record.rows,
+        duration_ms: round(record.duration.as_secs_f64()) * 1000.0,
+        masked: &record.masked,
+        columns: sample.as_ref().map(|sample| {
+            sample
+                .columns
+                .iter()
+                .map(|c| ColumnLine {
+                    name: &c.name,
+                    type_name: &c.type_name,
+                    masked: c.masked.as_deref(),
+                })
+                .collect()
+        }),
+        sample: sample.as_ref().map(|sample| sample.rows.as_slice()),
+        sample_truncated: sample.as_ref().map(|sample| sample.truncated),
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+    out.push(b'\n');
+    Ok(())
 }
 
 async fn write(
@@ -332,21 +368,29 @@ async fn write(
         if truncated {
             continue;
         }
-        let lines: Vec<(f64, Value, bool)> = match item {
-            Item::Statements(batch) => batch
-                .into_iter()
-                .map(|record| (record.at.as_secs_f64(), statement_line(record), true))
-                .collect(),
-            Item::Note(at, text) => vec![(
-                at,
-                json!({ "t": round(at), "type": "note", "text": text }),
-                false,
-            )],
+        // Each item's lines, formatted one by one into `line`.
+        let (records, mut note) = match item {
+            Item::Statements(batch) => (batch, None),
+            Item::Note(at, text) => (Vec::new(), Some((at, text))),
         };
-        for (at, value, is_statement) in lines {
+        let mut records = records.into_iter();
+        loop {
             line.clear();
-            serde_json::to_writer(&mut line, &value).map_err(io::Error::other)?;
-            line.push(b'\n');
+            let (at, is_statement) = if let Some((at, text)) = note.take() {
+                serde_json::to_writer(
+                    &mut line,
+                    &json!({ "t": round(at), "type": "note", "text": text }),
+                )
+                .map_err(io::Error::other)?;
+                line.push(b'\n');
+                (at, false)
+            } else if let Some(record) = records.next() {
+                let at = record.at.as_secs_f64();
+                write_statement_line(&mut line, record)?;
+                (at, true)
+            } else {
+                break;
+            };
             if out.bytes + line.len() as u64 + 256 > max_size {
                 truncated = true;
                 out.line(&json!({
