@@ -92,13 +92,30 @@ pub struct Recorder {
     dropped_total: u64,
 }
 
+/// Where and how a recording's file is written (every kind alike).
+#[derive(Debug, Clone)]
+pub struct RecordingFile {
+    /// The recordings directory (created 0700 if needed).
+    pub dir: PathBuf,
+    /// The size past which the rest of the session is not recorded.
+    pub max_size: u64,
+    /// `fsync` the file before it is renamed and sealed: with `[audit]
+    /// durability = "power-loss"`, so a sealed recording survives a power
+    /// loss as its seal does. With `process-crash` the file is handed to the
+    /// OS like the audit events themselves: an fsync per closed recording
+    /// bought nothing the seal keeps, and when many sessions ended together
+    /// their fsyncs held the filesystem's journal and delayed the next
+    /// session's first row by about 2 ms (docs/benchmarks.md).
+    pub sync: bool,
+}
+
 impl Recorder {
-    /// Starts the writer task of recording `id` in `dir` (created 0700 if
-    /// needed). Errors (a read-only disk) surface in [`Recorder::finish`]:
-    /// the session never waits for the disk, not even to open the file.
-    pub fn start(dir: PathBuf, id: String, header: CastHeader, max_size: u64) -> Recorder {
+    /// Starts the writer task of recording `id` in `file.dir`. Errors (a
+    /// read-only disk) surface in [`Recorder::finish`]: the session never
+    /// waits for the disk, not even to open the file.
+    pub fn start(file: RecordingFile, id: String, header: CastHeader) -> Recorder {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(write(dir, id, header, max_size, rx));
+        let task = tokio::spawn(write(file, id, header, rx));
         Recorder {
             tx,
             task,
@@ -182,6 +199,8 @@ pub(super) struct HashedFile {
     part: PathBuf,
     /// The final name.
     path: PathBuf,
+    /// `fsync` before the rename (see [`RecordingFile::sync`]).
+    sync: bool,
 }
 
 /// A recording file closed: its name, SHA-256 and size.
@@ -193,7 +212,8 @@ pub(super) struct Closed {
 impl HashedFile {
     /// Creates `dir` (0700) if needed and `dir/<file>.part` (0600, never an
     /// existing file): every recording kind is written the same way.
-    pub(super) async fn create(dir: &Path, file: &str) -> io::Result<HashedFile> {
+    pub(super) async fn create(settings: &RecordingFile, file: &str) -> io::Result<HashedFile> {
+        let dir = settings.dir.as_path();
         let make_dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || {
             std::fs::DirBuilder::new()
@@ -218,15 +238,19 @@ impl HashedFile {
             bytes: 0,
             part,
             path: dir.join(file),
+            sync: settings.sync,
         })
     }
 
-    /// Flushes the file to disk, then gives it its final name: the hash
-    /// covers exactly what is on disk under that name.
+    /// Hands the rest of the file to the OS (and to the disk, with
+    /// [`RecordingFile::sync`]), then gives it its final name: the hash
+    /// covers exactly what is under that name.
     pub(super) async fn close(mut self) -> io::Result<Closed> {
         self.out.flush().await?;
         let handle = self.out.into_inner();
-        handle.sync_all().await?;
+        if self.sync {
+            handle.sync_all().await?;
+        }
         drop(handle);
         tokio::fs::rename(&self.part, &self.path)
             .await
@@ -257,14 +281,14 @@ pub(super) fn with_context(e: io::Error, what: &str, path: &Path) -> io::Error {
 }
 
 async fn write(
-    dir: PathBuf,
+    settings: RecordingFile,
     id: String,
     header: CastHeader,
-    max_size: u64,
     mut rx: mpsc::Receiver<Piece>,
 ) -> io::Result<TaskOutcome> {
+    let max_size = settings.max_size;
     let file = format!("{id}.cast");
-    let mut out = HashedFile::create(&dir, &file).await?;
+    let mut out = HashedFile::create(&settings, &file).await?;
     out.line(&json!({
         "version": 2,
         "width": header.width,
@@ -319,6 +343,16 @@ fn round(seconds: f64) -> f64 {
     (seconds * 1_000_000.0).round() / 1_000_000.0
 }
 
+/// Test settings: files in `dir`, synced like under `power-loss`.
+#[cfg(test)]
+pub(super) fn file_in(dir: &Path, max_size: u64) -> RecordingFile {
+    RecordingFile {
+        dir: dir.to_path_buf(),
+        max_size,
+        sync: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn writes_a_cast_and_hashes_what_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Recorder::start(dir.path().into(), "ses_a".into(), header(), 1 << 20);
+        let mut r = Recorder::start(file_in(dir.path(), 1 << 20), "ses_a".into(), header());
         r.record("hello [email]\n");
         r.record("");
         r.record("bye\n");
@@ -359,7 +393,7 @@ mod tests {
     #[tokio::test]
     async fn max_size_truncates_with_a_marker() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Recorder::start(dir.path().into(), "ses_b".into(), header(), 4096);
+        let mut r = Recorder::start(file_in(dir.path(), 4096), "ses_b".into(), header());
         for _ in 0..100 {
             r.record(&"x".repeat(100));
         }
@@ -375,7 +409,7 @@ mod tests {
         // On a current-thread runtime the writer task cannot run while this
         // test offers pieces: the queue fills, and the rest is counted.
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Recorder::start(dir.path().into(), "ses_c".into(), header(), 1 << 20);
+        let mut r = Recorder::start(file_in(dir.path(), 1 << 20), "ses_c".into(), header());
         for _ in 0..(QUEUE + 10) {
             r.record("line\n");
         }
@@ -394,7 +428,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("not-a-dir");
         std::fs::write(&file, "x").unwrap();
-        let mut r = Recorder::start(file.join("rec"), "ses_d".into(), header(), 1 << 20);
+        let mut r = Recorder::start(
+            file_in(&file.join("rec"), 1 << 20),
+            "ses_d".into(),
+            header(),
+        );
         r.record("a\n");
         let err = r.finish().await.unwrap_err();
         assert!(err.to_string().contains("recordings directory"), "{err}");

@@ -40,13 +40,14 @@ use std::path::PathBuf;
 
 use periscope_audit::actions;
 use periscope_exec::run::Output;
+use periscope_policy::AuditDurability;
 use periscope_shield::record::AuditSink;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-pub use cast::{CastHeader, Recorder, Written};
+pub use cast::{CastHeader, Recorder, RecordingFile, Written};
 
 use crate::audit_sink::GatewaySink;
 use crate::gateway::Gateway;
@@ -61,6 +62,18 @@ pub fn recordings_dir(gateway: &Gateway) -> PathBuf {
         .dir
         .clone()
         .unwrap_or_else(|| gateway.data_dir().join("recordings"))
+}
+
+/// How recording files are written under the configuration in force: in
+/// [`recordings_dir`], within `[recordings] max_size`, synced to disk when
+/// `[audit] durability = "power-loss"` (see [`RecordingFile::sync`]).
+pub fn recording_file(gateway: &Gateway) -> RecordingFile {
+    let config = gateway.config();
+    RecordingFile {
+        dir: recordings_dir(gateway),
+        max_size: config.config.recordings.max_size,
+        sync: config.config.audit.durability == AuditDurability::PowerLoss,
+    }
 }
 
 /// Whether `id` can name a recording file: session ids only (`ses_...`),
@@ -118,7 +131,7 @@ pub fn start_sql(
         sample_rows: settings.sql_sample_rows,
         sample_bytes: settings.sql_sample_bytes,
     };
-    let recorder = sql::SqlRecorder::start(recordings_dir(gateway), header, settings.max_size);
+    let recorder = sql::SqlRecorder::start(recording_file(gateway), header);
     Some((recorder, started))
 }
 
@@ -174,10 +187,9 @@ impl Recording {
                 title,
             };
             Some(Recorder::start(
-                recordings_dir(gateway),
+                recording_file(gateway),
                 session.to_string(),
                 header,
-                settings.max_size,
             ))
         } else {
             None

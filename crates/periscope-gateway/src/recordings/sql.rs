@@ -26,7 +26,6 @@
 //! ```
 
 use std::io;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use periscope_shield::record::{RecordedOutcome, StatementRecord};
@@ -35,7 +34,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::cast::HashedFile;
+use super::cast::{HashedFile, RecordingFile};
 
 /// Batches queued between a session and its writer task.
 pub const QUEUE: usize = 16;
@@ -135,11 +134,11 @@ fn missing_note(n: u64) -> String {
 }
 
 impl SqlRecorder {
-    /// Starts the writer task of the recording of `header.session` in `dir`
-    /// (created 0700 if needed). Errors surface in [`SqlRecorder::finish`].
-    pub fn start(dir: PathBuf, header: SqlHeader, max_size: u64) -> SqlRecorder {
+    /// Starts the writer task of the recording of `header.session` in
+    /// `file.dir`. Errors surface in [`SqlRecorder::finish`].
+    pub fn start(file: RecordingFile, header: SqlHeader) -> SqlRecorder {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(write(dir, header, max_size, rx));
+        let task = tokio::spawn(write(file, header, rx));
         SqlRecorder {
             tx,
             batch: Vec::new(),
@@ -330,17 +329,17 @@ fn write_statement_line(out: &mut Vec<u8>, record: StatementRecord) -> io::Resul
 }
 
 async fn write(
-    dir: PathBuf,
+    settings: RecordingFile,
     header: SqlHeader,
-    max_size: u64,
     mut rx: mpsc::Receiver<Item>,
 ) -> io::Result<TaskOutcome> {
+    let max_size = settings.max_size;
     let file = format!("{}{SUFFIX}", header.session);
     // The file is created once the first batch (or the session's end)
     // arrives, not while the session's first statement runs: on a busy
     // machine, creating it took CPU from that statement's first row.
     let mut next = rx.recv().await;
-    let mut out = HashedFile::create(&dir, &file).await?;
+    let mut out = HashedFile::create(&settings, &file).await?;
     out.line(&json!({
         "format": FORMAT,
         "version": 1,
@@ -419,6 +418,7 @@ async fn write(
 
 #[cfg(test)]
 mod tests {
+    use super::super::cast::file_in;
     use super::*;
     use periscope_shield::record::{DecodedSample, ResultSample, SampleColumn};
     use sha2::{Digest, Sha256};
@@ -475,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn writes_statements_and_hashes_what_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = SqlRecorder::start(dir.path().into(), header("ses_a"), 1 << 20);
+        let mut r = SqlRecorder::start(file_in(dir.path(), 1 << 20), header("ses_a"));
         r.record(record(RecordedOutcome::Ok));
         r.record(record(RecordedOutcome::Refused {
             shield: Some("write".into()),
@@ -501,7 +501,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_writer_that_falls_behind_never_blocks_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = SqlRecorder::start(dir.path().into(), header("ses_b"), 1 << 24);
+        let mut r = SqlRecorder::start(file_in(dir.path(), 1 << 24), header("ses_b"));
         // The writer cannot run meanwhile: QUEUE batches fit, two more do
         // not, and the last three statements are still gathering.
         for _ in 0..((QUEUE + 2) * BATCH + 3) {
@@ -520,7 +520,7 @@ mod tests {
     #[tokio::test]
     async fn max_size_truncates_with_a_note() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = SqlRecorder::start(dir.path().into(), header("ses_c"), 4096);
+        let mut r = SqlRecorder::start(file_in(dir.path(), 4096), header("ses_c"));
         for _ in 0..100 {
             r.record(record(RecordedOutcome::Error("42P01".into())));
         }
