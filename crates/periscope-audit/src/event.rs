@@ -184,41 +184,21 @@ impl AuditEvent {
         draft: EventDraft,
     ) -> Result<(AuditEvent, EventLine), DraftError> {
         let mut event = AuditEvent::unlinked(prev, draft)?;
-        // The body, noting where `details` and `grant_ids` sit in it.
-        let mut body = String::with_capacity(512);
-        write_body_start(&mut body, &event);
-        let details_at = body.len();
-        write_value(&mut body, &event.details);
-        let details_end = body.len();
-        body.push_str(GRANT_IDS_KEY);
-        let grant_ids_at = body.len();
-        write_grant_ids(&mut body, &event.grant_ids);
-        let grant_ids_end = body.len();
-        write_body_end(&mut body, &event);
+        let body = MarkedBody::of(&event);
         let mut hasher = Sha256::new();
         hasher.update(EVENT_HASH_DOMAIN);
         hasher.update(event.prev_hash.as_bytes());
-        hasher.update(body.as_bytes());
+        hasher.update(body.text.as_bytes());
         event.hash = ChainHash::from_bytes(hasher.finalize().into());
-        // The body is a JSON object; the line puts the record's type and
-        // the two hashes in front of its members.
-        let mut text = String::with_capacity(body.len() + LINE_PREFIX_LEN);
-        text.push_str("{\"type\":\"event\",\"prev_hash\":\"");
-        text.push_str(&event.prev_hash.to_hex());
-        text.push_str("\",\"hash\":\"");
-        text.push_str(&event.hash.to_hex());
-        text.push_str("\",");
-        debug_assert_eq!(text.len(), LINE_PREFIX_LEN);
-        text.push_str(&body[1..]);
-        text.push('\n');
-        // `body[0]` (its `{`) is not in the line.
-        let shift = |at: usize| at - 1 + LINE_PREFIX_LEN;
-        let line = EventLine {
-            text,
-            details: shift(details_at)..shift(details_end),
-            grant_ids: shift(grant_ids_at)..shift(grant_ids_end),
-        };
+        let line = body.into_line(&event);
         Ok((event, line))
+    }
+
+    /// This event's export line, as [`crate::next_event_line`] gives it
+    /// (the stored `hash` is taken as given): for a store that keeps the
+    /// columns of events it did not link itself in the same encoding.
+    pub fn to_line(&self) -> EventLine {
+        MarkedBody::of(self).into_line(self)
     }
 
     /// Builds the event that follows `prev` (whose hash is taken as given).
@@ -302,6 +282,56 @@ fn write_body_end(out: &mut impl Sink, e: &AuditEvent) {
 
 /// Length of an event line's `{"type":"event","prev_hash":"…","hash":"…",`.
 const LINE_PREFIX_LEN: usize = 29 + 64 + 10 + 64 + 2;
+
+/// An event's canonical body, with where `details` and `grant_ids` sit in it.
+struct MarkedBody {
+    text: String,
+    details: std::ops::Range<usize>,
+    grant_ids: std::ops::Range<usize>,
+}
+
+impl MarkedBody {
+    fn of(event: &AuditEvent) -> MarkedBody {
+        let mut text = String::with_capacity(512);
+        write_body_start(&mut text, event);
+        let details_at = text.len();
+        write_value(&mut text, &event.details);
+        let details = details_at..text.len();
+        text.push_str(GRANT_IDS_KEY);
+        let grant_ids_at = text.len();
+        write_grant_ids(&mut text, &event.grant_ids);
+        let grant_ids = grant_ids_at..text.len();
+        write_body_end(&mut text, event);
+        MarkedBody {
+            text,
+            details,
+            grant_ids,
+        }
+    }
+
+    /// The export line: the record's type and `event`'s two hashes in front
+    /// of the body's members.
+    fn into_line(self, event: &AuditEvent) -> EventLine {
+        let mut text = String::with_capacity(self.text.len() + LINE_PREFIX_LEN + 1);
+        text.push_str("{\"type\":\"event\",\"prev_hash\":\"");
+        text.push_str(&event.prev_hash.to_hex());
+        text.push_str("\",\"hash\":\"");
+        text.push_str(&event.hash.to_hex());
+        text.push_str("\",");
+        debug_assert_eq!(text.len(), LINE_PREFIX_LEN);
+        // The body's `{` is not in the line.
+        text.push_str(&self.text[1..]);
+        text.push('\n');
+        let shift = |range: std::ops::Range<usize>| {
+            range.start - 1 + LINE_PREFIX_LEN..range.end - 1 + LINE_PREFIX_LEN
+        };
+        EventLine {
+            text,
+            details: shift(self.details),
+            grant_ids: shift(self.grant_ids),
+        }
+    }
+}
 
 /// An event's export line (see [`crate::next_event_line`]), which also
 /// holds each column a store keeps as encoded text: a store that logs the
@@ -402,6 +432,11 @@ mod tests {
         assert_eq!(grants, event.grant_ids);
         assert_eq!(line.prev_hash(), event.prev_hash.to_hex());
         assert_eq!(line.hash(), event.hash.to_hex());
+        assert_eq!(
+            event.to_line(),
+            line,
+            "an event read back gives the same line"
+        );
         let mut records = crate::JsonlReader::new(line.as_str().as_bytes());
         match records.next() {
             Some(Ok(crate::JsonlRecord::Event(read))) => assert_eq!(read, event),

@@ -528,10 +528,7 @@ pub(crate) async fn insert_events(
     tx: &mut WriteTx,
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
-    let rows = events
-        .iter()
-        .map(EventRow::of)
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows: Vec<EventRow> = events.iter().map(EventRow::of).collect();
     insert_rows(tx, &rows).await
 }
 
@@ -567,10 +564,11 @@ pub(crate) async fn insert_rows(tx: &mut WriteTx, rows: &[EventRow]) -> Result<(
 /// insert path (the pool's, the writer's and the index's own SQLite
 /// connection) binds these, so the stored form cannot drift apart.
 ///
-/// The live chain builds rows from the export line it wrote to the redo
-/// file ([`EventRow::from_line`]): the line already holds `details`,
-/// `grant_ids` and both hashes as text, so indexing an event serialises
-/// nothing again. Other paths encode an event ([`EventRow::of`]).
+/// The encoded columns (`details`, `grant_ids`, both hashes) are slices of
+/// the event's export line, which holds them as canonical JSON: the live
+/// chain builds rows from the line it wrote to the redo file
+/// ([`EventRow::from_line`]), so indexing an event serialises nothing
+/// again; other paths render the line ([`EventRow::of`]).
 #[derive(Debug)]
 pub(crate) struct EventRow {
     pub(crate) seq: u64,
@@ -578,41 +576,20 @@ pub(crate) struct EventRow {
     pub(crate) actor: String,
     pub(crate) action: String,
     pub(crate) target: String,
-    encoded: Encoded,
-}
-
-/// Where a row's encoded columns come from.
-#[derive(Debug)]
-enum Encoded {
-    /// Slices of the event's export line.
-    Line(EventLine),
-    /// Encoded from the event.
-    Columns {
-        details: String,
-        grant_ids: String,
-        prev_hash: String,
-        hash: String,
-    },
+    line: EventLine,
 }
 
 impl EventRow {
     /// Encodes `event`.
-    pub(crate) fn of(event: &AuditEvent) -> Result<EventRow, StoreError> {
-        Ok(EventRow {
+    pub(crate) fn of(event: &AuditEvent) -> EventRow {
+        EventRow {
             seq: event.seq,
             time: event.time.clone(),
             actor: event.actor.clone(),
             action: event.action.clone(),
             target: event.target.clone(),
-            encoded: Encoded::Columns {
-                details: serde_json::to_string(&event.details)
-                    .map_err(|err| StoreError::Invalid(format!("audit details: {err}")))?,
-                grant_ids: serde_json::to_string(&event.grant_ids)
-                    .map_err(|err| StoreError::Invalid(format!("audit grant ids: {err}")))?,
-                prev_hash: event.prev_hash.to_hex(),
-                hash: event.hash.to_hex(),
-            },
-        })
+            line: event.to_line(),
+        }
     }
 
     /// The row of `event`, whose export line is `line` (both from
@@ -635,41 +612,29 @@ impl EventRow {
             actor,
             action,
             target,
-            encoded: Encoded::Line(line),
+            line,
         };
         (row, details)
     }
 
     /// `details` as JSON text.
     pub(crate) fn details(&self) -> &str {
-        match &self.encoded {
-            Encoded::Line(line) => line.details(),
-            Encoded::Columns { details, .. } => details,
-        }
+        self.line.details()
     }
 
     /// `grant_ids` as a JSON array.
     pub(crate) fn grant_ids(&self) -> &str {
-        match &self.encoded {
-            Encoded::Line(line) => line.grant_ids(),
-            Encoded::Columns { grant_ids, .. } => grant_ids,
-        }
+        self.line.grant_ids()
     }
 
     /// `prev_hash` in hex.
     pub(crate) fn prev_hash(&self) -> &str {
-        match &self.encoded {
-            Encoded::Line(line) => line.prev_hash(),
-            Encoded::Columns { prev_hash, .. } => prev_hash,
-        }
+        self.line.prev_hash()
     }
 
     /// `hash` in hex.
     pub(crate) fn hash(&self) -> &str {
-        match &self.encoded {
-            Encoded::Line(line) => line.hash(),
-            Encoded::Columns { hash, .. } => hash,
-        }
+        self.line.hash()
     }
 }
 

@@ -88,10 +88,7 @@ impl SqliteChain {
     ) -> Result<(T, Option<Checkpoint>), StoreError> {
         self.transaction(|tx| {
             let (events, checkpoint, answer) = link(read_head(tx)?);
-            let rows = events
-                .iter()
-                .map(EventRow::of)
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows: Vec<EventRow> = events.iter().map(EventRow::of).collect();
             insert_rows(tx, &rows)?;
             if let Some(checkpoint) = &checkpoint {
                 insert_checkpoint(tx, checkpoint)?;
@@ -132,7 +129,7 @@ impl SqliteChain {
                     .query_row(params![sql::to_i64(event.seq)], |row| row.get(0))
                     .optional()?;
                 match hash {
-                    None => missing.push(EventRow::of(event)?),
+                    None => missing.push(EventRow::of(event)),
                     Some(hash) if hash == event.hash.to_hex() => {}
                     Some(_) => {
                         return Err(StoreError::corrupt(
