@@ -52,6 +52,9 @@ env = {{ API_KEY = "{ENV_SECRET}" }}
     let driver = Driver::start().await;
     let admin = driver.browser().await;
     admin.sign_in(&gw, &admin_token).await;
+    // Signed in (the form's redirect home has landed) before going on: a
+    // navigation started meanwhile is replaced by that redirect.
+    assert_eq!(admin.wait_text("#whoami").await, "admin");
     admin.goto(&format!("{gw}/admin")).await;
     admin.wait_text("tr[data-identity=alice]").await;
 

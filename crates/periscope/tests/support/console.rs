@@ -189,7 +189,9 @@ impl Browser {
             .unwrap();
     }
 
-    /// Signs in with an API token on the console's sign-in page.
+    /// Signs in with an API token on the console's sign-in page. Returns
+    /// once the form is submitted, not once it is answered: wait for the
+    /// page that follows (`#whoami`, or the refusal) before navigating.
     pub async fn sign_in(&self, gateway: &str, token: &str) {
         self.goto(&format!("{gateway}/")).await;
         assert_eq!(
