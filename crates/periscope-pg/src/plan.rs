@@ -32,11 +32,14 @@ fn mask_counted<'p>(
     let Some(source) = &col.source else {
         return values::mask_value(masking, col, value, counts);
     };
-    let mut found = MaskCounts::default();
-    let masked = values::mask_value(masking, col, value, &mut found);
+    // What the scan finds is also counted against the source column: the
+    // difference of the tally's entity counts tells what that is, without
+    // a tally built and dropped per value (a wide result scans millions).
+    let before = *counts.entities();
+    let masked = values::mask_value(masking, col, value, counts);
     if masked.is_some() {
-        counts.merge(&found);
-        counts.add_found_in(source, found.entities());
+        let found = counts.entities().since(&before);
+        counts.add_found_in(source, &found);
     }
     masked
 }

@@ -165,6 +165,17 @@ impl Counts {
         }
     }
 
+    /// What was added since `earlier`, a copy of these counts taken before:
+    /// lets a caller learn what one call added to a running tally without
+    /// a tally of its own per call.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        let mut added = *self;
+        for (a, b) in added.0.iter_mut().zip(earlier.0) {
+            *a = a.saturating_sub(b);
+        }
+        added
+    }
+
     /// The sum over all entities.
     pub fn total(&self) -> u64 {
         self.0.iter().map(|&c| u64::from(c)).sum()
@@ -530,6 +541,19 @@ mod tests {
         }
         let err = "mask".parse::<Operator>().unwrap_err();
         assert!(err.to_string().contains("partial"));
+    }
+
+    #[test]
+    fn since_gives_what_was_added_to_a_running_tally() {
+        let mut tally = Counts::default();
+        tally.add(Entity::Email);
+        let before = tally;
+        tally.add(Entity::Email);
+        tally.add(Entity::Card);
+        let added = tally.since(&before);
+        assert_eq!((added.get(Entity::Email), added.get(Entity::Card)), (1, 1));
+        assert_eq!(added.total(), 2);
+        assert!(tally.since(&tally).is_empty());
     }
 
     #[test]
