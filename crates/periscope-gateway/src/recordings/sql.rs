@@ -328,6 +328,32 @@ fn write_statement_line(out: &mut Vec<u8>, record: StatementRecord) -> io::Resul
     Ok(())
 }
 
+/// One line of the recording, before it is encoded.
+enum Entry {
+    Statement(StatementRecord),
+    Note(f64, String),
+}
+
+impl Entry {
+    /// Appends the line to `out`; returns when it happened (seconds from
+    /// the start) and whether it is a statement.
+    fn encode(self, out: &mut Vec<u8>) -> io::Result<(f64, bool)> {
+        match self {
+            Entry::Statement(record) => {
+                let at = record.at.as_secs_f64();
+                write_statement_line(out, record)?;
+                Ok((at, true))
+            }
+            Entry::Note(at, text) => {
+                let note = json!({ "t": round(at), "type": "note", "text": text });
+                serde_json::to_writer(&mut *out, &note).map_err(io::Error::other)?;
+                out.push(b'\n');
+                Ok((at, false))
+            }
+        }
+    }
+}
+
 async fn write(
     settings: RecordingFile,
     header: SqlHeader,
@@ -368,28 +394,16 @@ async fn write(
             continue;
         }
         // Each item's lines, formatted one by one into `line`.
-        let (records, mut note) = match item {
+        let (records, note) = match item {
             Item::Statements(batch) => (batch, None),
-            Item::Note(at, text) => (Vec::new(), Some((at, text))),
+            Item::Note(at, text) => (Vec::new(), Some(Entry::Note(at, text))),
         };
-        let mut records = records.into_iter();
-        loop {
+        let entries = note
+            .into_iter()
+            .chain(records.into_iter().map(Entry::Statement));
+        for entry in entries {
             line.clear();
-            let (at, is_statement) = if let Some((at, text)) = note.take() {
-                serde_json::to_writer(
-                    &mut line,
-                    &json!({ "t": round(at), "type": "note", "text": text }),
-                )
-                .map_err(io::Error::other)?;
-                line.push(b'\n');
-                (at, false)
-            } else if let Some(record) = records.next() {
-                let at = record.at.as_secs_f64();
-                write_statement_line(&mut line, record)?;
-                (at, true)
-            } else {
-                break;
-            };
+            let (at, is_statement) = entry.encode(&mut line)?;
             if out.bytes + line.len() as u64 + 256 > max_size {
                 truncated = true;
                 out.line(&json!({
