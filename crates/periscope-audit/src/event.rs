@@ -314,9 +314,9 @@ impl MarkedBody {
     fn into_line(self, event: &AuditEvent) -> EventLine {
         let mut text = String::with_capacity(self.text.len() + LINE_PREFIX_LEN + 1);
         text.push_str("{\"type\":\"event\",\"prev_hash\":\"");
-        text.push_str(&event.prev_hash.to_hex());
+        event.prev_hash.push_hex(&mut text);
         text.push_str("\",\"hash\":\"");
-        text.push_str(&event.hash.to_hex());
+        event.hash.push_hex(&mut text);
         text.push_str("\",");
         debug_assert_eq!(text.len(), LINE_PREFIX_LEN);
         // The body's `{` is not in the line.

@@ -29,13 +29,20 @@ impl ChainHash {
 
     /// The one accepted text form: 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
+        let mut text = String::with_capacity(64);
+        self.push_hex(&mut text);
+        text
+    }
+
+    /// Appends the text form to `out`, without a string of its own: every
+    /// appended event writes a line holding two hashes.
+    pub(crate) fn push_hex(&self, out: &mut String) {
         // `encode_to_slice` is a plain loop over a table; `hex::encode`
-        // collects an iterator of chars, several times slower, and the
-        // audit index encodes two hashes per event.
+        // collects an iterator of chars, several times slower.
         let mut digits = [0u8; 64];
         match hex::encode_to_slice(self.0, &mut digits) {
-            Ok(()) => digits.iter().map(|&d| char::from(d)).collect(),
-            Err(_) => hex::encode(self.0),
+            Ok(()) => out.extend(digits.iter().map(|&d| char::from(d))),
+            Err(_) => out.push_str(&hex::encode(self.0)),
         }
     }
 
